@@ -1,0 +1,37 @@
+# pagerstatus: `make run` starts a local demo (or the real thing with keys in the
+# environment); `make test` installs what it needs and runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+
+.PHONY: install run test bench checkov clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# checkov has its own venv: its pins would fight the function's requirements.
+.venv-checkov/.make-stamp: scripts/checkov.sh
+	scripts/checkov.sh --install
+	touch $@
+
+checkov: .venv-checkov/.make-stamp
+	scripts/checkov.sh
+
+run: install
+	$(BIN)/python -m pagerstatus.sandbox.launcher --port $(PORT)
+
+# The Firestore emulator runs for the whole suite, in its own process group.
+test: install .venv-checkov/.make-stamp
+	scripts/with-firestore-emulator.sh $(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/sync_bench.py
+
+clean:
+	rm -rf $(VENV) .venv-checkov
