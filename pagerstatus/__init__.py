@@ -1,0 +1,1 @@
+"""pagerstatus: keep an Atlassian Statuspage truthful by driving it from PagerDuty incidents."""

@@ -1,0 +1,218 @@
+"""Configuration from the environment, and where keys come from.
+
+Non-secret settings are plain environment variables. Keys come from a
+KeySource: the environment for local runs (the original tool's names), or
+Secret Manager on Google Cloud (pagerstatus.secretmanager).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol
+
+from .errors import ConfigError
+from .log import register_secret
+from .models import OUTAGE_STATUSES
+
+DEFAULT_PAGERDUTY_API_URL = "https://api.pagerduty.com"
+DEFAULT_STATUSPAGE_API_URL = "https://api.statuspage.io/v1"
+DEFAULT_INCIDENT_NAME = "Investigating errors in {component}"
+DEFAULT_INCIDENT_BODY = "We are investigating errors affecting {component}."
+DEFAULT_RESOLVED_BODY = "This incident has been resolved."
+
+# Account names go into URLs, environment variable names and secret ids.
+ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+PAGE_ID = re.compile(r"^[A-Za-z0-9]+$")
+
+ENV_ACCOUNT_PREFIX = "PD_ACCOUNT_"
+ENV_WEBHOOK_SECRET_PREFIX = "PD_WEBHOOK_SECRET_"
+ENV_WEBHOOK_TOKEN_PREFIX = "PD_WEBHOOK_TOKEN_"
+
+
+@dataclass(frozen=True)
+class AccountKeys:
+    """One PagerDuty account: its REST API key and optional webhook credentials."""
+
+    name: str
+    api_key: str = field(repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_token: str | None = field(default=None, repr=False)
+
+
+class KeySource(Protocol):
+    """Where keys come from. Implementations cache as they see fit."""
+
+    def statuspage_key(self) -> str: ...
+
+    def accounts(self) -> dict[str, AccountKeys]:
+        """Every configured PagerDuty account, by lower-case name."""
+        ...
+
+    def account(self, name: str) -> AccountKeys | None:
+        """One account by lower-case name, or None when it is not configured."""
+        ...
+
+
+@dataclass(frozen=True)
+class SeverityMap:
+    """Maps a PagerDuty priority name or urgency to a Statuspage component status.
+
+    A priority rule wins over an urgency rule; `default` covers the rest.
+    """
+
+    rules: Mapping[str, str] = field(default_factory=dict)  # lower-case key -> status
+    default: str = "partial_outage"
+
+    def status_for(self, priority: str | None, urgency: str | None) -> str:
+        for key in (priority, urgency):
+            if key and key.lower() in self.rules:
+                return self.rules[key.lower()]
+        return self.default
+
+    @classmethod
+    def parse(cls, text: str, variable: str = "PAGERSTATUS_SEVERITY") -> "SeverityMap":
+        """Parse 'P1=major_outage,low=degraded_performance,*=partial_outage'."""
+        rules: dict[str, str] = {}
+        default = "partial_outage"
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, sep, status = (s.strip() for s in item.partition("="))
+            if not sep or not key:
+                raise ConfigError(f"{variable}: expected KEY=STATUS items, found {item!r}")
+            if status not in OUTAGE_STATUSES:
+                raise ConfigError(
+                    f"{variable}: expected a status in {', '.join(OUTAGE_STATUSES)} for {key!r}, found {status!r}"
+                )
+            if key == "*":
+                default = status
+            else:
+                rules[key.lower()] = status
+        return cls(rules=rules, default=default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything but the keys."""
+
+    statuspage_page: str
+    pagerduty_api_url: str = DEFAULT_PAGERDUTY_API_URL
+    statuspage_api_url: str = DEFAULT_STATUSPAGE_API_URL
+    open_on: str = "acknowledged"  # or "triggered"
+    severity: SeverityMap = field(default_factory=SeverityMap)
+    incident_name: str = DEFAULT_INCIDENT_NAME
+    incident_body: str = DEFAULT_INCIDENT_BODY
+    resolved_body: str = DEFAULT_RESOLVED_BODY
+    dry_run: bool = False
+    secrets: str = "env"  # or "secretmanager"
+    lock: str = "memory"  # or "firestore"
+    project: str | None = None
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, found {value!r}")
+    return value
+
+
+def _template(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name) or default
+    try:
+        value.format(component="x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"{name}: expected a template using only {{component}}, found {value!r} ({exc})") from None
+    return value
+
+
+def _url(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = (environ.get(name) or default).rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name}: expected an http(s) URL, found {value!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    page = environ.get("STATUSPAGE_PAGE", "").strip()
+    if not page:
+        raise ConfigError("STATUSPAGE_PAGE: not set (the Statuspage page id)")
+    if not PAGE_ID.fullmatch(page):
+        raise ConfigError(f"STATUSPAGE_PAGE: expected a page id of letters and digits, found {page!r}")
+    secrets = _choice(environ, "PAGERSTATUS_SECRETS", ("env", "secretmanager"), "env")
+    project = environ.get("GOOGLE_CLOUD_PROJECT", "").strip() or None
+    if secrets == "secretmanager" and not project:
+        raise ConfigError("GOOGLE_CLOUD_PROJECT: must be set when PAGERSTATUS_SECRETS=secretmanager")
+    # The Firestore lock is the default wherever a Google Cloud project is set.
+    lock = _choice(environ, "PAGERSTATUS_LOCK", ("memory", "firestore"), "firestore" if project else "memory")
+    if lock == "firestore" and not project:
+        raise ConfigError("GOOGLE_CLOUD_PROJECT: must be set when PAGERSTATUS_LOCK=firestore")
+    return Settings(
+        statuspage_page=page,
+        pagerduty_api_url=_url(environ, "PAGERDUTY_API_URL", DEFAULT_PAGERDUTY_API_URL),
+        statuspage_api_url=_url(environ, "STATUSPAGE_API_URL", DEFAULT_STATUSPAGE_API_URL),
+        open_on=_choice(environ, "PAGERSTATUS_OPEN_ON", ("acknowledged", "triggered"), "acknowledged"),
+        severity=SeverityMap.parse(environ.get("PAGERSTATUS_SEVERITY", "")),
+        incident_name=_template(environ, "PAGERSTATUS_INCIDENT_NAME", DEFAULT_INCIDENT_NAME),
+        incident_body=_template(environ, "PAGERSTATUS_INCIDENT_BODY", DEFAULT_INCIDENT_BODY),
+        resolved_body=_template(environ, "PAGERSTATUS_RESOLVED_BODY", DEFAULT_RESOLVED_BODY),
+        dry_run=_choice(environ, "PAGERSTATUS_DRY_RUN", ("true", "false"), "false") == "true",
+        secrets=secrets,
+        lock=lock,
+        project=project,
+    )
+
+
+class EnvKeySource:
+    """Keys from environment variables: STATUSPAGE_KEY, PD_ACCOUNT_<NAME>, and the
+    optional PD_WEBHOOK_SECRET_<NAME> / PD_WEBHOOK_TOKEN_<NAME>.
+
+    Account <NAME> is the URL's account upper-cased, '-' written as '_'.
+    """
+
+    def __init__(self, environ: Mapping[str, str] = os.environ):
+        self._environ = environ
+
+    def statuspage_key(self) -> str:
+        key = self._environ.get("STATUSPAGE_KEY", "").strip()
+        if not key:
+            raise ConfigError("STATUSPAGE_KEY: not set (the Statuspage API key)")
+        register_secret(key)
+        return key
+
+    def accounts(self) -> dict[str, AccountKeys]:
+        found: dict[str, AccountKeys] = {}
+        for variable in sorted(self._environ):
+            if not variable.startswith(ENV_ACCOUNT_PREFIX):
+                continue
+            name = variable[len(ENV_ACCOUNT_PREFIX):].lower()
+            if not ACCOUNT_NAME.fullmatch(name):
+                raise ConfigError(f"{variable}: expected an account name matching {ACCOUNT_NAME.pattern} after the prefix")
+            keys = self._keys(name)
+            if keys is not None:
+                found[name] = keys
+        if not found:
+            raise ConfigError(f"{ENV_ACCOUNT_PREFIX}<NAME>: no PagerDuty account configured")
+        return found
+
+    def account(self, name: str) -> AccountKeys | None:
+        if not ACCOUNT_NAME.fullmatch(name):
+            return None
+        return self._keys(name)
+
+    def _keys(self, name: str) -> AccountKeys | None:
+        suffix = name.upper().replace("-", "_")
+        api_key = self._environ.get(ENV_ACCOUNT_PREFIX + suffix, "").strip()
+        if not api_key:
+            return None
+        secret = self._environ.get(ENV_WEBHOOK_SECRET_PREFIX + suffix, "").strip() or None
+        token = self._environ.get(ENV_WEBHOOK_TOKEN_PREFIX + suffix, "").strip() or None
+        for value in (api_key, secret, token):
+            register_secret(value)
+        return AccountKeys(name=name, api_key=api_key, webhook_secret=secret, webhook_token=token)
+
+
+def load_key_source(settings: Settings, environ: Mapping[str, str] = os.environ) -> KeySource:
+    if settings.secrets == "secretmanager":
+        from .secretmanager import SecretManagerKeySource  # google libraries load only when used
+
+        return SecretManagerKeySource(project=settings.project or "")
+    return EnvKeySource(environ)
