@@ -1,0 +1,250 @@
+"""HTTP plumbing shared by the API clients: retries, timeouts, write pacing, errors."""
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util import Retry
+
+from .errors import UpstreamError
+from .log import redact
+
+# (connect, read) seconds. requests waits forever unless told otherwise.
+DEFAULT_TIMEOUT = (3.05, 10.0)
+DEFAULT_USER_AGENT = "pagerstatus"
+# Characters of a response body kept in an error's detail.
+DETAIL_BODY_CHARS = 200
+
+
+class RetryPolicy(Retry):
+    """When and how long to retry, for urllib3 under a requests HTTPAdapter.
+
+    Retried: 420 and 429 (rate limited) for every method, since the server refused
+    the request without acting on it; 500, 502, 503, 504 and read errors only for
+    idempotent methods (urllib3's default list, without POST and PATCH: repeating
+    a Statuspage POST may open a second incident, repeating a PATCH may notify
+    subscribers twice); connect errors for every method, since nothing was sent.
+
+    Between attempts it waits what the server asks: Retry-After (seconds or an HTTP
+    date) or, on a 420/429 without it, Statuspage's and PagerDuty's ratelimit-reset
+    (seconds until the limit's window resets); otherwise an exponential backoff.
+
+    A server asking for more than MAX_RETRY_AFTER seconds is not retried: the failed
+    response is returned at once (the clients turn it into an UpstreamError). The
+    webhook caller, PagerDuty, waits 5 s for an answer and redelivers the webhook
+    after a 503, later than this process could afford to wait.
+
+    Retries exhausted on a status also return the last response rather than raise,
+    so the error names the status and what the server said.
+    """
+
+    #: Retries after the first attempt.
+    MAX_RETRIES = 3
+    #: Backoff between retries: none before the first, then 2, 4, ... times this.
+    BACKOFF_FACTOR = 0.25
+    #: Longest backoff between two attempts, in seconds.
+    BACKOFF_MAX = 2.0
+    #: Longest wait a server may ask for and still be retried, in seconds.
+    MAX_RETRY_AFTER = 3.0
+    #: The server refused the request before acting on it; safe to repeat any method.
+    RATE_LIMIT_STATUSES = frozenset({420, 429})
+    #: The server may have acted on the request; repeated for idempotent methods only.
+    SERVER_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+
+    def __init__(
+        self,
+        total: bool | int | None = MAX_RETRIES,
+        *,
+        max_retry_after: float = MAX_RETRY_AFTER,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("status_forcelist", self.RATE_LIMIT_STATUSES | self.SERVER_ERROR_STATUSES)
+        kwargs.setdefault("backoff_factor", self.BACKOFF_FACTOR)
+        kwargs.setdefault("backoff_max", self.BACKOFF_MAX)
+        kwargs.setdefault("raise_on_status", False)
+        # Errors that are neither connect nor read errors (TLS, proxy) may strike
+        # after the request went out; not retried, for any method.
+        kwargs.setdefault("other", 0)
+        super().__init__(total, **kwargs)
+        self.max_retry_after = max_retry_after
+        self.sleep_func = sleep
+
+    def new(self, **kw: Any) -> RetryPolicy:
+        # urllib3 builds a fresh instance on every attempt; keep our own parameters.
+        kw.setdefault("max_retry_after", self.max_retry_after)
+        kw.setdefault("sleep", self.sleep_func)
+        return super().new(**kw)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code in self.RATE_LIMIT_STATUSES:
+            return True
+        # Anything else only for methods in allowed_methods (idempotent ones).
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        """Seconds the server asked to wait, or None when it did not say (or garbled it)."""
+        try:
+            seconds = super().get_retry_after(response)
+            # ratelimit-reset comes with every answer; only a rate-limit answer asks to wait for it.
+            reset = response.headers.get("ratelimit-reset")
+            if seconds is None and reset is not None and response.status in self.RATE_LIMIT_STATUSES:
+                seconds = self.parse_retry_after(reset)
+        except InvalidHeader:
+            return None
+        return seconds
+
+    def _requested_wait(self, response: BaseHTTPResponse | None) -> float | None:
+        if response is None or not self.respect_retry_after_header:
+            return None
+        return self.get_retry_after(response)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> RetryPolicy:
+        wait = self._requested_wait(response)
+        if wait is not None and wait > self.max_retry_after:
+            # Give up now; urllib3 returns the response since raise_on_status is off.
+            reason = ResponseError(f"server asked to wait {wait:.0f} s, more than {self.max_retry_after:g} s")
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def wait_before_retry(self, response: BaseHTTPResponse | None = None) -> float:
+        """Seconds to wait before the next attempt: what the server asked, else the backoff."""
+        return self._requested_wait(response) or self.get_backoff_time()
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        wait = self.wait_before_retry(response)
+        if wait > 0:
+            self.sleep_func(wait)
+
+
+class TimeoutSession(requests.Session):
+    """A Session whose requests time out by default: requests has no session-wide timeout."""
+
+    def __init__(self, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(  # type: ignore[override]
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().request(method, url, *args, **kwargs)
+
+
+def make_session(retry: Retry | None = None, user_agent: str = DEFAULT_USER_AGENT,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> requests.Session:
+    """A session that retries with `retry` (default RetryPolicy()) and times out.
+
+    It carries no credentials, so several clients (accounts) can share its
+    connection pools; each client sends its key with every request.
+    """
+    session = TimeoutSession(timeout)
+    adapter = HTTPAdapter(max_retries=retry if retry is not None else RetryPolicy())
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = user_agent
+    return session
+
+
+class TokenBucket:
+    """Paces calls to a rate limit measured over a rolling window.
+
+    Holds up to `capacity` tokens and gains `rate` tokens a second; take() spends
+    one, waiting when none is left. Statuspage allows 1 request/s per key averaged
+    over 60 s: a 60-deep bucket at 1/s lets a sync's few writes go out at once
+    instead of one a second, which would overrun PagerDuty's 5 s webhook deadline.
+    """
+
+    def __init__(self, capacity: int = 60, rate: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        # Full at start: a new process assumes the key's recent window was quiet.
+        self._tokens = float(capacity)
+        self._refilled_at = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Spend one token, blocking until it is available."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._refilled_at) * self.rate)
+            self._refilled_at = now
+            # Reserve the token now, even if it is not there yet: a negative balance
+            # queues the waiters, each sleeping until its own token has accrued.
+            self._tokens -= 1
+            wait = -self._tokens / self.rate
+        if wait > 0:
+            self._sleep(wait)
+
+
+def send_json(session: requests.Session, service: str, method: str, url: str, **kwargs: Any) -> Any:
+    """Send one request and return its decoded JSON body.
+
+    Raises UpstreamError(service, ...) when the request fails, the answer is not
+    a success (after the session's retries) or its body is not JSON.
+    """
+    try:
+        response = session.request(method, url, **kwargs)
+    except requests.RequestException as exc:
+        # from None: a chained exception could carry a header value.
+        raise upstream_error(service, exc) from None
+    if not response.ok:
+        raise upstream_error(service, response)
+    try:
+        return response.json()
+    except ValueError:
+        raise upstream_error(service, response, "malformed response: not JSON") from None
+
+
+def upstream_error(service: str, failure: requests.Response | requests.RequestException,
+                   problem: str | None = None) -> UpstreamError:
+    """An UpstreamError with a short detail: method, path, then the status and a
+    trimmed body (or `problem`), or the exception. Never headers: keys travel in them."""
+    if isinstance(failure, requests.Response):
+        detail = f"{_request_line(failure.request)} answered {failure.status_code}: {problem or _trim(failure.text)}"
+    else:
+        detail = f"{_request_line(failure.request)} failed: {type(failure).__name__}: {_trim(_reason(failure))}"
+    return UpstreamError(service, redact(detail))
+
+
+def request_error(service: str, method: str, url: str, problem: str) -> UpstreamError:
+    """A successful answer the client cannot use, e.g. not of the documented shape."""
+    return UpstreamError(service, redact(f"{method} {urlsplit(url).path}: {problem}"))
+
+
+def _request_line(request: requests.PreparedRequest | None) -> str:
+    # The path without the query string: short, and enough to tell the calls apart.
+    if request is None or request.url is None:
+        return "request"
+    return f"{request.method} {urlsplit(request.url).path}"
+
+
+def _reason(exc: requests.RequestException) -> str:
+    # requests wraps urllib3's MaxRetryError, whose reason is the useful part.
+    wrapped = exc.args[0] if exc.args else exc
+    return str(getattr(wrapped, "reason", None) or wrapped)
+
+
+def _trim(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= DETAIL_BODY_CHARS else text[:DETAIL_BODY_CHARS] + "..."

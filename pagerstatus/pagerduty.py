@@ -1,0 +1,130 @@
+"""PagerDuty REST API v2: the open incidents of one account, with their component ids."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import requests
+
+from .http import RetryPolicy, make_session, request_error, send_json
+from .log import register_secret
+from .models import PdIncident
+from .tags import component_ids_from_tags, tags_from_alerts, tags_from_log_entry
+
+DEFAULT_BASE_URL = "https://api.pagerduty.com"
+OPEN_STATUSES = ("triggered", "acknowledged")
+PAGE_LIMIT = 100  # PagerDuty's maximum
+# PagerDuty refuses offset + limit beyond this: a longer list cannot be read whole.
+MAX_OFFSET_PLUS_LIMIT = 10_000
+
+_OPEN_INCIDENTS_QUERY = {
+    "statuses[]": OPEN_STATUSES,
+    "include[]": ("first_trigger_log_entries",),
+    # Without it PagerDuty lists only the last month: a long-running incident would vanish.
+    "date_range": "all",
+}
+
+TagCacheKey = tuple[str, str]  # (account, incident id)
+
+
+class TagCache:
+    """Component ids read from an incident's alerts, by (account, incident id).
+
+    Bounded (least recently used entries go first) and thread-safe, so one cache
+    serves every client of a warm function instance: the alerts of an incident
+    are read once, not on every webhook. Alerts grouped into the incident later
+    are not seen; its trigger, which named the components, does not change.
+    """
+
+    def __init__(self, max_size: int = 1000) -> None:
+        self.max_size = max_size
+        self._entries: OrderedDict[TagCacheKey, frozenset[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: TagCacheKey) -> frozenset[str] | None:
+        with self._lock:
+            ids = self._entries.get(key)
+            if ids is not None:
+                self._entries.move_to_end(key)
+            return ids
+
+    def put(self, key: TagCacheKey, ids: frozenset[str]) -> None:
+        with self._lock:
+            self._entries[key] = ids
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+
+
+class PagerDutyClient:
+    """Reads one PagerDuty account. Every failure raises UpstreamError("pagerduty:<account>", ...)."""
+
+    def __init__(self, account: str, api_key: str, base_url: str = DEFAULT_BASE_URL,
+                 session: requests.Session | None = None, tag_cache: TagCache | None = None) -> None:
+        self.account = account
+        self.base_url = base_url.rstrip("/")
+        self.service = f"pagerduty:{account}"
+        self._session = session if session is not None else make_session(RetryPolicy())
+        self._tag_cache = tag_cache if tag_cache is not None else TagCache()
+        register_secret(api_key)  # masked should it surface in an error detail or a log line
+        # Sent with each request rather than set on the session, which accounts share.
+        self._headers = {
+            "Authorization": f"Token token={api_key}",
+            "Accept": "application/vnd.pagerduty+json;version=2",
+        }
+
+    def __repr__(self) -> str:
+        return f"PagerDutyClient(account={self.account!r}, base_url={self.base_url!r})"
+
+    def open_incidents(self) -> list[PdIncident]:
+        """Every triggered or acknowledged incident. All or nothing: never a partial list."""
+        return [self._incident(raw) for raw in self._list("/incidents", "incidents", _OPEN_INCIDENTS_QUERY)]
+
+    def _incident(self, raw: Any) -> PdIncident:
+        if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw.get("status") in OPEN_STATUSES):
+            raise request_error(self.service, "GET", self.base_url + "/incidents",
+                                "malformed response: an incident without an id or an open status")
+        priority = raw.get("priority")  # null when the incident has none
+        trigger_ids = component_ids_from_tags(tags_from_log_entry(raw.get("first_trigger_log_entry") or {}))
+        return PdIncident(
+            account=self.account,
+            id=raw["id"],
+            status=raw["status"],
+            title=raw.get("title") or "",
+            urgency=raw.get("urgency") or "high",
+            priority=priority.get("summary") if isinstance(priority, dict) else None,
+            component_ids=trigger_ids or self._alert_component_ids(raw["id"]),
+            html_url=raw.get("html_url") or "",
+        )
+
+    def _alert_component_ids(self, incident_id: str) -> frozenset[str]:
+        # The trigger's details may lack the tags (e.g. an Events API v2 trigger
+        # keeps them in the alert body): read the alerts, once per incident.
+        key = (self.account, incident_id)
+        ids = self._tag_cache.get(key)
+        if ids is None:
+            alerts = self._list(f"/incidents/{incident_id}/alerts", "alerts", {})
+            ids = component_ids_from_tags(tags_from_alerts(alerts))
+            self._tag_cache.put(key, ids)
+        return ids
+
+    def _list(self, path: str, key: str, query: dict[str, Any]) -> list[Any]:
+        """All items of a paginated list (`limit` / `offset` / `more`)."""
+        url = self.base_url + path
+        items: list[Any] = []
+        while True:
+            limit = min(PAGE_LIMIT, MAX_OFFSET_PLUS_LIMIT - len(items))
+            if limit <= 0:
+                raise request_error(self.service, "GET", url, f"more than {MAX_OFFSET_PLUS_LIMIT} {key}: "
+                                    "PagerDuty lists no further, the list would be incomplete")
+            body = send_json(self._session, self.service, "GET", url, headers=self._headers,
+                             params={**query, "limit": limit, "offset": len(items)})
+            page = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(page, list):
+                raise request_error(self.service, "GET", url, f"malformed response: no {key!r} list")
+            items.extend(page)
+            if not body.get("more"):
+                return items
+            if not page:
+                raise request_error(self.service, "GET", url, "malformed response: an empty page with more to come")

@@ -1,0 +1,115 @@
+"""Statuspage REST API v1: one page's components and unresolved incidents, and writes to them."""
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from .http import RetryPolicy, TokenBucket, make_session, request_error, send_json
+from .log import register_secret
+from .models import Component, IncidentWrite, SpIncident
+from .ownership import is_owned
+
+DEFAULT_BASE_URL = "https://api.statuspage.io/v1"
+SERVICE = "statuspage"
+PER_PAGE = 100  # Statuspage's maximum
+# A page count no real status page reaches; beyond it the API is taken to ignore `page`.
+MAX_PAGES = 100
+
+# Statuspage limits writes per API key, not per client: every client of the
+# process shares this bucket (see TokenBucket).
+DEFAULT_WRITE_BUCKET = TokenBucket()
+
+
+class StatuspageClient:
+    """Reads and writes one page. Every failure raises UpstreamError("statuspage", ...)."""
+
+    def __init__(self, page_id: str, api_key: str, base_url: str = DEFAULT_BASE_URL,
+                 session: requests.Session | None = None, write_bucket: TokenBucket | None = None) -> None:
+        self.page_id = page_id
+        self.base_url = base_url.rstrip("/")
+        self._session = session if session is not None else make_session(RetryPolicy())
+        self.write_bucket = write_bucket if write_bucket is not None else DEFAULT_WRITE_BUCKET
+        register_secret(api_key)  # masked should it surface in an error detail or a log line
+        # Sent with each request rather than set on a session that may be shared.
+        self._headers = {"Authorization": f"OAuth {api_key}"}
+
+    def __repr__(self) -> str:
+        return f"StatuspageClient(page_id={self.page_id!r}, base_url={self.base_url!r})"
+
+    def components(self) -> dict[str, Component]:
+        """The page's components by id, without groups: a group only gathers
+        components, its status follows theirs, so a tag naming it means nothing."""
+        return {
+            raw["id"]: Component(raw["id"], raw.get("name") or "", raw.get("status") or "operational")
+            for raw in self._list("components")
+            if not raw.get("group")
+        }
+
+    def unresolved_incidents(self) -> list[SpIncident]:
+        return [
+            SpIncident(
+                id=raw["id"],
+                name=raw.get("name") or "",
+                status=raw.get("status") or "",
+                created_at=raw.get("created_at") or "",
+                component_ids=_component_ids(raw.get("components")),
+                owned=is_owned(raw),
+            )
+            for raw in self._list("incidents/unresolved")
+        ]
+
+    def create_incident(self, write: IncidentWrite) -> str:
+        """Open an incident, notifying subscribers; returns its id."""
+        url = self._url("incidents")
+        fields = {**_incident_fields(write), "deliver_notifications": True}
+        created = self._write("POST", url, fields)
+        if not (isinstance(created, dict) and isinstance(created.get("id"), str)):
+            raise request_error(SERVICE, "POST", url, "malformed response: no incident id")
+        return created["id"]
+
+    def update_incident(self, incident_id: str, write: IncidentWrite) -> None:
+        """Change the fields set in `write`, and only those."""
+        self._write("PATCH", self._url(f"incidents/{incident_id}"), _incident_fields(write))
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/pages/{self.page_id}/{path}"
+
+    def _write(self, method: str, url: str, fields: dict[str, Any]) -> Any:
+        self.write_bucket.take()
+        return send_json(self._session, SERVICE, method, url, headers=self._headers, json={"incident": fields})
+
+    def _list(self, path: str) -> list[dict[str, Any]]:
+        """All items of a list paginated by `page` / `per_page`: until a short page."""
+        url = self._url(path)
+        items: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            body = send_json(self._session, SERVICE, "GET", url, headers=self._headers,
+                             params={"page": page, "per_page": PER_PAGE})
+            if not (isinstance(body, list) and all(isinstance(item, dict) and isinstance(item.get("id"), str)
+                                                   for item in body)):
+                raise request_error(SERVICE, "GET", url, "malformed response: not a list of objects with ids")
+            items.extend(body)
+            if len(body) < PER_PAGE:
+                return items
+        raise request_error(SERVICE, "GET", url,
+                            f"more than {MAX_PAGES} pages of {PER_PAGE}: the list would be incomplete")
+
+
+def _incident_fields(write: IncidentWrite) -> dict[str, Any]:
+    fields = {
+        name: value
+        for name, value in (("name", write.name), ("status", write.status), ("body", write.body),
+                            ("metadata", write.metadata))
+        if value is not None
+    }
+    if write.components:
+        # The map sets each component's status; component_ids says which
+        # components the incident affects. Statuspage wants both.
+        fields["components"] = dict(write.components)
+        fields["component_ids"] = sorted(write.components)
+    return fields
+
+
+def _component_ids(components: Any) -> frozenset[str]:
+    return frozenset(c["id"] for c in components or [] if isinstance(c, dict) and isinstance(c.get("id"), str))

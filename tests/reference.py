@@ -1,0 +1,178 @@
+"""The one way tests reach the shared reference material (official OpenAPI specs of
+PagerDuty REST and Statuspage, webhook examples) in ../shared/reference next to the
+repository. Nothing is copied into the repo; a missing directory fails loudly.
+
+Specs are loaded as openapi-core `OpenAPI` objects without the strict spec check
+(neither spec passes it) and with these in-memory fixes of the specs' own defects:
+- Statuspage `Incident.metadata` is declared type "Object"; fixed to "object".
+- PagerDuty `Channel` lists its shapes under oneOf, but they are not mutually
+  exclusive (none has a distinguishing required field), so every channel matches
+  several and fails; treated as anyOf.
+- Both get an extra server, the sandbox's base URL (http://HOST:PORT/pagerduty and
+  http://HOST:PORT/statuspage/v1), so URLs of the real API and of the sandbox validate.
+
+Responses: the real APIs return null for a few fields the specs declare non-nullable.
+validate_response tolerates null in exactly those (TOLERATED_NULLS) and nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from openapi_core import Config, OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+
+REFERENCE_DIR: Path = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+
+# Fields the real APIs return as null although the specs declare them non-nullable.
+TOLERATED_NULLS = {
+    # priority: null without priorities; resolved_at: null while open (the spec's own
+    # listIncidents example shows it).
+    "pagerduty": frozenset({"priority", "resolved_at"}),
+    # Component description / group_id: null when unset; Incident resolved_at: null
+    # while unresolved.
+    "statuspage": frozenset({"description", "group_id", "resolved_at"}),
+}
+_tolerated_by_spec: dict[int, frozenset[str]] = {}
+
+
+def _path(relpath: str) -> Path:
+    path = REFERENCE_DIR / relpath
+    if not path.exists():
+        raise FileNotFoundError(
+            f"reference file {path} not found. The tests read the shared reference material "
+            f"(API specs, webhook examples) from ../shared/reference next to the repository, "
+            f"expected at {REFERENCE_DIR}; check it out there (it is never copied into the repo)."
+        )
+    return path
+
+
+def load_json(relpath: str) -> Any:
+    """A JSON file of the reference directory, by its path there, e.g.
+    load_json("pagerduty-webhooks/v3-signature-vector.json")."""
+    return json.loads(_path(relpath).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def pagerduty_spec() -> OpenAPI:
+    def fix(spec: dict) -> dict:
+        channel = spec["components"]["schemas"]["Channel"]
+        channel["anyOf"] = channel.pop("oneOf")
+        return spec
+
+    return _fixed_spec("pagerduty-rest-openapiv3.json", "pagerduty", "/pagerduty", fix)
+
+
+@functools.cache
+def statuspage_spec() -> OpenAPI:
+    def fix(spec: dict) -> dict:
+        spec["components"]["schemas"]["Incident"]["properties"]["metadata"]["type"] = "object"
+        return spec
+
+    return _fixed_spec("statuspage-openapiv3.json", "statuspage", "/statuspage/v1", fix)
+
+
+def _fixed_spec(filename: str, api: str, sandbox_base: str, fix: Any) -> OpenAPI:
+    spec = fix(load_json(filename))
+    spec["servers"] = [
+        *spec["servers"],
+        {"url": "http://{sandbox}" + sandbox_base, "variables": {"sandbox": {"default": "127.0.0.1"}}},
+    ]
+    loaded = OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+    _tolerated_by_spec[id(loaded)] = TOLERATED_NULLS[api]
+    return loaded
+
+
+def _encode(body: Any) -> bytes | None:
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
+
+
+def _header(headers: dict[str, str], name: str, default: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), default)
+
+
+def _mock_request(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> MockRequest:
+    parts = urlsplit(url)
+    headers = dict(headers or {})
+    return MockRequest(
+        host_url=f"{parts.scheme}://{parts.netloc}",
+        method=method,
+        path=parts.path,
+        args=parse_qsl(parts.query, keep_blank_values=True),
+        headers=headers,
+        data=_encode(body),
+        content_type=_header(headers, "Content-Type", "application/json"),
+    )
+
+
+def _describe(error: Exception) -> str:
+    schema_errors = getattr(error.__cause__, "schema_errors", None)
+    if not schema_errors:
+        return f"{type(error).__name__}: {error}"
+    return "; ".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in schema_errors)
+
+
+def validate_request(
+    spec: OpenAPI, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> None:
+    """Assert that this request is valid for the spec: path, parameters (query in
+    the url), headers and body (a dict/list is sent as JSON)."""
+    result = spec.unmarshal_request(_mock_request(method, url, body, headers))
+    if result.errors:
+        raise AssertionError(
+            f"{method.upper()} {url} violates the spec: " + " | ".join(map(_describe, result.errors))
+        )
+
+
+def validate_response(
+    spec: OpenAPI,
+    method: str,
+    url: str,
+    status: int,
+    body: Any,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Assert that this response to method + url is valid for the spec, tolerating
+    null only in the fields the real API returns null (TOLERATED_NULLS)."""
+    headers = dict(headers or {})
+    response = MockResponse(
+        data=_encode(body) or b"",
+        status_code=status,
+        headers=headers,
+        content_type=_header(headers, "Content-Type", "application/json"),
+    )
+    result = spec.unmarshal_response(_mock_request(method, url), response)
+    tolerated = _tolerated_by_spec[id(spec)]
+    errors = [e for e in result.errors if not _only_tolerated_nulls(e, tolerated)]
+    if errors:
+        raise AssertionError(
+            f"response {status} to {method.upper()} {url} violates the spec: "
+            + " | ".join(map(_describe, errors))
+        )
+
+
+def _only_tolerated_nulls(error: Exception, tolerated: frozenset[str]) -> bool:
+    schema_errors = getattr(error.__cause__, "schema_errors", None)
+    return bool(schema_errors) and all(
+        e.instance is None and e.absolute_path and e.absolute_path[-1] in tolerated for e in schema_errors
+    )
+
+
+def validate_exchange(spec: OpenAPI, response: Any) -> None:
+    """validate_request and validate_response for a `requests` response, using the
+    exact request that was sent (response.request)."""
+    sent = response.request
+    validate_request(spec, sent.method, sent.url, sent.body, dict(sent.headers))
+    validate_response(
+        spec, sent.method, sent.url, response.status_code, response.content, dict(response.headers)
+    )

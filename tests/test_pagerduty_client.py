@@ -1,0 +1,370 @@
+"""PagerDutyClient against a `responses` fake of the REST API.
+
+Every request a test sends is checked against PagerDuty's OpenAPI spec when the
+test ends (the `api` fixture). Retry waits are asserted in test_http.py, against
+urllib3's real retry loop; `responses` emulates that loop without sleeping.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+
+from pagerstatus.errors import UpstreamError
+from pagerstatus.http import RetryPolicy, make_session
+from pagerstatus.models import PdIncident
+from pagerstatus.pagerduty import MAX_OFFSET_PLUS_LIMIT, PagerDutyClient, TagCache
+from tests.reference import pagerduty_spec, validate_request, validate_response
+
+BASE = "https://api.pagerduty.com"
+INCIDENTS = BASE + "/incidents"
+KEY = "y_NbAkKc66ryYTWUXYEu"  # the shape of a PagerDuty REST API key
+
+
+def alerts_url(incident_id: str) -> str:
+    return f"{INCIDENTS}/{incident_id}/alerts"
+
+
+@pytest.fixture
+def api():
+    """The fake API; on teardown, every request sent must match the spec."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+        for call in mock.calls:
+            request = call.request
+            validate_request(pagerduty_spec(), request.method, request.url, body=request.body,
+                             headers=dict(request.headers))
+
+
+@pytest.fixture
+def cache() -> TagCache:
+    return TagCache()
+
+
+def make_client(cache: TagCache, account: str = "main") -> PagerDutyClient:
+    # No waiting in tests: the backoff is asserted in test_http.py.
+    session = make_session(RetryPolicy(sleep=lambda seconds: None))
+    return PagerDutyClient(account, KEY, session=session, tag_cache=cache)
+
+
+@pytest.fixture
+def client(cache) -> PagerDutyClient:
+    return make_client(cache)
+
+
+# --- realistic fakes, after the spec's examples and what Datadog/Pingdom send ---
+
+def trigger_log_entry(incident_id: str, details) -> dict:
+    return {
+        "id": f"R{incident_id}LOG",
+        "type": "trigger_log_entry",
+        "summary": "Triggered through the API.",
+        "self": f"{BASE}/log_entries/R{incident_id}LOG",
+        "html_url": f"https://acme.pagerduty.com/incidents/{incident_id}/log_entries/R{incident_id}LOG",
+        "created_at": "2026-01-05T10:00:00Z",
+        "channel": {"type": "api", "summary": "[Triggered] API error rate", "details": details},
+        "service": {"id": "PSVC", "type": "service_reference", "summary": "API", "self": f"{BASE}/services/PSVC",
+                    "html_url": "https://acme.pagerduty.com/service-directory/PSVC"},
+        "incident": {"id": incident_id, "type": "incident_reference"},
+        "teams": [],
+        "contexts": [],
+        "event_details": {"description": "[Triggered] API error rate"},
+    }
+
+
+def incident(incident_id: str, status: str = "acknowledged", tags="env:prod,component:abc123",
+             priority: str | None = "P1", urgency: str = "high", details=None) -> dict:
+    return {
+        "id": incident_id,
+        "type": "incident",
+        "summary": f"[#1] API error rate ({incident_id})",
+        "self": f"{INCIDENTS}/{incident_id}",
+        "html_url": f"https://acme.pagerduty.com/incidents/{incident_id}",
+        "incident_number": 1,
+        "title": f"API error rate ({incident_id})",
+        "created_at": "2026-01-05T10:00:00Z",
+        "updated_at": "2026-01-05T10:05:00Z",
+        "status": status,
+        "incident_key": "baf7cf21b1da41b4b0221008339ff357",
+        "service": {"id": "PSVC", "type": "service_reference", "summary": "API", "self": f"{BASE}/services/PSVC",
+                    "html_url": "https://acme.pagerduty.com/service-directory/PSVC"},
+        "assignments": [],
+        "last_status_change_at": "2026-01-05T10:05:00Z",
+        "first_trigger_log_entry": trigger_log_entry(
+            incident_id, details if details is not None else {"tags": tags, "query": "avg(last_5m):..."}),
+        "alert_counts": {"all": 1, "triggered": 1, "resolved": 0},
+        "escalation_policy": {"id": "PEP", "type": "escalation_policy_reference", "summary": "Default",
+                              "self": f"{BASE}/escalation_policies/PEP",
+                              "html_url": "https://acme.pagerduty.com/escalation_policies/PEP"},
+        "teams": [],
+        "pending_actions": [],
+        "acknowledgements": [],
+        # The real API answers null for an incident without a priority.
+        "priority": None if priority is None else {
+            "id": "PPRIO", "type": "priority_reference", "summary": priority, "self": f"{BASE}/priorities/PPRIO"},
+        "urgency": urgency,
+    }
+
+
+def incidents_page(items: list[dict], offset: int = 0, more: bool = False, limit: int = 100) -> dict:
+    return {"incidents": items, "limit": limit, "offset": offset, "more": more, "total": None}
+
+
+def alert(alert_id: str, incident_id: str, details=None, cef_tags=None) -> dict:
+    body: dict = {"type": "alert_body", "contexts": [], "details": details if details is not None else {}}
+    if cef_tags is not None:
+        body["cef_details"] = {"details": {"tags": cef_tags}}
+    return {
+        "id": alert_id,
+        "type": "alert",
+        "summary": "Uptime check failed",
+        "self": f"{alerts_url(incident_id)}/{alert_id}",
+        "html_url": f"https://acme.pagerduty.com/alerts/{alert_id}",
+        "created_at": "2026-01-05T10:00:00Z",
+        "status": "triggered",
+        "alert_key": "pingdom-1234",
+        "service": {"id": "PSVC", "type": "service_reference", "summary": "API", "self": f"{BASE}/services/PSVC",
+                    "html_url": "https://acme.pagerduty.com/service-directory/PSVC"},
+        "body": body,
+        "incident": {"id": incident_id, "type": "incident_reference"},
+        "suppressed": False,
+        "severity": "critical",
+    }
+
+
+def alerts_page(items: list[dict], offset: int = 0, more: bool = False) -> dict:
+    return {"alerts": items, "limit": 100, "offset": offset, "more": more, "total": None}
+
+
+def query_of(request) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(request.url).query)
+
+
+def query(call) -> dict[str, list[str]]:
+    return query_of(call.request)
+
+
+# --- the fakes are what the spec describes ---
+
+def test_fake_bodies_match_the_spec():
+    listed = incidents_page([
+        incident("PDATADOG"),
+        incident("PPINGDOM", tags=["component_abc123"], priority=None),  # the API's null priority
+        incident("PMANUAL", details="Oh my gosh"),
+    ])
+    validate_response(pagerduty_spec(), "GET", INCIDENTS, 200, listed)
+    validate_response(pagerduty_spec(), "GET", alerts_url("PMANUAL"), 200, alerts_page([
+        alert("A1", "PMANUAL", details={"tags": ["component_abc123"]}),
+        alert("A2", "PMANUAL", cef_tags="component:abc123"),
+    ]))
+
+
+# --- reading incidents ---
+
+def test_open_incidents_asks_for_every_open_incident_with_its_trigger(api, client):
+    api.get(INCIDENTS, json=incidents_page([]))
+    assert client.open_incidents() == []
+    [call] = api.calls
+    assert query(call) == {
+        "statuses[]": ["triggered", "acknowledged"],
+        "include[]": ["first_trigger_log_entries"],
+        "date_range": ["all"],  # else PagerDuty lists only the last month
+        "limit": ["100"],
+        "offset": ["0"],
+    }
+    assert call.request.headers["Authorization"] == f"Token token={KEY}"
+    assert call.request.headers["Accept"] == "application/vnd.pagerduty+json;version=2"
+
+
+def test_open_incidents_maps_each_incident(api, client):
+    api.get(INCIDENTS, json=incidents_page([
+        incident("PDATADOG", status="triggered", tags="env:prod, component:ABC123,component:def456", priority="P1"),
+        incident("PPINGDOM", tags=["component_ghi789", "x"], priority=None, urgency="low"),
+    ]))
+    assert client.open_incidents() == [
+        PdIncident("main", "PDATADOG", "triggered", title="API error rate (PDATADOG)", urgency="high",
+                   priority="P1", component_ids=frozenset({"abc123", "def456"}),
+                   html_url="https://acme.pagerduty.com/incidents/PDATADOG"),
+        PdIncident("main", "PPINGDOM", "acknowledged", title="API error rate (PPINGDOM)", urgency="low",
+                   priority=None, component_ids=frozenset({"ghi789"}),
+                   html_url="https://acme.pagerduty.com/incidents/PPINGDOM"),
+    ]
+    assert len(api.calls) == 1  # tags in the trigger: no alerts read
+
+
+def test_open_incidents_follows_more_across_pages(api, client):
+    everything = [incident(f"P{n:05d}") for n in range(250)]
+    for offset in (0, 100, 200):
+        api.get(INCIDENTS, match=[responses.matchers.query_param_matcher({"offset": str(offset)}, strict_match=False)],
+                json=incidents_page(everything[offset:offset + 100], offset, more=offset < 200))
+    assert [i.id for i in client.open_incidents()] == [i["id"] for i in everything]
+    assert [query(call)["offset"] for call in api.calls] == [["0"], ["100"], ["200"]]
+
+
+def test_open_incidents_refuses_a_list_longer_than_pagerduty_can_page(api, client):
+    def full_page(request):
+        offset = int(query_of(request)["offset"][0])
+        full = [incident(f"P{offset + n:05d}") for n in range(100)]
+        return 200, {}, json.dumps(incidents_page(full, offset, more=True))
+
+    api.add_callback(responses.GET, INCIDENTS, callback=full_page)
+    with pytest.raises(UpstreamError, match=f"more than {MAX_OFFSET_PLUS_LIMIT} incidents") as caught:
+        client.open_incidents()
+    assert caught.value.service == "pagerduty:main"
+    offsets_and_limits = [(int(query(c)["offset"][0]), int(query(c)["limit"][0])) for c in api.calls]
+    assert len(offsets_and_limits) == MAX_OFFSET_PLUS_LIMIT // 100
+    assert max(offset + limit for offset, limit in offsets_and_limits) == MAX_OFFSET_PLUS_LIMIT
+
+
+def test_a_list_ending_exactly_at_the_cap_is_complete(api, client):
+    def page(request):
+        offset = int(query_of(request)["offset"][0])
+        more = offset + 100 < MAX_OFFSET_PLUS_LIMIT
+        return 200, {}, json.dumps(incidents_page([incident(f"P{offset + n:05d}") for n in range(100)], offset, more))
+
+    api.add_callback(responses.GET, INCIDENTS, callback=page)
+    assert len(client.open_incidents()) == MAX_OFFSET_PLUS_LIMIT
+
+
+# --- tags from the alerts, when the trigger has none ---
+
+def test_without_component_tags_in_the_trigger_the_alerts_are_read(api, client):
+    api.get(INCIDENTS, json=incidents_page([
+        incident("PMANUAL", details="Oh my gosh"),  # a web trigger: details is a string
+        incident("PNOTAGS", tags="env:prod,team:x"),
+    ]))
+    api.get(alerts_url("PMANUAL"), json=alerts_page([
+        alert("A1", "PMANUAL", details={"tags": "env:prod,component:abc123"}),
+        alert("A2", "PMANUAL", cef_tags=["component_def456"]),
+    ]))
+    api.get(alerts_url("PNOTAGS"), json=alerts_page([alert("A3", "PNOTAGS", details="plain text")]))
+    assert {i.id: i.component_ids for i in client.open_incidents()} == {
+        "PMANUAL": {"abc123", "def456"},
+        "PNOTAGS": frozenset(),
+    }
+    assert query(api.calls[1]) == {"limit": ["100"], "offset": ["0"]}
+
+
+def test_the_alerts_are_read_across_pages(api, client):
+    api.get(INCIDENTS, json=incidents_page([incident("PX", details="manual")]))
+    api.get(alerts_url("PX"), match=[responses.matchers.query_param_matcher({"offset": "0"}, strict_match=False)],
+            json=alerts_page([alert(f"A{n}", "PX") for n in range(100)], more=True))
+    api.get(alerts_url("PX"), match=[responses.matchers.query_param_matcher({"offset": "100"}, strict_match=False)],
+            json=alerts_page([alert("ALAST", "PX", details={"tags": ["component_abc123"]})], offset=100))
+    [found] = client.open_incidents()
+    assert found.component_ids == {"abc123"}
+
+
+def test_alert_tags_are_read_once_per_incident(api, cache):
+    api.get(INCIDENTS, json=incidents_page([incident("PX", details="manual"), incident("PY", details="manual")]))
+    api.get(alerts_url("PX"), json=alerts_page([alert("A1", "PX", details={"tags": "component:abc123"})]))
+    api.get(alerts_url("PY"), json=alerts_page([alert("A2", "PY")]))
+    first = make_client(cache).open_incidents()
+    second = make_client(cache).open_incidents()  # a later webhook: a new client, the same cache
+    assert first == second and first[0].component_ids == {"abc123"} and first[1].component_ids == frozenset()
+    assert [urlsplit(c.request.url).path for c in api.calls] == [
+        "/incidents", "/incidents/PX/alerts", "/incidents/PY/alerts", "/incidents"]
+
+
+def test_the_tag_cache_keeps_accounts_apart(api, cache):
+    api.get(INCIDENTS, json=incidents_page([incident("PX", details="manual")]))
+    api.get(alerts_url("PX"), json=alerts_page([alert("A1", "PX", details={"tags": "component:abc123"})]))
+    make_client(cache, "main").open_incidents()
+    make_client(cache, "other").open_incidents()
+    assert sum(urlsplit(c.request.url).path == "/incidents/PX/alerts" for c in api.calls) == 2
+
+
+def test_the_tag_cache_forgets_the_least_recently_used_beyond_its_size():
+    cache = TagCache(max_size=2)
+    cache.put(("main", "P1"), frozenset({"a"}))
+    cache.put(("main", "P2"), frozenset({"b"}))
+    assert cache.get(("main", "P1")) == {"a"}  # P1 is now the most recently used
+    cache.put(("main", "P3"), frozenset())
+    assert cache.get(("main", "P2")) is None
+    assert cache.get(("main", "P1")) == {"a"} and cache.get(("main", "P3")) == frozenset()
+
+
+# --- retries ---
+
+def test_a_rate_limited_read_is_retried(api, client):
+    api.get(INCIDENTS, status=429, headers={"Retry-After": "1"}, json={"error": {"message": "Rate limit"}})
+    api.get(INCIDENTS, json=incidents_page([incident("PX")]))
+    assert [i.id for i in client.open_incidents()] == ["PX"]
+    assert len(api.calls) == 2
+
+
+def test_a_server_error_is_retried(api, client):
+    api.get(INCIDENTS, status=503, body="upstream unavailable")
+    api.get(INCIDENTS, json=incidents_page([incident("PX")]))
+    assert [i.id for i in client.open_incidents()] == ["PX"]
+    assert len(api.calls) == 2
+
+
+def test_a_rate_limit_asking_for_too_long_a_wait_fails_at_once(api, client):
+    api.get(INCIDENTS, status=429, headers={"ratelimit-reset": "40"}, json={"error": {"message": "Rate limit"}})
+    with pytest.raises(UpstreamError, match="GET /incidents answered 429"):
+        client.open_incidents()
+    assert len(api.calls) == 1
+
+
+# --- failures ---
+
+def assert_no_key(error: UpstreamError) -> None:
+    assert KEY not in str(error) and KEY not in error.detail
+
+
+def test_persistent_server_errors_raise_upstream_error_after_the_retries(api, client):
+    api.get(INCIDENTS, status=500, json={"error": {"message": "Internal error", "code": 2001}})
+    with pytest.raises(UpstreamError) as caught:
+        client.open_incidents()
+    assert caught.value.service == "pagerduty:main"
+    assert caught.value.detail.startswith("GET /incidents answered 500: ")
+    assert len(api.calls) == RetryPolicy.MAX_RETRIES + 1
+    assert_no_key(caught.value)
+
+
+def test_a_rejected_key_raises_upstream_error_without_the_key(api, client):
+    api.get(INCIDENTS, status=401, json={"error": {"message": f"Unauthorized: Token token={KEY}", "code": 2006}})
+    with pytest.raises(UpstreamError, match="answered 401") as caught:
+        client.open_incidents()
+    assert_no_key(caught.value)
+    assert len(api.calls) == 1
+
+
+def test_a_connection_failure_raises_upstream_error(api, client):
+    api.get(INCIDENTS, body=requests.ConnectionError("connection reset"))
+    with pytest.raises(UpstreamError, match="ConnectionError: connection reset") as caught:
+        client.open_incidents()
+    assert_no_key(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ({"body": "<html>Service Unavailable</html>"}, "not JSON"),
+        ({"json": {"limit": 100, "offset": 0, "more": False}}, "no 'incidents' list"),
+        ({"json": [1, 2]}, "no 'incidents' list"),
+        ({"json": incidents_page([{"status": "triggered"}])}, "without an id"),
+        ({"json": incidents_page([{"id": "PX", "status": "resolved"}])}, "open status"),
+        ({"json": incidents_page([], more=True)}, "an empty page with more to come"),
+    ],
+)
+def test_a_malformed_answer_raises_upstream_error(api, client, answer, problem):
+    api.get(INCIDENTS, **answer)
+    with pytest.raises(UpstreamError, match=problem) as caught:
+        client.open_incidents()
+    assert caught.value.service == "pagerduty:main"
+
+
+def test_a_failure_reading_alerts_fails_the_whole_read(api, client):
+    api.get(INCIDENTS, json=incidents_page([incident("PX", details="manual")]))
+    api.get(alerts_url("PX"), status=404, json={"error": {"message": "Not Found", "code": 2100}})
+    with pytest.raises(UpstreamError, match="GET /incidents/PX/alerts answered 404"):
+        client.open_incidents()
+
+
+def test_the_key_is_not_in_the_repr(client):
+    assert KEY not in repr(client) and "main" in repr(client)

@@ -1,0 +1,300 @@
+"""StatuspageClient against a `responses` fake of the REST API.
+
+Every request a test sends is checked against Statuspage's OpenAPI spec when the
+test ends (the `api` fixture). Retry waits are asserted in test_http.py, against
+urllib3's real retry loop; `responses` emulates that loop without sleeping.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+
+from pagerstatus import statuspage
+from pagerstatus.errors import UpstreamError
+from pagerstatus.http import RetryPolicy, make_session
+from pagerstatus.models import Component, IncidentWrite, SpIncident
+from pagerstatus.ownership import BODY_MARKER, LEGACY_WATERMARK, METADATA_KEY
+from pagerstatus.statuspage import MAX_PAGES, StatuspageClient
+from tests.reference import statuspage_spec, validate_request, validate_response
+
+BASE = "https://api.statuspage.io/v1"
+PAGE = "kctbh9vrtdwd"
+COMPONENTS = f"{BASE}/pages/{PAGE}/components"
+INCIDENTS = f"{BASE}/pages/{PAGE}/incidents"
+UNRESOLVED = f"{INCIDENTS}/unresolved"
+KEY = "89a229ce1a8dbcf9ff30430fbe35eb4c0426574bca932061892cefd2138aa4b1"  # the spec's example shape
+
+
+class RecordingBucket:
+    """A write bucket that never waits; it notes how many requests preceded each take."""
+
+    def __init__(self, api: responses.RequestsMock) -> None:
+        self._api = api
+        self.taken_after: list[int] = []
+
+    def take(self) -> None:
+        self.taken_after.append(len(self._api.calls))
+
+
+@pytest.fixture
+def api():
+    """The fake API; on teardown, every request sent must match the spec."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+        for call in mock.calls:
+            request = call.request
+            validate_request(statuspage_spec(), request.method, request.url, body=request.body,
+                             headers=dict(request.headers))
+
+
+@pytest.fixture
+def bucket(api) -> RecordingBucket:
+    return RecordingBucket(api)
+
+
+@pytest.fixture
+def client(bucket) -> StatuspageClient:
+    # No waiting in tests: the backoff is asserted in test_http.py.
+    session = make_session(RetryPolicy(sleep=lambda seconds: None))
+    return StatuspageClient(PAGE, KEY, session=session, write_bucket=bucket)
+
+
+# --- realistic fakes, after the spec and what the real API returns ---
+
+def component(component_id: str, name: str = "API", status: str = "operational", group: bool = False) -> dict:
+    return {
+        "id": component_id,
+        "page_id": PAGE,
+        "group_id": None,  # the real API: null outside a group
+        "created_at": "2025-06-01T10:00:00.000Z",
+        "updated_at": "2026-01-05T10:00:00.000Z",
+        "group": group,
+        "name": name,
+        "description": None,  # the real API: null when unset
+        "position": 1,
+        "status": status,
+        "showcase": True,
+        "only_show_if_degraded": False,
+        "automation_email": f"component+{component_id}@notifications.statuspage.io",
+        "start_date": "2025-06-01",
+    }
+
+
+def sp_incident(incident_id: str, component_ids=("abc123",), metadata=None, body: str = "We are investigating.",
+                status: str = "investigating") -> dict:
+    return {
+        "id": incident_id,
+        "components": [component(c, status="partial_outage") for c in component_ids],
+        "created_at": "2026-01-05T10:01:00.000Z",
+        "impact": "minor",
+        "incident_updates": [{
+            "id": f"u{incident_id}",
+            "incident_id": incident_id,
+            "affected_components": [{"code": c, "name": "API", "old_status": "operational",
+                                     "new_status": "partial_outage"} for c in component_ids],
+            "body": body,
+            "created_at": "2026-01-05T10:01:00.000Z",
+            "deliver_notifications": True,
+            "display_at": "2026-01-05T10:01:00.000Z",
+            "status": status,
+            "updated_at": "2026-01-05T10:01:00.000Z",
+        }],
+        "metadata": metadata if metadata is not None else {},
+        "name": f"Investigating errors in API ({incident_id})",
+        "page_id": PAGE,
+        "resolved_at": None,  # the real API: null while unresolved
+        "shortlink": f"https://stspg.io/{incident_id}",
+        "status": status,
+        "updated_at": "2026-01-05T10:01:00.000Z",
+    }
+
+
+def query(call) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(call.request.url).query)
+
+
+def sent_json(call) -> dict:
+    return json.loads(call.request.body)
+
+
+def page_matcher(page: int):
+    return responses.matchers.query_param_matcher({"page": str(page)}, strict_match=False)
+
+
+def test_fake_bodies_match_the_spec():
+    spec = statuspage_spec()
+    validate_response(spec, "GET", COMPONENTS, 200, [component("abc123"), component("grp1", group=True)])
+    validate_response(spec, "GET", UNRESOLVED, 200, [sp_incident("p31zjtct2jer", metadata={METADATA_KEY: {}})])
+    validate_response(spec, "POST", INCIDENTS, 201, sp_incident("p31zjtct2jer"))
+
+
+# --- reading ---
+
+def test_components_reads_every_page_and_leaves_out_groups(api, client):
+    first = [component(f"c{n:03d}", name=f"C{n}") for n in range(99)] + [component("grp1", "Group", group=True)]
+    api.get(COMPONENTS, match=[page_matcher(1)], json=first)
+    api.get(COMPONENTS, match=[page_matcher(2)], json=[component("last", "Last", status="major_outage")])
+    found = client.components()
+    assert len(found) == 100 and "grp1" not in found
+    assert found["c007"] == Component("c007", "C7", "operational")
+    assert found["last"] == Component("last", "Last", "major_outage")
+    assert [query(c) for c in api.calls] == [{"page": ["1"], "per_page": ["100"]}, {"page": ["2"], "per_page": ["100"]}]
+    assert api.calls[0].request.headers["Authorization"] == f"OAuth {KEY}"
+
+
+def test_unresolved_incidents_reads_pages_until_a_short_one(api, client):
+    everything = [sp_incident(f"inc{n:04d}") for n in range(250)]
+    for page in (1, 2, 3):
+        api.get(UNRESOLVED, match=[page_matcher(page)], json=everything[(page - 1) * 100:page * 100])
+    assert [i.id for i in client.unresolved_incidents()] == [i["id"] for i in everything]
+    assert [query(c) for c in api.calls] == [{"page": [str(p)], "per_page": ["100"]} for p in (1, 2, 3)]
+
+
+def test_a_full_last_page_costs_one_empty_read(api, client):
+    api.get(UNRESOLVED, match=[page_matcher(1)], json=[sp_incident(f"inc{n:04d}") for n in range(100)])
+    api.get(UNRESOLVED, match=[page_matcher(2)], json=[])
+    assert len(client.unresolved_incidents()) == 100
+    assert len(api.calls) == 2
+
+
+def test_unresolved_incidents_maps_each_incident_and_its_ownership(api, client):
+    api.get(UNRESOLVED, json=[
+        sp_incident("ours", component_ids=("abc123", "def456"), metadata={METADATA_KEY: {"component_id": "abc123"}}),
+        sp_incident("marked", body=f"Investigating.\n\n{BODY_MARKER}"),
+        sp_incident("legacy", body=f"{LEGACY_WATERMARK} Investigating."),
+        sp_incident("theirs", component_ids=(), metadata={"jira": {"issue_id": "OPS-1"}}, status="identified"),
+    ])
+    found = {i.id: i for i in client.unresolved_incidents()}
+    assert found["ours"] == SpIncident("ours", "Investigating errors in API (ours)", "investigating",
+                                       "2026-01-05T10:01:00.000Z", frozenset({"abc123", "def456"}), owned=True)
+    assert found["marked"].owned and found["legacy"].owned
+    assert not found["theirs"].owned
+    assert found["theirs"].status == "identified" and found["theirs"].component_ids == frozenset()
+
+
+def test_a_list_that_never_ends_is_refused(api, client):
+    # An API ignoring `page` would answer the same full page forever.
+    api.get(UNRESOLVED, json=[sp_incident(f"inc{n:04d}") for n in range(100)])
+    with pytest.raises(UpstreamError, match=f"more than {MAX_PAGES} pages"):
+        client.unresolved_incidents()
+    assert len(api.calls) == MAX_PAGES
+
+
+# --- writing ---
+
+def test_create_incident_posts_the_incident_and_returns_its_id(api, client, bucket):
+    api.post(INCIDENTS, status=201, json=sp_incident("newinc123"))
+    write = IncidentWrite(name="Investigating errors in API", status="investigating",
+                          body=f"We are investigating errors affecting API.\n\n{BODY_MARKER}",
+                          components={"abc123": "partial_outage"},
+                          metadata={METADATA_KEY: {"component_id": "abc123"}})
+    assert client.create_incident(write) == "newinc123"
+    [call] = api.calls
+    assert call.request.headers["Authorization"] == f"OAuth {KEY}"
+    assert sent_json(call) == {"incident": {
+        "name": "Investigating errors in API",
+        "status": "investigating",
+        "body": f"We are investigating errors affecting API.\n\n{BODY_MARKER}",
+        "components": {"abc123": "partial_outage"},
+        "component_ids": ["abc123"],
+        "metadata": {METADATA_KEY: {"component_id": "abc123"}},
+        "deliver_notifications": True,
+    }}
+    assert bucket.taken_after == [0]  # a token before the request
+
+
+def test_update_incident_sends_only_the_fields_set(api, client, bucket):
+    api.patch(f"{INCIDENTS}/inc1", json=sp_incident("inc1"))
+    api.patch(f"{INCIDENTS}/inc2", json=sp_incident("inc2", status="resolved"))
+    client.update_incident("inc1", IncidentWrite(components={"def456": "major_outage", "abc123": "partial_outage"}))
+    client.update_incident("inc2", IncidentWrite(status="resolved", body="This incident has been resolved."))
+    assert [sent_json(c) for c in api.calls] == [
+        {"incident": {"components": {"def456": "major_outage", "abc123": "partial_outage"},
+                      "component_ids": ["abc123", "def456"]}},
+        {"incident": {"status": "resolved", "body": "This incident has been resolved."}},
+    ]
+    assert bucket.taken_after == [0, 1]
+
+
+def test_clients_without_a_bucket_share_the_process_bucket(api, monkeypatch):
+    shared = RecordingBucket(api)
+    monkeypatch.setattr(statuspage, "DEFAULT_WRITE_BUCKET", shared)
+    api.patch(f"{INCIDENTS}/inc1", json=sp_incident("inc1"))
+    for _ in range(2):
+        StatuspageClient(PAGE, KEY).update_incident("inc1", IncidentWrite(status="identified"))
+    assert shared.taken_after == [0, 1]
+
+
+def test_the_process_bucket_paces_to_the_statuspage_limit():
+    assert (statuspage.DEFAULT_WRITE_BUCKET.capacity, statuspage.DEFAULT_WRITE_BUCKET.rate) == (60, 1.0)
+
+
+# --- retries: a POST only when the server refused it ---
+
+@pytest.mark.parametrize("status", [420, 429])
+def test_a_rate_limited_create_is_retried(api, client, status):
+    api.post(INCIDENTS, status=status, headers={"ratelimit-reset": "1"}, json={"error": "Rate limit exceeded"})
+    api.post(INCIDENTS, status=201, json=sp_incident("newinc123"))
+    assert client.create_incident(IncidentWrite(name="x", status="investigating")) == "newinc123"
+    assert len(api.calls) == 2
+
+
+def test_a_create_is_not_retried_on_a_server_error(api, client):
+    # The incident may exist already; the next sync sees it instead of opening a second.
+    api.post(INCIDENTS, status=503, body="Service Unavailable")
+    api.post(INCIDENTS, status=201, json=sp_incident("newinc123"))
+    with pytest.raises(UpstreamError, match="POST /v1/pages/kctbh9vrtdwd/incidents answered 503"):
+        client.create_incident(IncidentWrite(name="x"))
+    assert len(api.calls) == 1
+
+
+def test_a_create_asked_to_wait_past_the_cap_fails_at_once(api, client):
+    api.post(INCIDENTS, status=420, headers={"ratelimit-reset": "50"}, json={"error": "Rate limit exceeded"})
+    with pytest.raises(UpstreamError, match="answered 420"):
+        client.create_incident(IncidentWrite(name="x"))
+    assert len(api.calls) == 1
+
+
+def test_a_read_is_retried_on_a_server_error(api, client):
+    api.get(COMPONENTS, status=503, body="Service Unavailable")
+    api.get(COMPONENTS, json=[component("abc123")])
+    assert list(client.components()) == ["abc123"]
+
+
+# --- failures ---
+
+def test_failures_raise_upstream_error_without_the_key(api, client):
+    api.get(COMPONENTS, status=401, json={"error": f"Could not authenticate with OAuth {KEY}"})
+    api.get(UNRESOLVED, body=requests.ConnectionError("connection reset"))
+    with pytest.raises(UpstreamError, match="answered 401") as rejected:
+        client.components()
+    with pytest.raises(UpstreamError, match="ConnectionError: connection reset") as unreachable:
+        client.unresolved_incidents()
+    for caught in (rejected, unreachable):
+        assert caught.value.service == "statuspage"
+        assert KEY not in str(caught.value)
+    assert KEY not in repr(client)
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ({"body": "<html>Down for maintenance</html>"}, "not JSON"),
+        ({"json": {"error": "unexpected"}}, "not a list"),
+        ({"json": [{"name": "no id"}]}, "not a list of objects with ids"),
+    ],
+)
+def test_a_malformed_list_raises_upstream_error(api, client, answer, problem):
+    api.get(UNRESOLVED, **answer)
+    with pytest.raises(UpstreamError, match=problem):
+        client.unresolved_incidents()
+
+
+def test_a_create_answer_without_an_id_raises_upstream_error(api, client):
+    api.post(INCIDENTS, status=201, json={"name": "x"})
+    with pytest.raises(UpstreamError, match="no incident id"):
+        client.create_incident(IncidentWrite(name="x"))
