@@ -1,0 +1,560 @@
+"""The sync lock: one sync at a time per Statuspage page, and no webhook lost.
+
+A lease has a holder id, an expiry and, next to it, a *pending* marker:
+
+* acquire(): a free or expired lease is taken (clearing pending: the sync that
+  follows reads everything afresh). A live lease held by someone else gets
+  pending set instead, and the webhook answers 202 "Sync queued".
+* release(): in the same transaction that would free the lease, a set pending
+  marker is cleared and the lease renewed instead; the holder syncs again. So a
+  change that arrives during a sync is always reflected, and a burst of
+  webhooks costs a couple of syncs, not one each.
+* check(): before every write the holder confirms, in a transaction, that the
+  lease is still its own and unexpired, and renews it (heartbeat). A holder
+  whose lease expired and was taken over gets LeaseLost and stops writing.
+* abandon(): after a failed sync the lease is freed; pending stays, so the next
+  webhook (PagerDuty redelivers the failed one) syncs.
+
+FirestoreLock keeps the lease in one Firestore document per page and does each
+step in one read-write transaction; MemoryLock gives the same semantics within
+one process (local runs, `make run`). Both share the transition functions
+below, so they cannot drift apart.
+
+Clocks: FirestoreLock compares the stored expiry with the wall clock (UTC) of
+whichever instance runs the transaction, inside the transaction (a Firestore
+TTL policy deletes late and is no expiry). That assumes the instances' clocks
+agree to well within lease_seconds (Google's hosts are NTP-synced to
+milliseconds; lease_seconds is 60). Firestore errors become
+UpstreamError("firestore", ...) within a few seconds (short timeouts, bounded
+retries), so the webhook answers 503 and PagerDuty retries; no sync ever runs
+without the lock.
+"""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
+
+from . import log
+from .errors import ConfigError, LeaseLost, UpstreamError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; google.cloud.firestore loads on first use
+    from google.cloud import firestore
+
+DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_COLLECTION = "pagerstatus-locks"
+SERVICE = "firestore"
+
+Now = TypeVar("Now")  # float seconds (MemoryLock) or an aware datetime (FirestoreLock)
+
+
+def utc_now() -> datetime:
+    """The wall clock shared, within NTP skew, by all function instances."""
+    return datetime.now(timezone.utc)
+
+
+_INSTANCE = f"{socket.gethostname()}-{os.getpid()}"
+
+
+def new_holder_id() -> str:
+    """Unique per acquisition, readable in logs: host-pid-random."""
+    return f"{_INSTANCE}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A taken lease. `expires` is as of acquisition; check() pushes it further in the store."""
+
+    holder: str
+    page: str
+    generation: int  # increases with every acquisition of the page's lease
+    expires: Any = None
+
+
+class SyncLock(Protocol):
+    def acquire(self) -> Lease | None:
+        """Take the lease (free or expired) and clear pending; None after setting pending if held."""
+        ...
+
+    def release(self, lease: Lease) -> bool:
+        """One transaction: pending set -> clear it, renew, False (sync again); else free, True.
+
+        Raises LeaseLost if the lease is no longer ours.
+        """
+        ...
+
+    def abandon(self, lease: Lease) -> None:
+        """Free the lease if still ours, leaving pending as is; never raises LeaseLost."""
+        ...
+
+    def check(self, lease: Lease) -> None:
+        """Raise LeaseLost unless still ours and unexpired; renew the expiry."""
+        ...
+
+
+# -- The state machine, shared by both implementations -------------------------
+
+
+@dataclass(frozen=True)
+class _State(Generic[Now]):
+    holder: str | None = None
+    expires: Now | None = None
+    pending: bool = False
+    generation: int = 0
+
+    def live(self, now: Now) -> bool:
+        return self.holder is not None and self.expires is not None and now < self.expires  # type: ignore[operator]
+
+    def held_by(self, lease: Lease) -> bool:
+        return self.holder == lease.holder and self.generation == lease.generation
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a step decided: its result, the state to write (None: write nothing), what to log."""
+
+    result: Any
+    write: _State | None
+    action: str | None = None
+    fields: dict[str, Any] | None = None
+
+
+def _acquire(state: _State, now: Any, expires: Any, holder: str, page: str) -> _Outcome:
+    if state.live(now):
+        if state.pending:
+            return _Outcome(None, None, "queued", {"holder": state.holder, "already_pending": True})
+        return _Outcome(None, replace(state, pending=True), "queued", {"holder": state.holder})
+    generation = state.generation + 1
+    lease = Lease(holder=holder, page=page, generation=generation, expires=expires)
+    new = _State(holder=holder, expires=expires, pending=False, generation=generation)
+    if state.holder is not None:
+        # The previous holder died or stalled past its expiry.
+        return _Outcome(lease, new, "takeover", {"holder": holder, "previous": state.holder,
+                                                  "previous_pending": state.pending})
+    return _Outcome(lease, new, "acquire", {"holder": holder, "was_pending": state.pending})
+
+
+def _release(state: _State, lease: Lease, expires: Any) -> _Outcome:
+    # Ours while the document still names us, even a little past the expiry:
+    # nobody else can have taken over without replacing the holder.
+    if not state.held_by(lease):
+        raise LeaseLost(f"lease on page {lease.page} was taken over by {state.holder or 'nobody'} "
+                        f"(ours: {lease.holder})")
+    if state.pending:
+        return _Outcome(False, replace(state, pending=False, expires=expires), "resync", {"holder": lease.holder})
+    return _Outcome(True, _State(generation=state.generation), "release", {"holder": lease.holder})
+
+
+def _abandon(state: _State, lease: Lease) -> _Outcome:
+    if not state.held_by(lease):
+        return _Outcome(None, None, "abandon", {"holder": lease.holder, "lost": True})
+    free = _State(pending=state.pending, generation=state.generation)
+    return _Outcome(None, free, "abandon", {"holder": lease.holder, "pending": state.pending})
+
+
+def _check(state: _State, now: Any, lease: Lease, expires: Any) -> _Outcome:
+    if not state.held_by(lease):
+        raise LeaseLost(f"lease on page {lease.page} was taken over by {state.holder or 'nobody'} "
+                        f"(ours: {lease.holder}); stopping before the next write")
+    if not state.live(now):
+        raise LeaseLost(f"lease on page {lease.page} held by {lease.holder} expired; stopping before the next write")
+    return _Outcome(None, replace(state, expires=expires))
+
+
+def _log(outcome: _Outcome, page: str, lock: str) -> None:
+    if outcome.action is None:
+        return
+    fields = dict(outcome.fields or {})
+    messages = {
+        "acquire": "sync lease acquired",
+        "takeover": "sync lease taken over from an expired holder",
+        "queued": "sync lease held; sync queued for the holder",
+        "resync": "changes arrived during the sync; syncing again",
+        "release": "sync lease released",
+        "abandon": "sync lease freed with any pending sync left for the next webhook",
+    }
+    write = log.warning if outcome.action == "takeover" else log.info
+    write(messages.get(outcome.action, outcome.action), action=outcome.action, page=page, lock=lock, **fields)
+
+
+def _log_lost(exc: LeaseLost, page: str, lock: str) -> None:
+    log.warning(str(exc), action="lost", page=page, lock=lock)
+
+
+# -- In-process lock -------------------------------------------------------------
+
+
+class MemoryLock:
+    """The same semantics within one process, for local runs without Google Cloud."""
+
+    def __init__(self, page_id: str = "local", lease_seconds: float = DEFAULT_LEASE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.page_id = page_id
+        self.lease_seconds = lease_seconds
+        self._clock = clock
+        self._mutex = threading.Lock()
+        self._state: _State[float] = _State()
+
+    def _step(self, decide: Callable[[_State, float], _Outcome]) -> Any:
+        with self._mutex:
+            try:
+                outcome = decide(self._state, self._clock())
+            except LeaseLost as exc:
+                _log_lost(exc, self.page_id, "memory")
+                raise
+            if outcome.write is not None:
+                self._state = outcome.write
+        _log(outcome, self.page_id, "memory")
+        return outcome.result
+
+    def acquire(self) -> Lease | None:
+        holder = new_holder_id()
+        return self._step(lambda s, now: _acquire(s, now, now + self.lease_seconds, holder, self.page_id))
+
+    def release(self, lease: Lease) -> bool:
+        return self._step(lambda s, now: _release(s, lease, now + self.lease_seconds))
+
+    def abandon(self, lease: Lease) -> None:
+        self._step(lambda s, now: _abandon(s, lease))
+
+    def check(self, lease: Lease) -> None:
+        self._step(lambda s, now: _check(s, now, lease, now + self.lease_seconds))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current state, for tests and diagnostics."""
+        with self._mutex:
+            state = self._state
+        return {"holder": state.holder, "expires": state.expires, "pending": state.pending,
+                "generation": state.generation}
+
+
+# -- Firestore lock ----------------------------------------------------------------
+
+
+class FirestoreLock:
+    """The lease in Firestore: document <collection>/<page_id>, one transaction per step.
+
+    Fields: holder (string or null), expires (timestamp or null), pending (bool),
+    generation (int), updated (timestamp, diagnostics only).
+
+    The transactions are driven through the client's GAPIC layer so that every
+    call carries a short timeout and bounded retries: the high-level
+    `transactional` helper begins and commits with the library defaults, which
+    retry an unreachable Firestore for 60 s, far past PagerDuty's 5 s deadline.
+
+    rpc_timeout: the most one Firestore call may take, retries included.
+    max_attempts: transaction attempts when Firestore aborts one for contention.
+    """
+
+    def __init__(
+        self,
+        client: "firestore.Client",
+        page_id: str,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        collection: str = DEFAULT_COLLECTION,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        rpc_timeout: float = 3.0,
+        max_attempts: int = 5,
+    ):
+        if not page_id or "/" in page_id or not collection or "/" in collection:
+            raise ConfigError(f"Firestore lock: invalid page id {page_id!r} or collection {collection!r}")
+        self.client = client
+        self.page_id = page_id
+        self.collection = collection
+        self.lease = timedelta(seconds=lease_seconds)
+        self._clock = clock
+        self._rpc_timeout = rpc_timeout
+        self._max_attempts = max_attempts
+
+    # -- SyncLock
+
+    def acquire(self) -> Lease | None:
+        # A plain (strongly consistent) read first: when the lease is live and a
+        # sync already pending, there is nothing to write, and a burst of
+        # webhooks then neither opens transactions nor contends with the holder.
+        state = self._decode(self._read(transaction=None))
+        if state.pending and state.live(self._now()):
+            log.info("sync lease held; sync queued for the holder", action="queued", page=self.page_id,
+                     lock="firestore", holder=state.holder, already_pending=True)
+            return None
+        holder = new_holder_id()
+        return self._transact(lambda s, now: _acquire(s, now, now + self.lease, holder, self.page_id), "acquire")
+
+    def release(self, lease: Lease) -> bool:
+        return self._transact(lambda s, now: _release(s, lease, now + self.lease), "release")
+
+    def abandon(self, lease: Lease) -> None:
+        try:
+            self._transact(lambda s, now: _abandon(s, lease), "abandon")
+        except UpstreamError as exc:
+            # Best effort: the lease expires by itself, and the caller is already
+            # reporting a failure that must not be replaced by this one.
+            log.warning("could not free the sync lease; it will expire", action="abandon",
+                        page=self.page_id, holder=lease.holder, error=str(exc))
+
+    def check(self, lease: Lease) -> None:
+        self._transact(lambda s, now: _check(s, now, lease, now + self.lease), "check")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The stored state (a plain read), for tests and diagnostics."""
+        state = self._decode(self._read(transaction=None))
+        return {"holder": state.holder, "expires": state.expires, "pending": state.pending,
+                "generation": state.generation}
+
+    # -- internals
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        return now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+
+    @property
+    def _document_name(self) -> str:
+        # The client's private names are the library's own way to address the
+        # database (they carry the emulator's metadata too); used only here.
+        return f"{self.client._database_string}/documents/{self.collection}/{self.page_id}"
+
+    def _options(self, retry: bool = True) -> dict[str, Any]:
+        from google.api_core import exceptions as api_exceptions
+        from google.api_core import retry as api_retry
+
+        options: dict[str, Any] = {"timeout": self._rpc_timeout, "metadata": self.client._rpc_metadata}
+        if retry:
+            options["retry"] = api_retry.Retry(
+                initial=0.05, maximum=0.5, multiplier=2.0, timeout=self._rpc_timeout,
+                predicate=api_retry.if_exception_type(
+                    api_exceptions.ServiceUnavailable,
+                    api_exceptions.InternalServerError,
+                    api_exceptions.ResourceExhausted,
+                    api_exceptions.DeadlineExceeded,
+                ),
+            )
+        else:
+            options["retry"] = None
+        return options
+
+    def _read(self, transaction: bytes | None) -> Any:
+        """The lock document (a firestore_v1.types.Document) or None when missing."""
+        request: dict[str, Any] = {"database": self.client._database_string, "documents": [self._document_name]}
+        if transaction is not None:
+            request["transaction"] = transaction
+        with _firestore_errors("reading the lock document"):
+            for response in self.client._firestore_api.batch_get_documents(request=request, **self._options()):
+                if response._pb.WhichOneof("result") == "found":
+                    return response.found
+            return None
+
+    def _transact(self, decide: Callable[[_State, datetime], _Outcome], step: str) -> Any:
+        from google.cloud.firestore_v1 import types
+
+        api = self.client._firestore_api
+        database = self.client._database_string
+        retry_id: bytes | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            options = {"read_write": {"retry_transaction": retry_id} if retry_id else {}}
+            transaction: bytes | None = None
+            try:
+                with _firestore_errors(f"{step}: beginning a transaction"):
+                    transaction = api.begin_transaction(request={"database": database, "options": options},
+                                                        **self._options()).transaction
+                state = self._decode(self._read(transaction))
+                outcome = decide(state, self._now())
+                if outcome.write is None:
+                    self._rollback(transaction)
+                else:
+                    write = types.Write(update=self._encode(outcome.write))
+                    with _firestore_errors(f"{step}: committing"):
+                        # Never retried blindly: a commit that may have applied is
+                        # reported (503, PagerDuty redelivers) rather than guessed at.
+                        api.commit(request={"database": database, "writes": [write], "transaction": transaction},
+                                   **self._options(retry=False))
+            except _Aborted:
+                if transaction is not None:
+                    self._rollback(transaction)  # releases its read lock, if the abort left one
+                retry_id = transaction or retry_id
+                # Firestore keeps a retried transaction's place in line; a little
+                # jitter still keeps two retrying instances from meeting again.
+                time.sleep(random.uniform(0, 0.05 * attempt))
+                continue
+            except BaseException as exc:
+                if transaction is not None:
+                    self._rollback(transaction)
+                if isinstance(exc, LeaseLost):
+                    _log_lost(exc, self.page_id, "firestore")
+                raise
+            _log(outcome, self.page_id, "firestore")
+            return outcome.result
+        raise UpstreamError(SERVICE, f"{step}: the lock document stayed contended for {self._max_attempts} attempts")
+
+    def _rollback(self, transaction: bytes) -> None:
+        from google.api_core import exceptions as api_exceptions
+
+        try:
+            self.client._firestore_api.rollback(
+                request={"database": self.client._database_string, "transaction": transaction},
+                **{**self._options(retry=False), "timeout": min(1.0, self._rpc_timeout)},
+            )
+        except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError):
+            pass  # the transaction expires on its own; it holds no write
+
+    def _encode(self, state: _State) -> Any:
+        from google.cloud.firestore_v1 import types
+
+        def timestamp(value: datetime | None) -> Any:
+            return types.Value(null_value=0) if value is None else types.Value(timestamp_value=value)
+
+        return types.Document(
+            name=self._document_name,
+            fields={
+                "holder": types.Value(null_value=0) if state.holder is None else types.Value(string_value=state.holder),
+                "expires": timestamp(state.expires),
+                "pending": types.Value(boolean_value=state.pending),
+                "generation": types.Value(integer_value=state.generation),
+                "updated": timestamp(self._now()),
+            },
+        )
+
+    @staticmethod
+    def _decode(document: Any) -> _State:
+        if document is None:
+            return _State()
+        fields = document.fields
+
+        def field(name: str, kind: str) -> Any:
+            value = fields.get(name)
+            if value is None or type(value).pb(value).WhichOneof("value_type") != kind:
+                return None
+            return getattr(value, kind)
+
+        return _State(
+            holder=field("holder", "string_value") or None,
+            expires=field("expires", "timestamp_value"),
+            pending=bool(field("pending", "boolean_value")),
+            generation=int(field("generation", "integer_value") or 0),
+        )
+
+
+class _Aborted(Exception):
+    """Firestore aborted the transaction for contention; it is retried."""
+
+
+class _firestore_errors:
+    """Map Firestore client failures to UpstreamError (Aborted to _Aborted, for a retry)."""
+
+    def __init__(self, doing: str):
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None:
+            return False
+        from google.api_core import exceptions as api_exceptions
+        from google.auth import exceptions as auth_exceptions
+
+        if isinstance(exc, api_exceptions.Aborted):
+            raise _Aborted(str(exc)) from exc
+        if isinstance(exc, (api_exceptions.GoogleAPICallError, api_exceptions.RetryError,
+                            auth_exceptions.TransportError, auth_exceptions.RefreshError)):
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            raise UpstreamError(SERVICE, f"{self.doing}: {message}") from exc
+        return False
+
+
+# -- Running a sync under the lock ---------------------------------------------------
+
+
+def run_coalesced(lock: SyncLock, sync_once: Callable[[Callable[[], None]], None], max_rounds: int = 5) -> str:
+    """Sync under the lock, again while changes keep arriving: "performed" or "queued".
+
+    sync_once(guard) must call guard() before each write; guard raises LeaseLost
+    once the lease is no longer ours. After max_rounds syncs the lease is freed
+    with any pending marker left set, so the next webhook syncs.
+    """
+    if max_rounds < 1:
+        raise ValueError("max_rounds must be at least 1")
+    lease = lock.acquire()
+    if lease is None:
+        return "queued"
+
+    def guard() -> None:
+        lock.check(lease)
+
+    for round_ in range(1, max_rounds + 1):
+        try:
+            sync_once(guard)
+        except BaseException:
+            _abandon_quietly(lock, lease)
+            raise
+        if round_ == max_rounds:
+            # Leave pending (if set) for the next webhook rather than syncing forever.
+            _abandon_quietly(lock, lease)
+            log.warning("sync round limit reached; the lease is free and a pending sync, if any, "
+                        "waits for the next webhook", action="resync-limit", holder=lease.holder,
+                        page=lease.page, rounds=round_)
+            return "performed"
+        try:
+            released = lock.release(lease)
+        except UpstreamError:
+            # Free the lease if Firestore lets us, so that PagerDuty's redelivery
+            # of this webhook finds it free instead of queueing behind us.
+            _abandon_quietly(lock, lease)
+            raise
+        if released:
+            return "performed"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _abandon_quietly(lock: SyncLock, lease: Lease) -> None:
+    """abandon() that never replaces the exception being reported."""
+    try:
+        lock.abandon(lease)
+    except Exception as exc:  # noqa: BLE001 - the lease expires anyway
+        log.warning("could not free the sync lease; it will expire", action="abandon",
+                    page=lease.page, holder=lease.holder, error=str(exc))
+
+
+# -- Choosing the lock ---------------------------------------------------------------
+
+_locks: dict[tuple[str, ...], SyncLock] = {}
+_locks_mutex = threading.Lock()
+
+
+def make_lock(settings: Any) -> SyncLock:
+    """The lock for these settings, one per process and page (a MemoryLock must be shared)."""
+    page = settings.statuspage_page
+    if settings.lock == "firestore":
+        database = os.environ.get("PAGERSTATUS_FIRESTORE_DATABASE", "").strip() or "(default)"
+        key = ("firestore", settings.project or "", database, page)
+    else:
+        key = ("memory", page)
+    with _locks_mutex:
+        lock = _locks.get(key)
+        if lock is None:
+            lock = _firestore_lock(settings.project, database, page) if key[0] == "firestore" else MemoryLock(page)
+            _locks[key] = lock
+        return lock
+
+
+def _firestore_lock(project: str | None, database: str, page: str) -> FirestoreLock:
+    if not project:
+        raise ConfigError("GOOGLE_CLOUD_PROJECT: must be set when PAGERSTATUS_LOCK=firestore")
+    from google.auth import exceptions as auth_exceptions
+    from google.cloud import firestore
+
+    try:
+        client = firestore.Client(project=project, database=database)
+    except auth_exceptions.DefaultCredentialsError as exc:
+        raise ConfigError(
+            "Firestore lock: no Google credentials found; run `gcloud auth application-default login`, "
+            "set FIRESTORE_EMULATOR_HOST, or set PAGERSTATUS_LOCK=memory for a local run"
+            f" ({exc})"
+        ) from None
+    return FirestoreLock(client, page)

@@ -1,0 +1,368 @@
+"""The sync lock: one holder at a time, no webhook lost, a taken-over holder stops writing.
+
+The behavioural tests run against MemoryLock and against FirestoreLock on the
+real Firestore emulator (FIRESTORE_EMULATOR_HOST, set by
+scripts/with-firestore-emulator.sh; without it the Firestore cases fail).
+Several FirestoreLock objects, each with its own client, stand for function
+instances; they share a fake wall clock so that expiry is tested without sleeping.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import pytest
+
+from pagerstatus import lock as lock_module
+from pagerstatus.errors import LeaseLost, UpstreamError
+from pagerstatus.lock import FirestoreLock, Lease, MemoryLock, SyncLock, make_lock, run_coalesced
+from tests.firestore_fixture import firestore_clients, firestore_project  # noqa: F401 - fixtures used by name
+
+LEASE = 60.0
+PAGE = "page1"
+
+
+class FakeClock:
+    """A settable clock: float seconds, or an aware datetime for Firestore."""
+
+    def __init__(self, start: Any):
+        self._now = start
+        self._mutex = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._mutex:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._mutex:
+            self._now += timedelta(seconds=seconds) if isinstance(self._now, datetime) else seconds
+
+
+@dataclass
+class Backend:
+    kind: str
+    clock: FakeClock
+    instance: Callable[[], SyncLock]  # another function instance on the same page's lease
+    snapshot: Callable[[], dict[str, Any]]
+
+
+@pytest.fixture(params=["memory", "firestore"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        clock = FakeClock(1000.0)
+        shared = MemoryLock(PAGE, lease_seconds=LEASE, clock=clock)  # one per process, like make_lock's
+        return Backend("memory", clock, lambda: shared, shared.snapshot)
+    clients = request.getfixturevalue("firestore_clients")
+    clock = FakeClock(datetime.now(timezone.utc))
+
+    def instance() -> FirestoreLock:
+        # The emulator settles contention with a 2 s lock timeout; a roomier
+        # timeout than production's keeps a loaded machine from failing on it.
+        return FirestoreLock(clients(), PAGE, lease_seconds=LEASE, clock=clock, rpc_timeout=10)
+
+    return Backend("firestore", clock, instance, instance().snapshot)
+
+
+def actions(out: str) -> list[str]:
+    return [json.loads(line).get("action") for line in out.splitlines() if line.startswith("{")]
+
+
+# -- Behaviour, both implementations ---------------------------------------------------
+
+
+def test_a_held_lease_queues_and_release_reports_the_pending_sync(backend: Backend, capsys):
+    a, b = backend.instance(), backend.instance()
+    lease = a.acquire()
+    assert isinstance(lease, Lease) and lease.page == PAGE
+    assert b.acquire() is None
+    assert b.acquire() is None  # already pending: nothing more to record
+    assert backend.snapshot()["pending"] is True
+    assert a.release(lease) is False  # pending cleared, lease renewed: sync again
+    state = backend.snapshot()
+    assert state["holder"] == lease.holder and state["pending"] is False
+    assert a.release(lease) is True
+    state = backend.snapshot()
+    assert state["holder"] is None and state["pending"] is False
+    assert actions(capsys.readouterr().out) == ["acquire", "queued", "queued", "resync", "release"]
+
+
+def test_two_acquirers_race_and_exactly_one_wins(backend: Backend):
+    # The emulator resolves each contended round with a ~2 s lock timeout.
+    rounds, racers = (3, 2) if backend.kind == "firestore" else (100, 8)
+    locks = [backend.instance() for _ in range(racers)]
+    for _ in range(rounds):
+        barrier = threading.Barrier(racers)
+
+        def contend(lock: SyncLock) -> Lease | None:
+            barrier.wait()
+            return lock.acquire()
+
+        with ThreadPoolExecutor(racers) as pool:
+            results = list(pool.map(contend, locks))
+        winners = [(lock, lease) for lock, lease in zip(locks, results) if lease is not None]
+        assert len(winners) == 1, results
+        lock, lease = winners[0]
+        assert lock.release(lease) is False  # the losers asked for a sync
+        assert lock.release(lease) is True
+    assert backend.snapshot()["holder"] is None
+
+
+def test_webhooks_during_a_sync_are_coalesced_into_one_more_sync(backend: Backend):
+    holder = backend.instance()
+    queued = [backend.instance() for _ in range(4 if backend.kind == "firestore" else 20)]
+    rounds: list[int] = []
+
+    def sync_once(guard: Callable[[], None]) -> None:
+        rounds.append(len(rounds) + 1)
+        if len(rounds) == 1:  # a burst of webhooks arrives during the first sync
+            with ThreadPoolExecutor(len(queued)) as pool:
+                assert list(pool.map(lambda lock: lock.acquire(), queued)) == [None] * len(queued)
+        guard()
+
+    assert run_coalesced(holder, sync_once) == "performed"
+    assert rounds == [1, 2]
+    state = backend.snapshot()
+    assert state["holder"] is None and state["pending"] is False
+
+
+def test_release_with_pending_syncs_again(backend: Backend, capsys):
+    holder, other = backend.instance(), backend.instance()
+    seen: list[int] = []
+
+    def sync_once(guard: Callable[[], None]) -> None:
+        seen.append(1)
+        if len(seen) == 1:
+            assert other.acquire() is None  # "Sync queued" for that webhook
+        guard()
+
+    assert run_coalesced(holder, sync_once) == "performed"
+    assert len(seen) == 2
+    assert actions(capsys.readouterr().out) == ["acquire", "queued", "resync", "release"]
+    assert run_coalesced(other, lambda guard: None) == "performed"  # free again
+
+
+def test_a_webhook_finding_the_lease_held_is_queued_without_syncing(backend: Backend):
+    holder, other = backend.instance(), backend.instance()
+    lease = holder.acquire()
+    synced: list[int] = []
+    assert run_coalesced(other, lambda guard: synced.append(1)) == "queued"
+    assert synced == []
+    assert holder.release(lease) is False
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_is_fenced(backend: Backend, capsys):
+    a, b = backend.instance(), backend.instance()
+    old = a.acquire()
+    backend.clock.advance(LEASE - 1)
+    assert b.acquire() is None  # still live
+    backend.clock.advance(2)  # the holder died: no heartbeat for longer than the lease
+    new = b.acquire()
+    assert new is not None and new.holder != old.holder and new.generation == old.generation + 1
+    state = backend.snapshot()
+    assert state["holder"] == new.holder and state["pending"] is False  # the new holder syncs afresh
+    with pytest.raises(LeaseLost):
+        a.check(old)
+    with pytest.raises(LeaseLost):
+        a.release(old)
+    a.abandon(old)  # never raises, and frees nothing of the new holder's
+    assert backend.snapshot()["holder"] == new.holder
+    b.check(new)
+    assert b.release(new) is True
+    out = capsys.readouterr().out
+    assert "takeover" in actions(out) and "lost" in actions(out)
+    takeover = next(json.loads(line) for line in out.splitlines() if '"takeover"' in line)
+    assert takeover["previous"] == old.holder and takeover["holder"] == new.holder
+
+
+def test_check_renews_the_lease(backend: Backend):
+    a, b = backend.instance(), backend.instance()
+    lease = a.acquire()
+    for _ in range(3):  # 120 s in all, never 60 s without a heartbeat
+        backend.clock.advance(40)
+        a.check(lease)
+        assert b.acquire() is None
+    backend.clock.advance(LEASE + 1)
+    with pytest.raises(LeaseLost):
+        a.check(lease)  # expired: no write, even before anyone took over
+
+
+def test_a_holder_that_lost_its_lease_stops_before_writing(backend: Backend):
+    a, b = backend.instance(), backend.instance()
+    writes: list[str] = []
+    takeover: list[Lease] = []
+
+    def sync_once(guard: Callable[[], None]) -> None:
+        guard()
+        writes.append("first")
+        backend.clock.advance(LEASE + 1)  # a long stall: the lease expires ...
+        lease = b.acquire()  # ... and another instance takes over
+        assert lease is not None
+        takeover.append(lease)
+        guard()
+        writes.append("second")  # must not happen
+
+    with pytest.raises(LeaseLost):
+        run_coalesced(a, sync_once)
+    assert writes == ["first"]
+    assert backend.snapshot()["holder"] == takeover[0].holder  # abandon left the new lease alone
+    assert b.release(takeover[0]) is True
+
+
+def test_a_failed_sync_frees_the_lease_and_keeps_pending(backend: Backend):
+    holder, other = backend.instance(), backend.instance()
+
+    def sync_once(guard: Callable[[], None]) -> None:
+        assert other.acquire() is None
+        raise RuntimeError("statuspage exploded")
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        run_coalesced(holder, sync_once)
+    state = backend.snapshot()
+    assert state["holder"] is None and state["pending"] is True
+    lease = other.acquire()  # PagerDuty's redelivery syncs, and that covers the queued change
+    assert lease is not None and backend.snapshot()["pending"] is False
+    assert other.release(lease) is True
+
+
+def test_syncs_stop_after_max_rounds_leaving_pending_for_the_next_webhook(backend: Backend, capsys):
+    holder, other = backend.instance(), backend.instance()
+    rounds: list[int] = []
+
+    def sync_once(guard: Callable[[], None]) -> None:
+        rounds.append(1)
+        assert other.acquire() is None  # changes keep arriving
+        guard()
+
+    assert run_coalesced(holder, sync_once, max_rounds=3) == "performed"
+    assert len(rounds) == 3
+    state = backend.snapshot()
+    assert state["holder"] is None and state["pending"] is True
+    assert "resync-limit" in actions(capsys.readouterr().out)
+
+
+# -- Firestore specifics ------------------------------------------------------------------
+
+
+def test_the_lease_is_one_document_per_page(firestore_clients):
+    client = firestore_clients()
+    clock = FakeClock(datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    lock = FirestoreLock(client, "pageA", clock=clock)
+    lease = lock.acquire()
+    assert FirestoreLock(client, "pageB", clock=clock).acquire() is not None  # another page, another lease
+    stored = client.collection("pagerstatus-locks").document("pageA").get().to_dict()
+    assert stored["holder"] == lease.holder
+    assert stored["expires"] == datetime(2030, 1, 2, 3, 5, 5, tzinfo=timezone.utc)
+    assert stored["pending"] is False and stored["generation"] == 1
+    assert lock.release(lease) is True
+    stored = client.collection("pagerstatus-locks").document("pageA").get().to_dict()
+    assert stored["holder"] is None and stored["expires"] is None and stored["generation"] == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _unreachable_client(monkeypatch: pytest.MonkeyPatch, host: str) -> Any:
+    from google.cloud import firestore
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", host)
+    return firestore.Client(project="unreachable")
+
+
+def test_unreachable_firestore_fails_fast_and_nothing_syncs(monkeypatch):
+    lock = FirestoreLock(_unreachable_client(monkeypatch, f"127.0.0.1:{_closed_port()}"), PAGE)  # default timeouts
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as info:
+        lock.acquire()
+    assert time.monotonic() - started < 4.5, "must answer 503 within PagerDuty's 5 s"
+    assert info.value.service == "firestore"
+
+    fast = FirestoreLock(lock.client, PAGE, rpc_timeout=0.3)
+    synced: list[int] = []
+    with pytest.raises(UpstreamError):
+        run_coalesced(fast, lambda guard: synced.append(1))
+    assert synced == []  # never a sync without the lock
+    lease = Lease(holder="someone", page=PAGE, generation=1)
+    with pytest.raises(UpstreamError):
+        fast.check(lease)
+    with pytest.raises(UpstreamError):
+        fast.release(lease)
+    fast.abandon(lease)  # best effort: logs, never raises
+
+
+def test_a_silent_firestore_times_out(monkeypatch):
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        lock = FirestoreLock(_unreachable_client(monkeypatch, host), PAGE, rpc_timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(UpstreamError):
+            lock.acquire()
+        assert time.monotonic() - started < 2.5
+
+
+# -- make_lock ---------------------------------------------------------------------------
+
+
+def _settings(lock: str, page: str = "pg1", project: str | None = None) -> Any:
+    return SimpleNamespace(lock=lock, statuspage_page=page, project=project)
+
+
+@pytest.fixture
+def fresh_locks(monkeypatch):
+    monkeypatch.setattr(lock_module, "_locks", {})
+
+
+def test_make_lock_memory_is_one_lock_per_page_per_process(fresh_locks):
+    first = make_lock(_settings("memory"))
+    assert isinstance(first, MemoryLock)
+    assert make_lock(_settings("memory")) is first
+    assert make_lock(_settings("memory", page="other")) is not first
+    lease = first.acquire()
+    assert make_lock(_settings("memory")).acquire() is None  # same process, same lease
+    assert first.release(lease) is False
+
+
+def test_make_lock_firestore_uses_the_project_and_database(fresh_locks, monkeypatch, firestore_project):
+    monkeypatch.setenv("PAGERSTATUS_FIRESTORE_DATABASE", "(default)")
+    lock = make_lock(_settings("firestore", project=firestore_project))
+    assert isinstance(lock, FirestoreLock)
+    assert lock.client.project == firestore_project and lock.page_id == "pg1"
+    assert make_lock(_settings("firestore", project=firestore_project)) is lock
+    lease = lock.acquire()
+    assert lease is not None and lock.release(lease) is True
+
+
+def test_memory_lock_with_the_real_clock():
+    lock = MemoryLock(PAGE, lease_seconds=0.05)
+    lease = lock.acquire()
+    assert lock.acquire() is None
+    time.sleep(0.06)
+    taken = lock.acquire()
+    assert taken is not None and taken.holder != lease.holder
+
+
+def test_run_coalesced_rejects_zero_rounds():
+    with pytest.raises(ValueError):
+        run_coalesced(MemoryLock(), lambda guard: None, max_rounds=0)
+
+
+def test_importing_the_lock_loads_no_google_library():
+    import subprocess
+    import sys
+
+    code = "import sys, pagerstatus.lock; print(any(m.startswith('google.cloud.firestore') for m in sys.modules))"
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    assert out.strip() == "False"

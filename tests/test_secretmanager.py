@@ -1,0 +1,365 @@
+"""Keys from Secret Manager: the real client library over REST, answered by `responses`.
+
+The client is google-cloud-secret-manager's own SecretManagerServiceClient with
+transport="rest", anonymous credentials and an api_endpoint of our choosing,
+so the requests checked here are the ones the library really sends.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import responses
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import secretmanager
+
+from pagerstatus import log
+from pagerstatus.config import AccountKeys, Settings, load_key_source
+from pagerstatus.errors import ConfigError, UpstreamError
+from pagerstatus.secretmanager import LIST_FILTER, SecretManagerKeySource, account_secret_ids
+
+ENDPOINT = "http://secretmanager.test"
+PROJECT = "proj-1"
+SECRETS_URL = f"{ENDPOINT}/v1/projects/{PROJECT}/secrets"
+ACCESS_URL = re.compile(re.escape(SECRETS_URL) + r"/[^/]+/versions/latest:access")
+TTL = 300.0
+
+# Error answers, as Secret Manager's REST API gives them: (HTTP code, status, message).
+NOT_FOUND = (404, "NOT_FOUND", "Secret [projects/123456789/secrets/x] not found or has no versions.")
+DENIED = (403, "PERMISSION_DENIED",
+          "Permission 'secretmanager.versions.access' denied for resource (or it may not exist).")
+DISABLED = (400, "FAILED_PRECONDITION", "Secret Version [projects/123456789/secrets/x/versions/3] is in DISABLED state.")
+UNAVAILABLE = (503, "UNAVAILABLE", "The service is currently unavailable.")
+INVALID = (400, "INVALID_ARGUMENT", "Invalid filter.")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+_CLIENT_CLASS = secretmanager.SecretManagerServiceClient
+
+
+def rest_client() -> secretmanager.SecretManagerServiceClient:
+    return _CLIENT_CLASS(
+        transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": ENDPOINT}
+    )
+
+
+class FakeSecretManager:
+    """Serves list and access calls from a dict of secret id -> value (or an error status)."""
+
+    def __init__(self, mock: responses.RequestsMock):
+        self.mock = mock
+        self.values: dict[str, str | bytes | tuple[int, str, str]] = {}
+        self.listing_error: tuple[int, str, str] | None = None
+        self.reject_filters = False
+        self.page_size = 2  # small pages, so that paging is exercised
+        mock.add_callback(responses.GET, SECRETS_URL, callback=self._list)
+        mock.add_callback(responses.GET, ACCESS_URL, callback=self._access)
+
+    def _list(self, request):
+        query = parse_qs(urlparse(request.url).query)
+        if self.listing_error:
+            return _error(self.listing_error)
+        if self.reject_filters and "filter" in query:
+            return _error(INVALID)
+        ids = sorted(self.values)
+        if "filter" in query:
+            assert query["filter"] == [LIST_FILTER]
+            ids = [i for i in ids if LIST_FILTER.split(":", 1)[1] in i]
+        start = int(query.get("pageToken", ["0"])[0])
+        page = ids[start:start + self.page_size]
+        body: dict = {"secrets": [{"name": f"projects/123456789/secrets/{i}",
+                                   "labels": {"pagerstatus": "true"}} for i in page]}
+        if start + self.page_size < len(ids):
+            body["nextPageToken"] = str(start + self.page_size)
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    def _access(self, request):
+        secret_id = urlparse(request.url).path.split("/")[5]
+        value = self.values.get(secret_id, NOT_FOUND)
+        if isinstance(value, tuple):
+            return _error(value)
+        data = value if isinstance(value, bytes) else value.encode()
+        body = {"name": f"projects/123456789/secrets/{secret_id}/versions/7",
+                "payload": {"data": base64.b64encode(data).decode()}}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    def calls(self, kind: str | None = None) -> list[str]:
+        """Paths requested; "list": list operations (first pages), "access": secret ids read."""
+        if kind == "list":
+            return [call.request.url for call in self.mock.calls
+                    if urlparse(call.request.url).path.endswith("/secrets") and "pageToken=" not in call.request.url]
+        urls = [urlparse(call.request.url).path for call in self.mock.calls]
+        if kind == "access":
+            return [u.split("/")[5] for u in urls if u.endswith(":access")]
+        return urls
+
+
+def _error(error: tuple[int, str, str]):
+    code, status, message = error
+    body = {"error": {"code": code, "message": message, "status": status}}
+    return code, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+@pytest.fixture
+def fake():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeSecretManager(mock)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def source(fake, clock) -> SecretManagerKeySource:
+    return SecretManagerKeySource(PROJECT, client=rest_client(), ttl_seconds=TTL, clock=clock, rpc_timeout=0.5)
+
+
+def standard_secrets(fake: FakeSecretManager) -> None:
+    fake.values.update({
+        "pagerstatus-statuspage-api-key": "  sp-key-0001\n",
+        "pagerstatus-pd-alpha-api-key": "pd-alpha-key-1",
+        "pagerstatus-pd-alpha-webhook-secret": "alpha-signing-secret",
+        "pagerstatus-pd-alpha-webhook-token": "alpha-token-value",
+        "pagerstatus-pd-beta_2-api-key": "pd-beta-key-1\n",
+        "pagerstatus-pd-beta_2-webhook-token": "beta-token-value",
+        # Not accounts:
+        "pagerstatus-pd-gamma-webhook-token": "no api key, no account",
+        "pagerstatus-pd-Upper-api-key": "not a valid account name",
+        "pagerstatus-pd--api-key": "empty account name",
+        "unrelated-secret": "never listed by the filter",
+    })
+
+
+# -- Discovery --------------------------------------------------------------------------
+
+
+def test_accounts_are_discovered_by_secret_name(fake, source):
+    standard_secrets(fake)
+    accounts = source.accounts()
+    assert accounts == {
+        "alpha": AccountKeys("alpha", "pd-alpha-key-1", "alpha-signing-secret", "alpha-token-value"),
+        "beta_2": AccountKeys("beta_2", "pd-beta-key-1", None, "beta-token-value"),
+    }
+    lists = [call.request.url for call in fake.mock.calls if urlparse(call.request.url).path.endswith("/secrets")]
+    assert len(lists) > 1  # followed the pages
+    assert all(parse_qs(urlparse(url).query)["filter"] == ["name:pagerstatus-pd-"] for url in lists)
+    # Only what exists is read: no access call for beta_2's absent webhook secret.
+    assert sorted(fake.calls("access")) == sorted([
+        "pagerstatus-pd-alpha-api-key", "pagerstatus-pd-alpha-webhook-secret", "pagerstatus-pd-alpha-webhook-token",
+        "pagerstatus-pd-beta_2-api-key", "pagerstatus-pd-beta_2-webhook-token",
+    ])
+
+
+def test_statuspage_key_is_read_stripped(fake, source):
+    standard_secrets(fake)
+    assert source.statuspage_key() == "sp-key-0001"
+    assert fake.calls() == [f"/v1/projects/{PROJECT}/secrets/pagerstatus-statuspage-api-key/versions/latest:access"]
+
+
+def test_no_account_is_a_clear_config_error(fake, source):
+    fake.values["pagerstatus-statuspage-api-key"] = "sp-key-0001"
+    with pytest.raises(ConfigError, match=r"no PagerDuty account.*pagerstatus-pd-<account>-api-key"):
+        source.accounts()
+
+
+def test_an_added_account_appears_without_a_redeploy(fake, source, clock):
+    standard_secrets(fake)
+    assert set(source.accounts()) == {"alpha", "beta_2"}
+    fake.values["pagerstatus-pd-delta-api-key"] = "pd-delta-key-1"
+    del fake.values["pagerstatus-pd-beta_2-api-key"]
+    assert set(source.accounts()) == {"alpha", "beta_2"}  # cached
+    clock.now += TTL
+    assert set(source.accounts()) == {"alpha", "delta"}
+
+
+def test_a_rejected_list_filter_falls_back_to_listing_everything(fake, source, capsys):
+    standard_secrets(fake)
+    fake.reject_filters = True
+    assert set(source.accounts()) == {"alpha", "beta_2"}  # the regex still decides
+    assert "secret-list-unfiltered" in capsys.readouterr().out
+
+
+# -- Caching and rotation ---------------------------------------------------------------
+
+
+def test_values_are_cached_for_the_ttl(fake, source, clock):
+    standard_secrets(fake)
+    source.statuspage_key()
+    source.accounts()
+    before = len(fake.calls())
+    clock.now += TTL - 1
+    assert source.statuspage_key() == "sp-key-0001"
+    assert source.accounts()["alpha"].api_key == "pd-alpha-key-1"
+    assert source.account("alpha").webhook_token == "alpha-token-value"
+    assert len(fake.calls()) == before  # a warm instance does not call Secret Manager
+
+
+def test_a_rotated_key_is_picked_up_after_the_ttl(fake, source, clock):
+    standard_secrets(fake)
+    assert source.account("alpha").api_key == "pd-alpha-key-1"
+    assert source.statuspage_key() == "sp-key-0001"
+    fake.values["pagerstatus-pd-alpha-api-key"] = "pd-alpha-key-2"
+    fake.values["pagerstatus-statuspage-api-key"] = "sp-key-0002"
+    assert source.account("alpha").api_key == "pd-alpha-key-1"
+    clock.now += TTL
+    assert source.account("alpha").api_key == "pd-alpha-key-2"
+    assert source.statuspage_key() == "sp-key-0002"
+
+
+def test_a_transient_failure_serves_the_cached_value_and_does_not_retry_at_once(fake, source, clock, capsys):
+    standard_secrets(fake)
+    assert source.statuspage_key() == "sp-key-0001"
+    fake.values["pagerstatus-statuspage-api-key"] = UNAVAILABLE
+    clock.now += TTL
+    assert source.statuspage_key() == "sp-key-0001"
+    assert "secret-stale" in capsys.readouterr().out
+    calls = len(fake.calls())
+    clock.now += 1
+    assert source.statuspage_key() == "sp-key-0001"
+    assert len(fake.calls()) == calls  # no new attempt for a while
+    clock.now += 10_000  # far past the grace period: the outage is reported
+    with pytest.raises(UpstreamError):
+        source.statuspage_key()
+
+
+# -- Errors -----------------------------------------------------------------------------
+
+
+def test_a_missing_secret_is_a_config_error_naming_it(fake, source):
+    with pytest.raises(ConfigError, match="'pagerstatus-statuspage-api-key' not found in project 'proj-1'"):
+        source.statuspage_key()
+
+
+def test_a_listed_api_key_without_a_version_is_a_config_error(fake, source):
+    standard_secrets(fake)
+    fake.values["pagerstatus-pd-alpha-api-key"] = NOT_FOUND
+    with pytest.raises(ConfigError, match="pagerstatus-pd-alpha-api-key"):
+        source.accounts()
+
+
+def test_an_unreadable_webhook_secret_fails_closed(fake, source):
+    standard_secrets(fake)
+    fake.values["pagerstatus-pd-alpha-webhook-secret"] = NOT_FOUND  # listed, but no enabled version
+    with pytest.raises(ConfigError, match="pagerstatus-pd-alpha-webhook-secret"):
+        source.account("alpha")
+
+
+def test_permission_denied_is_an_upstream_error(fake, source):
+    standard_secrets(fake)
+    fake.values["pagerstatus-statuspage-api-key"] = DENIED
+    with pytest.raises(UpstreamError) as info:
+        source.statuspage_key()
+    assert info.value.service == "secretmanager"
+    assert "permission denied" in info.value.detail and "pagerstatus-statuspage-api-key" in info.value.detail
+    assert "secretAccessor" in info.value.detail
+
+
+def test_a_disabled_latest_version_is_a_config_error(fake, source):
+    fake.values["pagerstatus-statuspage-api-key"] = DISABLED
+    with pytest.raises(ConfigError, match="latest version of secret 'pagerstatus-statuspage-api-key'.*disabled"):
+        source.statuspage_key()
+
+
+def test_permission_denied_on_listing_names_the_missing_permission(fake, source):
+    fake.listing_error = (403, "PERMISSION_DENIED", "Permission 'secretmanager.secrets.list' denied.")
+    with pytest.raises(UpstreamError, match="secretmanager.secrets.list"):
+        source.accounts()
+
+
+def test_unavailable_is_an_upstream_error_within_the_timeout(fake, source):
+    fake.values["pagerstatus-statuspage-api-key"] = UNAVAILABLE
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as info:
+        source.statuspage_key()
+    assert time.monotonic() - started < 2
+    assert info.value.service == "secretmanager"
+
+
+@pytest.mark.parametrize("value, problem", [(b"\xff\xfe", "not UTF-8"), (" \n ", "is empty")])
+def test_a_bad_value_is_a_config_error(fake, source, value, problem):
+    fake.values["pagerstatus-statuspage-api-key"] = value
+    with pytest.raises(ConfigError, match=problem):
+        source.statuspage_key()
+
+
+def test_values_are_registered_as_secrets(fake, source, capsys):
+    standard_secrets(fake)
+    source.accounts()
+    log.info("debug pd-alpha-key-1 alpha-signing-secret")
+    out = capsys.readouterr().out
+    assert "pd-alpha-key-1" not in out and "alpha-signing-secret" not in out
+
+
+# -- account(name) from the URL ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "Alpha", "../alpha", "alpha/x", "-alpha", "_a", "a b", "a%2f", "a.b",
+                                  "x" * 64, "alpha\n", "ålpha"])
+def test_an_invalid_name_is_none_and_never_reaches_secret_manager(fake, source, name):
+    standard_secrets(fake)
+    assert source.account(name) is None
+    assert fake.calls() == []
+    with pytest.raises(ValueError):
+        account_secret_ids(name)
+
+
+def test_a_known_account(fake, source):
+    standard_secrets(fake)
+    keys = source.account("beta_2")
+    assert keys == AccountKeys("beta_2", "pd-beta-key-1", None, "beta-token-value")
+
+
+def test_unknown_names_are_cached_briefly_so_a_scan_costs_one_list_call(fake, source, clock):
+    standard_secrets(fake)
+    for i in range(50):
+        assert source.account(f"scan{i}") is None
+    assert len(fake.calls("list")) == 1 and fake.calls("access") == []
+    clock.now += 31  # past the negative TTL: one more look, so a new account is found quickly
+    fake.values["pagerstatus-pd-scan7-api-key"] = "pd-scan7-key"
+    for i in range(50):
+        assert (source.account(f"scan{i}") is not None) == (i == 7)
+    assert len(fake.calls("list")) == 2
+
+
+# -- Wiring ----------------------------------------------------------------------------------
+
+
+def test_the_client_is_created_lazily(monkeypatch, fake):
+    standard_secrets(fake)
+    made: list[int] = []
+
+    def factory(*args, **kwargs):
+        made.append(1)
+        return rest_client()
+
+    monkeypatch.setattr(secretmanager, "SecretManagerServiceClient", factory)
+    source = load_key_source(Settings(statuspage_page="p1", secrets="secretmanager", project=PROJECT), {})
+    assert isinstance(source, SecretManagerKeySource) and source.project == PROJECT
+    assert made == []  # no client, no credentials at construction
+    assert source.statuspage_key() == "sp-key-0001"
+    source.accounts()
+    assert made == [1]
+
+
+def test_importing_needs_no_credentials_and_loads_no_client():
+    code = ("import sys, pagerstatus.secretmanager as m; m.SecretManagerKeySource('p'); "
+            "print(any(k.startswith('google.cloud.secretmanager') for k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin"}, cwd=Path(__file__).resolve().parent.parent).stdout
+    assert out.strip() == "False"
