@@ -1,0 +1,56 @@
+"""Command line: `python -m pagerstatus plan` shows what a sync would do now;
+`python -m pagerstatus sync` does it. Same configuration as the function.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import log
+from .errors import ConfigError, LeaseLost, UpstreamError
+from .reconcile import Plan
+from .runtime import Runtime
+
+
+def describe(plan: Plan) -> str:
+    """A plan for people: one line per action, with the PagerDuty incidents behind it."""
+
+    def behind(incidents) -> str:
+        return ", ".join(f"{i.account}/{i.id} ({i.status})" for i in incidents) or "-"
+
+    lines = []
+    for action in plan.opens:
+        lines.append(f"open     {action.component_id}: {action.status} '{action.name}' <- {behind(action.pd_incidents)}")
+    for action in plan.updates:
+        changes = ", ".join(f"{cid}={status}" for cid, status in action.components.items())
+        lines.append(f"update   {action.incident_id}: {changes} <- {behind(action.pd_incidents)}")
+    for action in plan.resolves:
+        lines.append(f"resolve  {action.incident_id}: {action.reason}")
+    for skip in plan.skips:
+        lines.append(f"skip     {skip.component_id}: {skip.reason} <- {behind(skip.pd_incidents)}")
+    if not lines:
+        lines.append("nothing to do")
+    for cid, wanted in plan.wanted.items():
+        lines.append(f"wanted   {cid}: {wanted.status} <- {behind(wanted.pd_incidents)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pagerstatus", description=__doc__)
+    parser.add_argument("command", choices=["plan", "sync"])
+    args = parser.parse_args(argv)
+    log.use_stream(sys.stderr)
+    try:
+        runtime = Runtime.from_environment()
+        if args.command == "plan":
+            print(describe(runtime.plan()))
+        else:
+            print(f"sync {runtime.sync()}")
+    except (ConfigError, UpstreamError, LeaseLost) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The HTTP function: routing, webhook checks, and errors as JSON.
+
+GET /            -> 200 ["Hello from Pagerstatus"]
+POST /<account>  -> a webhook from that PagerDuty account
+Bad input is a 4xx with {"error": ...}; an upstream failure a 503 so that
+PagerDuty redelivers; never a stack trace in a response.
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from typing import Any
+
+import flask
+
+from . import log
+from .config import ACCOUNT_NAME
+from .errors import BadRequest, ConfigError, LeaseLost, UpstreamError
+from .runtime import get_runtime
+from .webhook import authenticate, event_types, needs_sync
+
+HELLO = ["Hello from Pagerstatus"]
+
+
+def _json(body: Any, status: int) -> flask.Response:
+    return flask.Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _error(status: int, reason: str) -> flask.Response:
+    return _json({"error": reason}, status)
+
+
+def handle(request: flask.Request) -> flask.Response:
+    try:
+        return _route(request)
+    except BadRequest as exc:
+        return _error(exc.status, exc.reason)
+    except (UpstreamError, LeaseLost) as exc:
+        log.error("sync failed; PagerDuty will redeliver", error=str(exc))
+        return _error(503, f"upstream unavailable, nothing written after the failure: {exc}")
+    except ConfigError as exc:
+        log.error("configuration error", error=str(exc))
+        return _error(500, f"configuration error: {exc}")
+    except Exception:  # noqa: BLE001 - the last line of defence: log it, answer without internals
+        log.error("unexpected error", traceback=traceback.format_exc())
+        return _error(500, "internal error; see the function's logs")
+
+
+def _route(request: flask.Request) -> flask.Response:
+    path = request.path.strip("/")
+    if not path:
+        if request.method not in ("GET", "HEAD"):
+            raise BadRequest(405, f"expected GET on /, found {request.method}")
+        return _json(HELLO, 200)
+    if "/" in path:
+        raise BadRequest(404, "expected /<account>, found a deeper path")
+    account = path.lower()
+    if request.method != "POST":
+        raise BadRequest(405, f"expected POST on /<account>, found {request.method}")
+    # Validate before the name reaches a secret id or an environment lookup.
+    if not ACCOUNT_NAME.fullmatch(account):
+        raise BadRequest(404, f"unknown account {path[:64]!r}")
+    runtime = get_runtime()
+    keys = runtime.keys.account(account)
+    if keys is None:
+        raise BadRequest(404, f"unknown account {account!r}")
+
+    body = request.get_data(cache=True)
+    authenticate(keys, body, request.headers)
+    events = event_types(body)
+    fields = dict(account=account, events=events, webhook_id=request.headers.get("X-Webhook-Id"))
+    if not needs_sync(events):
+        log.info("webhook needs no sync", action="ignore", **fields)
+        return _json(["No need to sync"], 200)
+
+    started = time.monotonic()
+    outcome = runtime.sync()
+    log.info(f"webhook sync {outcome}", action=outcome, seconds=round(time.monotonic() - started, 3), **fields)
+    if outcome == "queued":
+        return _json(["Sync queued"], 202)
+    return _json(["Performed sync"], 200)

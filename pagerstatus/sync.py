@@ -1,0 +1,100 @@
+"""One sync: read everything, plan, write. The only place that joins the
+clients to the reconcile core.
+
+Reads happen first and all of them must succeed: a failed read is never taken
+for "no incidents". Writes follow, each behind the lock's guard, so a holder
+that lost its lease stops before writing.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from . import log
+from .models import Component, IncidentWrite, PdIncident, SpIncident
+from .reconcile import Plan, Policy, plan
+
+
+class IncidentSource(Protocol):
+    account: str
+
+    def open_incidents(self) -> list[PdIncident]: ...
+
+
+class StatusPage(Protocol):
+    def components(self) -> dict[str, Component]: ...
+
+    def unresolved_incidents(self) -> list[SpIncident]: ...
+
+    def create_incident(self, write: IncidentWrite) -> str: ...
+
+    def update_incident(self, incident_id: str, write: IncidentWrite) -> None: ...
+
+
+@dataclass(frozen=True)
+class Observed:
+    pd_incidents: list[PdIncident]
+    components: dict[str, Component]
+    sp_incidents: list[SpIncident]
+
+
+def observe(sources: Sequence[IncidentSource], page: StatusPage) -> Observed:
+    """Read every PagerDuty account and the page in parallel; any failure raises."""
+    with ThreadPoolExecutor(max_workers=len(sources) + 2) as pool:
+        incident_reads = [pool.submit(source.open_incidents) for source in sources]
+        components = pool.submit(page.components)
+        sp_incidents = pool.submit(page.unresolved_incidents)
+        # .result() re-raises the first failure; nothing has been written yet.
+        pd_incidents = [incident for read in incident_reads for incident in read.result()]
+        return Observed(pd_incidents, components.result(), sp_incidents.result())
+
+
+def make_plan(observed: Observed, policy: Policy) -> Plan:
+    return plan(observed.pd_incidents, observed.components, observed.sp_incidents, policy)
+
+
+def _behind(incidents: tuple[PdIncident, ...]) -> list[str]:
+    return [f"{i.account}/{i.id}" for i in incidents]
+
+
+def apply(plan: Plan, page: StatusPage, guard: Callable[[], None], dry_run: bool = False) -> None:
+    """Carry out the plan's writes; guard() runs before each and raises to stop."""
+    mode = "dry-run: would " if dry_run else ""
+    for skip in plan.skips:
+        log.warning("skipping tag: " + skip.reason, action="skip", component=skip.component_id,
+                    pd_incidents=_behind(skip.pd_incidents))
+    for action in plan.opens:
+        write = IncidentWrite(name=action.name, status="investigating", body=action.body,
+                              components={action.component_id: action.status}, metadata=action.metadata)
+        if not dry_run:
+            guard()
+            incident_id = page.create_incident(write)
+        else:
+            incident_id = None
+        log.info(f"{mode}open incident", action="open", component=action.component_id, status=action.status,
+                 incident=incident_id, pd_incidents=_behind(action.pd_incidents))
+    for action in plan.updates:
+        if not dry_run:
+            guard()
+            page.update_incident(action.incident_id, IncidentWrite(components=action.components))
+        log.info(f"{mode}update incident", action="update", incident=action.incident_id,
+                 components=action.components, pd_incidents=_behind(action.pd_incidents))
+    for action in plan.resolves:
+        if not dry_run:
+            guard()
+            page.update_incident(action.incident_id,
+                                 IncidentWrite(status="resolved", body=action.body, components=action.components))
+        log.info(f"{mode}resolve incident", action="resolve", reason=action.reason, incident=action.incident_id,
+                 components=action.components)
+
+
+def sync_once(sources: Sequence[IncidentSource], page: StatusPage, policy: Policy,
+              guard: Callable[[], None], dry_run: bool = False) -> Plan:
+    observed = observe(sources, page)
+    result = make_plan(observed, policy)
+    log.info("sync planned", action="plan", accounts=[s.account for s in sources],
+             pd_incidents=len(observed.pd_incidents), sp_incidents=len(observed.sp_incidents),
+             opens=len(result.opens), updates=len(result.updates), resolves=len(result.resolves))
+    apply(result, page, guard, dry_run)
+    return result

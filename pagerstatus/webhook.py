@@ -1,0 +1,101 @@
+"""PagerDuty webhooks: authentication and the events they carry.
+
+Both V2 (`{"messages": [{"event": ...}]}`, end of support but still delivered)
+and V3 (`{"event": {"event_type": ...}}`) payloads are accepted. The payload
+only says *that* something changed; the sync reads the truth over the REST API.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any, Mapping
+
+from .config import AccountKeys
+from .errors import BadRequest
+
+SIGNATURE_HEADER = "X-PagerDuty-Signature"
+TOKEN_HEADER = "X-Pagerstatus-Token"
+
+# Events that can change what the page should show.
+SYNC_EVENTS = frozenset(
+    {
+        # V2
+        "incident.trigger",
+        "incident.acknowledge",
+        "incident.unacknowledge",
+        "incident.resolve",
+        # V3
+        "incident.triggered",
+        "incident.acknowledged",
+        "incident.unacknowledged",
+        "incident.resolved",
+        "incident.reopened",
+        "incident.priority_updated",
+    }
+)
+
+
+def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
+    """V3 signature: any `v1=<hex>` item matching HMAC-SHA256(secret, raw body).
+
+    Several items arrive while a secret is rotated. Every item is compared in
+    constant time, and all of them, so timing says nothing about which matched.
+    """
+    expected = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    matched = False
+    for item in (header or "").split(","):
+        matched |= hmac.compare_digest(item.strip().encode(), expected.encode())
+    return matched
+
+
+def token_valid(token: str, header: str | None) -> bool:
+    return hmac.compare_digest((header or "").encode(), token.encode())
+
+
+def authenticate(keys: AccountKeys, body: bytes, headers: Mapping[str, str]) -> None:
+    """Raise BadRequest(401) unless the request carries a credential the account has.
+
+    An account with neither a secret nor a token accepts any request, as the
+    original tool did; with both, either one suffices (V2 webhooks cannot sign).
+    """
+    if keys.webhook_secret is None and keys.webhook_token is None:
+        return
+    if keys.webhook_secret is not None and signature_valid(keys.webhook_secret, body, headers.get(SIGNATURE_HEADER)):
+        return
+    if keys.webhook_token is not None and token_valid(keys.webhook_token, headers.get(TOKEN_HEADER)):
+        return
+    expected = " or ".join(
+        name
+        for name, configured in ((SIGNATURE_HEADER, keys.webhook_secret), (TOKEN_HEADER, keys.webhook_token))
+        if configured is not None
+    )
+    raise BadRequest(401, f"webhook authentication failed: expected a valid {expected} header")
+
+
+def event_types(body: bytes) -> list[str]:
+    """The event types of a V2 or V3 payload; BadRequest(400) for anything else."""
+    try:
+        payload: Any = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest(400, "expected a JSON body") from None
+    if isinstance(payload, dict) and "messages" in payload:
+        messages = payload["messages"]
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest(400, "expected V2 'messages' to be a non-empty list")
+        events = [m.get("event") if isinstance(m, dict) else None for m in messages]
+        if not all(isinstance(e, str) for e in events):
+            raise BadRequest(400, "expected every V2 message to have a string 'event'")
+        return events
+    if isinstance(payload, dict) and "event" in payload:
+        event = payload["event"]
+        event_type = event.get("event_type") if isinstance(event, dict) else None
+        if not isinstance(event_type, str):
+            raise BadRequest(400, "expected V3 'event' to be an object with a string 'event_type'")
+        return [event_type]
+    found = type(payload).__name__ if not isinstance(payload, dict) else f"keys {sorted(payload)[:5]}"
+    raise BadRequest(400, f"expected a PagerDuty V2 {{'messages': [...]}} or V3 {{'event': {{...}}}} payload, found {found}")
+
+
+def needs_sync(events: list[str]) -> bool:
+    return any(e in SYNC_EVENTS for e in events)

@@ -1,0 +1,85 @@
+"""The sync's order of work with in-memory stand-ins: reads first, then guarded writes."""
+import pytest
+
+from pagerstatus.errors import LeaseLost, UpstreamError
+from pagerstatus.models import Component, PdIncident, SpIncident
+from pagerstatus.reconcile import Policy
+from pagerstatus.sync import sync_once
+
+
+class Source:
+    def __init__(self, account, incidents=(), fail=False):
+        self.account, self.incidents, self.fail = account, list(incidents), fail
+
+    def open_incidents(self):
+        if self.fail:
+            raise UpstreamError(f"pagerduty:{self.account}", "503 after retries")
+        return self.incidents
+
+
+class Page:
+    def __init__(self, components, incidents=()):
+        self._components = components
+        self._incidents = list(incidents)
+        self.writes = []
+
+    def components(self):
+        return self._components
+
+    def unresolved_incidents(self):
+        return self._incidents
+
+    def create_incident(self, write):
+        self.writes.append(("create", write))
+        return f"new{len(self.writes)}"
+
+    def update_incident(self, incident_id, write):
+        self.writes.append((incident_id, write))
+
+
+COMPONENTS = {"api": Component("api", "API"), "web": Component("web", "Website", "partial_outage")}
+ACKED = PdIncident("a", "P1", "acknowledged", component_ids=frozenset({"api"}))
+STALE = SpIncident("S1", "old", "investigating", "2026-01-01T00:00:00Z", frozenset({"web"}), owned=True)
+
+
+def test_writes_open_and_resolve():
+    page = Page(COMPONENTS, [STALE])
+    sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None)
+    (kind, opened), (resolved_id, resolved) = page.writes
+    assert kind == "create" and opened.components == {"api": "partial_outage"} and opened.status == "investigating"
+    assert opened.metadata == {"pagerstatus": {"component_id": "api"}}
+    assert resolved_id == "S1" and resolved.status == "resolved" and resolved.components == {"web": "operational"}
+
+
+def test_one_failed_account_means_no_writes_at_all():
+    page = Page(COMPONENTS, [STALE])
+    with pytest.raises(UpstreamError):
+        sync_once([Source("a", [ACKED]), Source("b", fail=True)], page, Policy(), guard=lambda: None)
+    assert page.writes == []
+
+
+def test_other_accounts_incident_keeps_component_open():
+    page = Page(COMPONENTS, [STALE])
+    web = PdIncident("b", "P9", "acknowledged", component_ids=frozenset({"web"}))
+    sync_once([Source("a"), Source("b", [web])], page, Policy(), guard=lambda: None)
+    assert page.writes == []
+
+
+def test_guard_runs_before_every_write_and_stops_them():
+    page = Page(COMPONENTS, [STALE])
+    calls = []
+
+    def guard():
+        calls.append(len(page.writes))
+        if len(calls) == 2:
+            raise LeaseLost("taken over")
+
+    with pytest.raises(LeaseLost):
+        sync_once([Source("a", [ACKED])], page, Policy(), guard=guard)
+    assert calls == [0, 1] and len(page.writes) == 1
+
+
+def test_dry_run_writes_nothing_but_plans():
+    page = Page(COMPONENTS, [STALE])
+    result = sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None, dry_run=True)
+    assert page.writes == [] and result.writes == 2

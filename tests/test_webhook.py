@@ -1,0 +1,106 @@
+"""Webhook payloads and authentication, with PagerDuty's official examples."""
+import json
+
+import pytest
+
+from pagerstatus.config import AccountKeys
+from pagerstatus.errors import BadRequest
+from pagerstatus.webhook import SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
+from tests.reference import load_json
+
+VECTOR = load_json("pagerduty-webhooks/v3-signature-vector.json")
+
+
+def test_official_signature_vector_valid():
+    assert signature_valid(VECTOR["secret"], VECTOR["body"].encode(), VECTOR["valid_signature"])
+
+
+def test_official_signature_vector_invalid():
+    assert not signature_valid(VECTOR["secret"], VECTOR["body"].encode(), VECTOR["invalid_signature"])
+
+
+def test_signature_any_item_during_rotation():
+    header = f'{VECTOR["invalid_signature"]}, {VECTOR["valid_signature"]}'
+    assert signature_valid(VECTOR["secret"], VECTOR["body"].encode(), header)
+
+
+def test_signature_over_the_raw_body_not_reserialised_json():
+    reserialised = json.dumps(json.loads(VECTOR["body"]), indent=1).encode()
+    assert not signature_valid(VECTOR["secret"], reserialised, VECTOR["valid_signature"])
+
+
+@pytest.mark.parametrize("header", [None, "", "v1=", "v0=" + VECTOR["valid_signature"][3:]])
+def test_signature_missing_or_malformed(header):
+    assert not signature_valid(VECTOR["secret"], VECTOR["body"].encode(), header)
+
+
+SECRET_ONLY = AccountKeys("a", "key", webhook_secret=VECTOR["secret"])
+TOKEN_ONLY = AccountKeys("a", "key", webhook_token="tok-123456")
+BOTH = AccountKeys("a", "key", webhook_secret=VECTOR["secret"], webhook_token="tok-123456")
+
+
+def test_account_without_credentials_accepts_anything():
+    authenticate(AccountKeys("a", "key"), b"{}", {})
+
+
+@pytest.mark.parametrize("keys,headers", [
+    (SECRET_ONLY, {"X-PagerDuty-Signature": VECTOR["valid_signature"]}),
+    (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-123456"}),
+    (BOTH, {"X-Pagerstatus-Token": "tok-123456"}),
+    (BOTH, {"X-PagerDuty-Signature": VECTOR["valid_signature"]}),
+])
+def test_valid_credentials_pass(keys, headers):
+    authenticate(keys, VECTOR["body"].encode(), headers)
+
+
+@pytest.mark.parametrize("keys,headers", [
+    (SECRET_ONLY, {}),
+    (SECRET_ONLY, {"X-PagerDuty-Signature": VECTOR["invalid_signature"]}),
+    (SECRET_ONLY, {"X-Pagerstatus-Token": "tok-123456"}),
+    (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-12345"}),
+    (TOKEN_ONLY, {}),
+    (BOTH, {"X-Pagerstatus-Token": "wrong"}),
+])
+def test_missing_or_wrong_credentials_are_401(keys, headers):
+    with pytest.raises(BadRequest) as caught:
+        authenticate(keys, VECTOR["body"].encode(), headers)
+    assert caught.value.status == 401
+    assert "tok-123456" not in caught.value.reason and VECTOR["secret"] not in caught.value.reason
+
+
+@pytest.mark.parametrize("name", ["v2-incident-trigger", "v2-incident-acknowledge", "v2-incident-resolve"])
+def test_official_v2_incident_examples_need_sync(name):
+    body = json.dumps(load_json(f"pagerduty-webhooks/{name}.json")).encode()
+    assert needs_sync(event_types(body))
+
+
+def test_official_v2_assign_needs_no_sync():
+    body = json.dumps(load_json("pagerduty-webhooks/v2-incident-assign.json")).encode()
+    assert event_types(body) == ["incident.assign"]
+    assert not needs_sync(event_types(body))
+
+
+def test_official_v3_examples():
+    priority = json.dumps(load_json("pagerduty-webhooks/v3-incident-priority_updated.json")).encode()
+    service = json.dumps(load_json("pagerduty-webhooks/v3-service-updated.json")).encode()
+    assert needs_sync(event_types(priority))
+    assert not needs_sync(event_types(service))
+
+
+def test_sync_events_are_exactly_the_documented_ones():
+    assert SYNC_EVENTS == {
+        "incident.trigger", "incident.acknowledge", "incident.unacknowledge", "incident.resolve",
+        "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.resolved",
+        "incident.reopened", "incident.priority_updated",
+    }
+
+
+@pytest.mark.parametrize("body", [
+    b"not json", b"\xff\xfe", b"[]", b"{}", b'{"messages": []}', b'{"messages": {}}',
+    b'{"messages": [{"type": "x"}]}', b'{"messages": [1]}', b'{"event": "x"}', b'{"event": {"event_type": 3}}',
+    b'"string"', b"null",
+])
+def test_malformed_payloads_are_400(body):
+    with pytest.raises(BadRequest) as caught:
+        event_types(body)
+    assert caught.value.status == 400 and caught.value.reason.startswith("expected")
