@@ -1,0 +1,141 @@
+"""`make run`: the function under functions-framework, against the real APIs when
+keys are in the environment, otherwise against the sandbox seeded with a demo.
+
+    python -m pagerstatus.sandbox.launcher [--port 8080] [--sandbox-port 8900]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from pagerstatus.sandbox.seed import seed_demo
+from pagerstatus.sandbox.server import SandboxServer
+from pagerstatus.sandbox.state import SandboxState
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
+# Any of these in the environment means the person wants the real thing.
+REAL_CONFIGURATION = ("STATUSPAGE_KEY", "PAGERSTATUS_SECRETS")
+
+
+def function_command(port: int) -> list[str]:
+    return [str(FUNCTIONS_FRAMEWORK), "--target", "pagerstatus", "--source", str(REPO / "main.py"),
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"functions-framework exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"functions-framework did not answer on {url} within {seconds:.0f}s")
+
+
+def demo_environment(sandbox: SandboxServer, seeded: dict) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "STATUSPAGE_", "PAGERSTATUS_"))}
+    environ.update(
+        STATUSPAGE_PAGE=seeded["statuspage"]["page_id"],
+        STATUSPAGE_KEY=seeded["statuspage"]["api_key"],
+        STATUSPAGE_API_URL=sandbox.statuspage_url,
+        PAGERDUTY_API_URL=sandbox.pagerduty_url,
+        PD_ACCOUNT_DEMO=seeded["pagerduty"]["api_key"],
+        PAGERSTATUS_LOCK="memory",
+        PYTHONUNBUFFERED="1",
+    )
+    # No webhook secret for the demo account, so a hand-written curl is accepted too;
+    # the end-to-end tests cover signed and token-authenticated webhooks.
+    environ.pop("GOOGLE_CLOUD_PROJECT", None)
+    return environ
+
+
+def demo_guide(function_url: str, sandbox: SandboxServer, seeded: dict) -> str:
+    control = f"{sandbox.url}/_sandbox/pagerduty/incidents"
+    take_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"incident\"][\"id\"])'"
+    api = seeded["statuspage"]["components"]["API"]
+    return f"""
+pagerstatus demo: nothing here talks to the real PagerDuty or Statuspage.
+
+  status page (open it in a browser)  {sandbox.url}/
+  the function                        {function_url}/demo   (PagerDuty account "demo")
+  sandbox PagerDuty API               {sandbox.pagerduty_url}
+  sandbox Statuspage API              {sandbox.statuspage_url}
+
+The function's own check:
+  curl {function_url}/
+  curl -XPOST -H "Content-Type: application/json" --data '{{"messages":[{{"event":"incident.acknowledge"}}]}}' {function_url}/demo
+
+Guided demo (each step makes the sandbox deliver a V3 webhook to the function, as PagerDuty
+would; the answer shows what the function said):
+  1. A Datadog monitor tagged component:{api} (API) fires; triggered only, the page stays green:
+       ID=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"monitor":"datadog-api"}}' {control} | {take_id}); echo $ID
+  2. Someone acknowledges it; a Statuspage incident opens for API:
+       curl -s -XPOST {control}/$ID/acknowledge
+  3. Priority raised to P1; with PAGERSTATUS_SEVERITY=P1=major_outage the component would turn red:
+       curl -s -XPOST -H "Content-Type: application/json" --data '{{"priority":"P1"}}' {control}/$ID/priority
+  4. It is resolved; the Statuspage incident resolves and API is operational again:
+       curl -s -XPOST {control}/$ID/resolve
+  The Pingdom monitor "pingdom-website" works the same way for Website.
+  Plan from the command line at any moment (writes nothing):
+       STATUSPAGE_PAGE={seeded["statuspage"]["page_id"]} STATUSPAGE_KEY={seeded["statuspage"]["api_key"]} PD_ACCOUNT_DEMO={seeded["pagerduty"]["api_key"]} \\
+       STATUSPAGE_API_URL={sandbox.statuspage_url} PAGERDUTY_API_URL={sandbox.pagerduty_url} .venv/bin/python -m pagerstatus plan
+
+Ctrl-C stops everything.
+"""
+
+
+def run_function(port: int, environ: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(function_command(port), cwd=REPO, env=environ)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pagerstatus.sandbox.launcher", description=__doc__)
+    parser.add_argument("--port", type=int, default=8080, help="the function's port")
+    parser.add_argument("--sandbox-port", type=int, default=8900, help="the sandbox's port (demo only)")
+    args = parser.parse_args(argv)
+    function_url = f"http://127.0.0.1:{args.port}"
+
+    if any(os.environ.get(name) for name in REAL_CONFIGURATION):
+        print(f"pagerstatus: real configuration found in the environment; serving {function_url}", flush=True)
+        process = run_function(args.port, dict(os.environ))
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            stop(process)
+            return 0
+
+    state = SandboxState()
+    sandbox = SandboxServer(state, "127.0.0.1", args.sandbox_port).start()
+    seeded = seed_demo(state, webhook_url=f"{function_url}/demo")
+    process = run_function(args.port, demo_environment(sandbox, seeded))
+    try:
+        wait_until_up(function_url + "/", process)
+        print(demo_guide(function_url, sandbox, seeded), flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(process)
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

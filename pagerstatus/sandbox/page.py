@@ -1,0 +1,116 @@
+"""The status page as its readers see it, at the sandbox's `/`: read-only,
+refreshing itself, every text escaped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from html import escape
+
+from flask import Blueprint, Response
+
+from pagerstatus.sandbox.state import SandboxState, SpIncident, SpPage, now
+
+REFRESH_SECONDS = 2
+RECENT = timedelta(days=7)
+RECENT_LIMIT = 10
+STATUS_LABELS = {
+    "operational": "Operational",
+    "under_maintenance": "Under Maintenance",
+    "degraded_performance": "Degraded Performance",
+    "partial_outage": "Partial Outage",
+    "major_outage": "Major Outage",
+}
+# Least to most severe, for the page's headline.
+_SEVERITY = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; color: #222; }
+.banner { padding: 1rem; color: #fff; border-radius: 4px; font-weight: bold; }
+ul.components { list-style: none; padding: 0; border: 1px solid #ddd; border-radius: 4px; }
+ul.components li { display: flex; justify-content: space-between; padding: .75rem 1rem;
+  border-top: 1px solid #eee; }
+ul.components li:first-child { border-top: none; }
+.incident { border-left: 4px solid #999; padding: .25rem 1rem; margin: 1rem 0; }
+.incident .updates { list-style: none; padding: 0; }
+.incident time, .muted { color: #777; font-size: .85em; }
+.status-operational { --c: #2fcc66; } .status-under_maintenance { --c: #3498db; }
+.status-degraded_performance { --c: #f1c40f; } .status-partial_outage { --c: #e67e22; }
+.status-major_outage { --c: #e74c3c; }
+.banner[class*=status-] { background: var(--c); }
+ul.components li[class*=status-] .status { color: var(--c); font-weight: bold; }
+.impact-none { border-color: #999; } .impact-minor { border-color: #f1c40f; }
+.impact-major { border-color: #e67e22; } .impact-critical { border-color: #e74c3c; }
+"""
+
+
+def _time(moment: datetime) -> str:
+    return f'<time datetime="{moment.isoformat()}">{moment.strftime("%b %d, %H:%M:%S UTC")}</time>'
+
+
+def _incident(state: SandboxState, incident: SpIncident) -> str:
+    affected = ", ".join(escape(state.components[c].name) for c in incident.component_ids)
+    updates = "".join(
+        f'<li class="update"><strong>{escape(u.status.capitalize())}</strong> - {escape(u.body)} '
+        f"{_time(u.created_at)}</li>"
+        for u in reversed(incident.updates)
+    )
+    return (
+        f'<div class="incident impact-{escape(incident.impact)}" id="incident-{escape(incident.id)}">'
+        f"<h3>{escape(incident.name)}</h3>"
+        + (f'<p class="muted">This incident affects: {affected}</p>' if affected else "")
+        + f'<ul class="updates">{updates}</ul></div>'
+    )
+
+
+def _page(state: SandboxState, page: SpPage, moment: datetime) -> str:
+    components = state.page_components(page.id)
+    worst = max((c.status for c in components), key=_SEVERITY.index, default="operational")
+    headline = "All Systems Operational" if worst == "operational" else STATUS_LABELS[worst]
+    rows = "".join(
+        f'<li class="component status-{escape(c.status)}"><span class="name">{escape(c.name)}</span>'
+        f'<span class="status">{escape(STATUS_LABELS[c.status])}</span></li>'
+        for c in components
+    )
+    incidents = state.page_incidents(page.id)
+    open_ = [i for i in incidents if i.status != "resolved"]
+    resolved = [i for i in incidents if i.resolved_at and moment - i.resolved_at <= RECENT][:RECENT_LIMIT]
+    return (
+        f'<section class="page" id="page-{escape(page.id)}"><h1>{escape(page.name)}</h1>'
+        f'<div class="banner status-{escape(worst)}">{escape(headline)}</div>'
+        f'<ul class="components">{rows}</ul>'
+        "<h2>Active incidents</h2>"
+        + ("".join(_incident(state, i) for i in open_) or '<p class="muted">No active incidents.</p>')
+        + "<h2>Recently resolved</h2>"
+        + (
+            "".join(_incident(state, i) for i in resolved)
+            or '<p class="muted">Nothing resolved in the last 7 days.</p>'
+        )
+        + "</section>"
+    )
+
+
+def render(state: SandboxState) -> str:
+    with state.lock:
+        moment = now()
+        pages = [_page(state, p, moment) for p in sorted(state.pages.values(), key=lambda p: p.id)]
+    body = "".join(pages) or (
+        '<p class="muted">No status page yet: create one with POST /_sandbox/statuspage/pages '
+        "or start the sandbox with --seed demo.</p>"
+    )
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+        f"<title>Status (pagerstatus sandbox)</title><style>{_STYLE}</style></head>"
+        f'<body>{body}<p class="muted">pagerstatus sandbox - refreshes every {REFRESH_SECONDS} s</p>'
+        "</body></html>"
+    )
+
+
+def create_blueprint(state: SandboxState) -> Blueprint:
+    blueprint = Blueprint("page", __name__)
+
+    @blueprint.get("/")
+    def status_page() -> Response:
+        return Response(render(state), mimetype="text/html")
+
+    return blueprint

@@ -1,0 +1,154 @@
+"""The PagerDuty REST v2 endpoints pagerstatus reads, under /pagerduty.
+
+Emulated: Token auth per account, GET /incidents (statuses[], include[], limit /
+offset / more / total, the 10,000 offset cap, the one-month default window that
+date_range=all lifts), GET /incidents/{id}, GET /incidents/{id}/alerts and
+GET /log_entries/{id} (channel details only with include[]=channels).
+Ignored: every other filter (since, until, service_ids[], urgencies[], sort_by, ...)
+and include[] values other than first_trigger_log_entries / channels.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from pagerstatus.sandbox import pagerduty_json
+from pagerstatus.sandbox.state import PdIncident, SandboxError, SandboxState, now
+
+PREFIX = "/pagerduty"
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+OFFSET_CAP = 10_000  # offset + limit may not exceed this
+DEFAULT_WINDOW = timedelta(days=30)  # without date_range=all PagerDuty lists one month
+INCIDENT_STATUSES = ("triggered", "acknowledged", "resolved")
+
+# PagerDuty's error codes for the answers emulated here.
+_ERROR_CODES = {400: 2001, 401: 2006, 404: 2100, 429: 2020}
+
+
+def error_response(status: int, message: str, errors: list[str] | None = None) -> Response:
+    """PagerDuty's error shape: {"error": {"message", "code", "errors"?}}."""
+    body: dict = {"message": message, "code": _ERROR_CODES.get(status, 2000 + status)}
+    if errors:
+        body["errors"] = errors
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def _invalid(reason: str) -> SandboxError:
+    return SandboxError(400, reason)
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(f"{name} must be an integer") from None
+    if value < 0:
+        raise _invalid(f"{name} must not be negative")
+    return value
+
+
+def create_blueprint(state: SandboxState) -> Blueprint:
+    blueprint = Blueprint("pagerduty", __name__, url_prefix=PREFIX)
+
+    def base() -> str:
+        return request.url_root.rstrip("/") + PREFIX
+
+    @blueprint.before_request
+    def authenticate() -> Response | None:
+        header = request.headers.get("Authorization", "")
+        scheme = "Token token="
+        account = state.account_by_key(header[len(scheme) :]) if header.startswith(scheme) else None
+        if account is None:
+            return error_response(401, "Authentication failed")
+        g.pd_account = account.name
+        return None
+
+    @blueprint.errorhandler(SandboxError)
+    def refused(error: SandboxError) -> Response:
+        if error.status == 400:
+            return error_response(400, "Invalid Input Provided", [error.message])
+        return error_response(error.status, error.message)
+
+    def own_incident(incident_id: str) -> PdIncident:
+        incident = state.incidents.get(incident_id)
+        if incident is None or incident.account != g.pd_account:
+            raise SandboxError(404, "Not Found")
+        return incident
+
+    @blueprint.get("/incidents")
+    def list_incidents() -> Response:
+        statuses = request.args.getlist("statuses[]")
+        for status in statuses:
+            if status not in INCIDENT_STATUSES:
+                raise _invalid(f"Statuses must be one of {', '.join(INCIDENT_STATUSES)}")
+        limit = min(_int_arg("limit", DEFAULT_LIMIT), MAX_LIMIT)
+        offset = _int_arg("offset", 0)
+        if offset + limit > OFFSET_CAP:
+            raise _invalid(f"Offset + limit must not exceed {OFFSET_CAP}")
+        full_trigger = "first_trigger_log_entries" in request.args.getlist("include[]")
+        since = None if request.args.get("date_range") == "all" else now() - DEFAULT_WINDOW
+        with state.lock:
+            matching = sorted(
+                (
+                    i
+                    for i in state.incidents.values()
+                    if i.account == g.pd_account
+                    and (not statuses or i.status in statuses)
+                    and (since is None or i.created_at >= since)
+                ),
+                key=lambda i: i.number,
+            )
+            page = matching[offset : offset + limit]
+            return jsonify(
+                {
+                    "incidents": [pagerduty_json.incident(state, base(), i, full_trigger) for i in page],
+                    "limit": limit,
+                    "offset": offset,
+                    "more": offset + limit < len(matching),
+                    "total": len(matching) if request.args.get("total") == "true" else None,
+                }
+            )
+
+    @blueprint.get("/incidents/<incident_id>")
+    def get_incident(incident_id: str) -> Response:
+        full_trigger = "first_trigger_log_entries" in request.args.getlist("include[]")
+        with state.lock:
+            incident = own_incident(incident_id)
+            return jsonify({"incident": pagerduty_json.incident(state, base(), incident, full_trigger)})
+
+    @blueprint.get("/incidents/<incident_id>/alerts")
+    def list_alerts(incident_id: str) -> Response:
+        limit = min(_int_arg("limit", DEFAULT_LIMIT), MAX_LIMIT)
+        offset = _int_arg("offset", 0)
+        with state.lock:
+            alerts = own_incident(incident_id).alert_ids
+            page = alerts[offset : offset + limit]
+            return jsonify(
+                {
+                    "alerts": [pagerduty_json.alert(state, base(), state.alerts[a]) for a in page],
+                    "limit": limit,
+                    "offset": offset,
+                    "more": offset + limit < len(alerts),
+                    "total": len(alerts) if request.args.get("total") == "true" else None,
+                }
+            )
+
+    @blueprint.get("/log_entries/<entry_id>")
+    def get_log_entry(entry_id: str) -> Response:
+        channel_details = "channels" in request.args.getlist("include[]")
+        with state.lock:
+            entry = state.log_entries.get(entry_id)
+            if entry is None:
+                raise SandboxError(404, "Not Found")
+            own_incident(entry.incident_id)
+            return jsonify({"log_entry": pagerduty_json.log_entry(state, base(), entry, channel_details)})
+
+    return blueprint

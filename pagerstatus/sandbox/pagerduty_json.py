@@ -1,0 +1,192 @@
+"""PagerDuty REST v2 representations of the sandbox's objects, shaped like the real
+API's responses. Callers hold SandboxState.lock while rendering.
+
+`base` is the API base URL the client used (e.g. http://127.0.0.1:8900/pagerduty):
+`self` links point back into the sandbox, `html_url`s at the account's web app.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pagerstatus.sandbox.state import PdAlert, PdIncident, PdLogEntry, SandboxState
+
+# The one user who acts in the web app of every sandbox account.
+OPERATOR_ID = "PSNDBX1"
+OPERATOR_NAME = "Sandbox Operator"
+ESCALATION_POLICY_ID = "PEPDFLT"
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def web_url(account: str, path: str) -> str:
+    return f"https://{account}.pagerduty.com{path}"
+
+
+def reference(base: str, account: str, kind: str, collection: str, object_id: str, summary: str) -> dict:
+    return {
+        "id": object_id,
+        "type": f"{kind}_reference",
+        "summary": summary,
+        "self": f"{base}/{collection}/{object_id}",
+        "html_url": web_url(account, f"/{collection}/{object_id}"),
+    }
+
+
+def operator(base: str, account: str) -> dict:
+    return reference(base, account, "user", "users", OPERATOR_ID, OPERATOR_NAME)
+
+
+def service_reference(state: SandboxState, base: str, service_id: str) -> dict:
+    service = state.services[service_id]
+    return reference(base, service.account, "service", "services", service.id, service.name)
+
+
+def incident_reference(base: str, incident: PdIncident) -> dict:
+    return reference(
+        base, incident.account, "incident", "incidents", incident.id, f"[#{incident.number}] {incident.title}"
+    )
+
+
+def priority_reference(base: str, account: str, priority: str | None) -> dict | None:
+    if priority is None:
+        return None
+    return {
+        "id": f"PRIO00{priority[1]}",
+        "type": "priority_reference",
+        "summary": priority,
+        "self": f"{base}/priorities/PRIO00{priority[1]}",
+        "html_url": web_url(account, "/account/incident_priorities"),
+    }
+
+
+def log_entry_reference(base: str, entry: PdLogEntry, account: str) -> dict:
+    return {
+        "id": entry.id,
+        "type": f"{entry.type}_reference",
+        "summary": entry.summary,
+        "self": f"{base}/log_entries/{entry.id}",
+        "html_url": web_url(account, f"/incidents/{entry.incident_id}/log_entries/{entry.id}"),
+    }
+
+
+def log_entry(state: SandboxState, base: str, entry: PdLogEntry, channel_details: bool) -> dict:
+    """A full log entry. Without channel_details the channel shrinks to its type, as
+    GET /log_entries/{id} does unless include[]=channels is asked for."""
+    incident = state.incidents[entry.incident_id]
+    agent = (
+        operator(base, incident.account)
+        if entry.by_user
+        else service_reference(state, base, incident.service_id)
+    )
+    return {
+        **log_entry_reference(base, entry, incident.account),
+        "type": entry.type,
+        "created_at": timestamp(entry.created_at),
+        "agent": agent,
+        "channel": entry.channel if channel_details else {"type": entry.channel["type"]},
+        "service": service_reference(state, base, incident.service_id),
+        "incident": incident_reference(base, incident),
+        "teams": [],
+        "contexts": [],
+        "event_details": {"description": incident.title},
+    }
+
+
+def incident(state: SandboxState, base: str, incident: PdIncident, full_first_trigger: bool) -> dict:
+    """An incident as GET /incidents returns it; full_first_trigger mirrors
+    include[]=first_trigger_log_entries."""
+    trigger = state.log_entries[incident.log_entry_ids[0]]
+    alerts = [state.alerts[a] for a in incident.alert_ids]
+    is_open = incident.status != "resolved"
+    last_entry = state.log_entries[incident.log_entry_ids[-1]]
+    changed_by = (
+        operator(base, incident.account)
+        if last_entry.by_user
+        else service_reference(state, base, incident.service_id)
+    )
+    return {
+        **incident_reference(base, incident),
+        "type": "incident",
+        "incident_number": incident.number,
+        "title": incident.title,
+        "description": incident.title,
+        "created_at": timestamp(incident.created_at),
+        "updated_at": timestamp(incident.updated_at),
+        "status": incident.status,
+        "incident_key": incident.incident_key,
+        "service": service_reference(state, base, incident.service_id),
+        "assignments": (
+            [{"at": timestamp(incident.created_at), "assignee": operator(base, incident.account)}]
+            if is_open
+            else []
+        ),
+        "assigned_via": "escalation_policy",
+        "last_status_change_at": timestamp(incident.last_status_change_at),
+        "last_status_change_by": changed_by,
+        "resolved_at": timestamp(incident.resolved_at) if incident.resolved_at else None,
+        "first_trigger_log_entry": (
+            log_entry(state, base, trigger, channel_details=True)
+            if full_first_trigger
+            else log_entry_reference(base, trigger, incident.account)
+        ),
+        "alert_counts": {
+            "all": len(alerts),
+            "triggered": sum(a.status == "triggered" for a in alerts),
+            "resolved": sum(a.status == "resolved" for a in alerts),
+        },
+        "is_mergeable": True,
+        "escalation_policy": reference(
+            base,
+            incident.account,
+            "escalation_policy",
+            "escalation_policies",
+            ESCALATION_POLICY_ID,
+            "Default",
+        ),
+        "teams": [],
+        "pending_actions": [],
+        "acknowledgements": (
+            [{"at": timestamp(incident.acknowledged_at), "acknowledger": operator(base, incident.account)}]
+            if incident.status == "acknowledged" and incident.acknowledged_at
+            else []
+        ),
+        "priority": priority_reference(base, incident.account, incident.priority),
+        "incidents_responders": [],
+        "responder_requests": [],
+        "urgency": incident.urgency,
+    }
+
+
+def alert(state: SandboxState, base: str, alert: PdAlert) -> dict:
+    incident = state.incidents[alert.incident_id]
+    trigger = state.log_entries[incident.log_entry_ids[0]]
+    return {
+        "id": alert.id,
+        "type": "alert",
+        "summary": alert.summary,
+        "self": f"{base}/incidents/{incident.id}/alerts/{alert.id}",
+        "html_url": web_url(incident.account, f"/alerts/{alert.id}"),
+        "created_at": timestamp(alert.created_at),
+        "status": alert.status,
+        "alert_key": alert.alert_key,
+        "service": service_reference(state, base, incident.service_id),
+        "first_trigger_log_entry": log_entry_reference(base, trigger, incident.account),
+        "incident": incident_reference(base, incident),
+        "suppressed": False,
+        "severity": "critical",
+        "body": {
+            "type": "alert_body",
+            "contexts": [],
+            "details": alert.details,
+            # Events API v2 alerts carry the same details again in the common event format.
+            "cef_details": {
+                "dedup_key": alert.alert_key,
+                "description": alert.summary,
+                "details": alert.details,
+                "severity": "critical",
+            },
+        },
+    }

@@ -1,0 +1,65 @@
+"""Statuspage's rate limit: 1 request/second per API token over a 60 s rolling
+window, emulated as a token bucket per token (60 deep, 1 token/s).
+
+Not locked itself: SandboxState.lock guards it like all other state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    refilled_at: float
+
+
+class RateLimiter:
+    def __init__(self) -> None:
+        self.configure(enabled=False)
+
+    def configure(
+        self,
+        enabled: bool,
+        capacity: float = 60,
+        refill_per_second: float = 1.0,
+        status: int = 429,
+    ) -> None:
+        """(Re)start limiting with full buckets. status: 429, or 420 as Statuspage
+        also answers."""
+        if capacity < 1 or refill_per_second <= 0:
+            raise ValueError("capacity must be >= 1 and refill_per_second > 0")
+        if status not in (420, 429):
+            raise ValueError("status must be 420 or 429")
+        self.enabled = enabled
+        self.capacity = capacity
+        self.refill_per_second = refill_per_second
+        self.status = status
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, key: str) -> int | None:
+        """Spend one token for this key: None when allowed, else the whole seconds
+        to wait (the Retry-After value)."""
+        if not self.enabled:
+            return None
+        clock = time.monotonic()
+        bucket = self._buckets.setdefault(key, _Bucket(self.capacity, clock))
+        bucket.tokens = min(
+            self.capacity, bucket.tokens + (clock - bucket.refilled_at) * self.refill_per_second
+        )
+        bucket.refilled_at = clock
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return None
+        return max(1, math.ceil((1 - bucket.tokens) / self.refill_per_second))
+
+    def settings(self) -> dict:
+        return {
+            "enabled": self.enabled,
+            "capacity": self.capacity,
+            "refill_per_second": self.refill_per_second,
+            "status": self.status,
+        }

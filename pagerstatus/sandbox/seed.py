@@ -1,0 +1,69 @@
+"""The demo world `make run` starts with: PagerDuty account `demo`, a status page
+with four components, and two monitors tagged for two of them, one Datadog-style
+(comma-separated string) and one Pingdom-style (list)."""
+
+from __future__ import annotations
+
+from pagerstatus.sandbox.state import PdAccount, PdMonitor, SandboxState
+
+DEMO_ACCOUNT = "demo"
+DEMO_PD_KEY = "demo-pd-key"
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"
+DEMO_PAGE_ID = "demopage0001"
+DEMO_SP_KEY = "demo-sp-key"
+DEMO_COMPONENTS = {
+    "API": "demoapi00001",
+    "Website": "demoweb00001",
+    "Database": "demodb000001",
+    "Payments": "demopay00001",
+}
+
+
+def seed_demo(state: SandboxState, webhook_url: str | None = None) -> dict:
+    """Seed the demo and describe it (ids, keys, monitors) for a launcher to print."""
+    api, website = DEMO_COMPONENTS["API"], DEMO_COMPONENTS["Website"]
+    monitors = [
+        PdMonitor(
+            name="datadog-api",
+            account=DEMO_ACCOUNT,
+            title="[Datadog] API error rate above 5%",
+            tags=f"component:{api},env:demo,team:core",
+            service="Datadog",
+        ),
+        PdMonitor(
+            name="pingdom-website",
+            account=DEMO_ACCOUNT,
+            title="[Pingdom] Website is down",
+            tags=[f"component_{website}", "pingdom"],
+            service="Pingdom",
+        ),
+    ]
+    with state.lock:
+        state.put_account(
+            PdAccount(
+                name=DEMO_ACCOUNT,
+                api_key=DEMO_PD_KEY,
+                webhook_url=webhook_url,
+                webhook_version=3,
+                webhook_secret=DEMO_WEBHOOK_SECRET,
+            )
+        )
+        state.add_page(
+            DEMO_PAGE_ID,
+            DEMO_SP_KEY,
+            "Demo Inc.",
+            [(component_id, name, "operational") for name, component_id in DEMO_COMPONENTS.items()],
+        )
+        for monitor in monitors:
+            state.add_monitor(monitor)
+    return {
+        "pagerduty": {
+            "account": DEMO_ACCOUNT,
+            "api_key": DEMO_PD_KEY,
+            "webhook_url": webhook_url,
+            "webhook_version": 3,
+            "webhook_secret": DEMO_WEBHOOK_SECRET,
+        },
+        "statuspage": {"page_id": DEMO_PAGE_ID, "api_key": DEMO_SP_KEY, "components": dict(DEMO_COMPONENTS)},
+        "monitors": {m.name: {"title": m.title, "tags": m.tags, "service": m.service} for m in monitors},
+    }

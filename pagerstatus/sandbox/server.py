@@ -1,0 +1,99 @@
+"""The sandbox's Flask app and a threaded werkzeug server that tests start and stop
+in-process (port 0 picks a free port).
+
+Layout on one server: PagerDuty under /pagerduty, Statuspage under /statuspage/v1,
+the control API under /_sandbox, the status page at /.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from pagerstatus.sandbox import control, gateway, page, pagerduty_api, statuspage_api
+from pagerstatus.sandbox.state import SandboxState
+
+
+def create_app(state: SandboxState) -> Flask:
+    app = Flask("pagerstatus.sandbox")
+    app.json.sort_keys = False  # keep the APIs' field order, easier to read
+    gateway.install(app, state)
+    app.register_blueprint(pagerduty_api.create_blueprint(state))
+    app.register_blueprint(statuspage_api.create_blueprint(state))
+    app.register_blueprint(control.create_blueprint(state))
+    app.register_blueprint(page.create_blueprint(state))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response | HTTPException:
+        # Unknown routes and methods under an API answer in that API's error shape.
+        located = gateway.api_of(request.path)
+        if located is None or error.code is None:
+            return error
+        return gateway.error_response(located[0], error.code, error.name)
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: the request log at /_sandbox/requests says more, on demand."""
+
+    def log_request(self, *args: object) -> None:
+        pass
+
+
+class SandboxServer:
+    """A running sandbox. `with SandboxServer(state) as server:` or start()/stop()."""
+
+    def __init__(self, state: SandboxState, host: str = "127.0.0.1", port: int = 0):
+        self.state = state
+        self.host = host
+        # threaded: a control call that delivers a webhook waits for pagerstatus,
+        # which meanwhile calls the emulated APIs on this same server.
+        self._server = make_server(host, port, create_app(state), threaded=True, request_handler=_QuietHandler)
+        self.port = self._server.server_port
+        # A short poll interval makes stop() quick, which tests starting a server each feel.
+        self._thread = threading.Thread(
+            target=functools.partial(self._server.serve_forever, poll_interval=0.05),
+            name="pagerstatus-sandbox",
+            daemon=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pagerduty_url(self) -> str:
+        return self.url + pagerduty_api.PREFIX
+
+    @property
+    def statuspage_url(self) -> str:
+        return self.url + statuspage_api.PREFIX
+
+    def start(self) -> SandboxServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C raises KeyboardInterrupt here)."""
+        self._thread.join()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve(host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> SandboxServer:
+    """Start a sandbox in a background thread and return it."""
+    return SandboxServer(state or SandboxState(), host, port).start()

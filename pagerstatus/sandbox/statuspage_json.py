@@ -1,0 +1,67 @@
+"""Statuspage REST v1 representations of the sandbox's objects, shaped like the real
+API's responses (including the nulls it really returns). Callers hold
+SandboxState.lock while rendering."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pagerstatus.sandbox.state import SandboxState, SpComponent, SpIncident, SpIncidentUpdate
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def component(item: SpComponent) -> dict:
+    return {
+        "id": item.id,
+        "page_id": item.page_id,
+        "group_id": None,
+        "created_at": timestamp(item.created_at),
+        "updated_at": timestamp(item.updated_at),
+        "group": False,
+        "name": item.name,
+        "description": None,
+        "position": item.position,
+        "status": item.status,
+        "showcase": True,
+        "only_show_if_degraded": False,
+        "automation_email": f"component+{item.id}@notifications.statuspage.io",
+    }
+
+
+def incident_update(update: SpIncidentUpdate) -> dict:
+    return {
+        "id": update.id,
+        "incident_id": update.incident_id,
+        "status": update.status,
+        "body": update.body,
+        "created_at": timestamp(update.created_at),
+        "updated_at": timestamp(update.created_at),
+        "display_at": timestamp(update.created_at),
+        "affected_components": update.affected_components,
+        "deliver_notifications": update.deliver_notifications,
+    }
+
+
+def incident(state: SandboxState, item: SpIncident) -> dict:
+    rendered = {
+        "id": item.id,
+        "name": item.name,
+        "status": item.status,
+        "impact": item.impact,
+        "created_at": timestamp(item.created_at),
+        "updated_at": timestamp(item.updated_at),
+        "started_at": timestamp(item.created_at),
+        "resolved_at": timestamp(item.resolved_at) if item.resolved_at else None,
+        "shortlink": f"https://stspg.io/{item.id[:9]}",
+        "page_id": item.page_id,
+        "metadata": item.metadata,
+        "components": [component(state.components[c]) for c in item.component_ids],
+        # Statuspage lists updates newest first.
+        "incident_updates": [incident_update(u) for u in reversed(item.updates)],
+    }
+    if item.impact_override:
+        rendered["impact_override"] = item.impact_override
+    return rendered

@@ -1,0 +1,149 @@
+"""A sandbox (local PagerDuty + Statuspage emulator) running in-process for a test.
+
+    from tests.sandbox_fixture import running_sandbox, sandbox  # `sandbox` is a pytest fixture
+
+    with running_sandbox(seed="demo") as sb:
+        sb.trigger("demo", monitor="datadog-api")
+        requests.get(sb.pagerduty_url + "/incidents", headers=...)
+
+Helpers call the control API over HTTP (as a demo or another process would) and
+raise AssertionError with the sandbox's answer when it refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import requests
+
+from pagerstatus.sandbox.seed import seed_demo
+from pagerstatus.sandbox.server import SandboxServer
+from pagerstatus.sandbox.state import SandboxState
+
+
+class Sandbox:
+    def __init__(self, server: SandboxServer):
+        self.url = server.url
+        self.pagerduty_url = server.pagerduty_url
+        self.statuspage_url = server.statuspage_url
+        self.state: SandboxState = server.state
+        self.http = requests.Session()
+
+    def control(self, method: str, path: str, body: dict | None = None) -> Any:
+        """Call /_sandbox{path}; the decoded JSON answer."""
+        response = self.http.request(method, f"{self.url}/_sandbox{path}", json=body, timeout=30)
+        if response.status_code >= 400:
+            raise AssertionError(f"sandbox refused {method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    # --- setup ---
+
+    def seed_demo(self, webhook_url: str | None = None) -> dict:
+        """Add the demo (account demo, page demopage0001, monitors); describes it."""
+        return seed_demo(self.state, webhook_url=webhook_url)
+
+    def add_account(self, name: str = "acme", api_key: str = "acme-pd-key", **settings: Any) -> dict:
+        """settings: webhook_url, webhook_version (2|3), webhook_secret, webhook_token."""
+        return self.control("POST", "/pagerduty/accounts", {"name": name, "api_key": api_key, **settings})[
+            "account"
+        ]
+
+    def add_page(
+        self,
+        page_id: str = "page00000001",
+        api_key: str = "sp-key",
+        components: list[dict] | None = None,
+        name: str = "Sandbox status",
+    ) -> dict:
+        """components: [{"name", "id"?, "status"?}]; answers {"page", "components"}."""
+        body = {"id": page_id, "api_key": api_key, "name": name, "components": components or []}
+        return self.control("POST", "/statuspage/pages", body)
+
+    def add_sp_incident(self, page: str, **fields: Any) -> dict:
+        """fields: name, status, body, components {id: status}, component_ids,
+        metadata, created_at (ISO 8601). Bypasses auth, faults and rate limit."""
+        return self.control("POST", "/statuspage/incidents", {"page": page, **fields})["incident"]
+
+    # --- PagerDuty incidents; each answers {"incident", "webhook"} ---
+
+    def trigger(self, account: str | None = None, **fields: Any) -> dict:
+        """fields: title, monitor, service, urgency, priority, tags (str | list),
+        tags_in (trigger | alerts | both), status, created_at, incident_key, deliver,
+        count (then answers {"incidents", "webhooks"})."""
+        body = {"account": account, **fields} if account else fields
+        return self.control("POST", "/pagerduty/incidents", body)
+
+    def acknowledge(self, incident_id: str, deliver: bool = True) -> dict:
+        return self.control("POST", f"/pagerduty/incidents/{incident_id}/acknowledge", {"deliver": deliver})
+
+    def unacknowledge(self, incident_id: str, deliver: bool = True) -> dict:
+        return self.control("POST", f"/pagerduty/incidents/{incident_id}/unacknowledge", {"deliver": deliver})
+
+    def resolve(self, incident_id: str, deliver: bool = True) -> dict:
+        return self.control("POST", f"/pagerduty/incidents/{incident_id}/resolve", {"deliver": deliver})
+
+    def reopen(self, incident_id: str, deliver: bool = True) -> dict:
+        return self.control("POST", f"/pagerduty/incidents/{incident_id}/reopen", {"deliver": deliver})
+
+    def set_priority(self, incident_id: str, priority: str | None, deliver: bool = True) -> dict:
+        body = {"priority": priority, "deliver": deliver}
+        return self.control("POST", f"/pagerduty/incidents/{incident_id}/priority", body)
+
+    def redeliver(self, delivery_id: str) -> dict:
+        return self.control("POST", f"/pagerduty/webhooks/{delivery_id}/redeliver")["webhook"]
+
+    # --- faults, rate limit, inspection ---
+
+    def fault(self, api: str, path: str = "", **fields: Any) -> dict:
+        """fields: method, status, count, retry_after, latency, drop."""
+        return self.control("POST", "/faults", {"api": api, "path": path, **fields})["fault"]
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "/faults")
+
+    def rate_limit(self, enabled: bool = True, **settings: Any) -> dict:
+        """settings: capacity (60), refill_per_second (1), status (429 | 420)."""
+        return self.control("POST", "/statuspage/rate_limit", {"enabled": enabled, **settings})["rate_limit"]
+
+    def requests(self, api: str | None = None, method: str | None = None) -> list[dict]:
+        """Logged API calls: {api, method, path below the API base, query, status}."""
+        query = {k: v for k, v in {"api": api, "method": method}.items() if v}
+        response = self.http.get(f"{self.url}/_sandbox/requests", params=query, timeout=30)
+        response.raise_for_status()
+        return response.json()["requests"]
+
+    def clear_requests(self) -> None:
+        self.control("DELETE", "/requests")
+
+    def dump(self) -> dict:
+        return self.control("GET", "/state")
+
+    def reset(self, seed: str | None = None, webhook_url: str | None = None) -> dict | None:
+        return self.control("POST", "/reset", {"seed": seed, "webhook_url": webhook_url})["seed"]
+
+
+@contextmanager
+def running_sandbox(seed: str | None = None, webhook_url: str | None = None) -> Iterator[Sandbox]:
+    """A sandbox on 127.0.0.1 and a free port, stopped on exit. seed="demo" seeds
+    the demo (with webhook_url for the demo account)."""
+    state = SandboxState()
+    if seed == "demo":
+        seed_demo(state, webhook_url=webhook_url)
+    elif seed is not None:
+        raise ValueError(f"unknown seed {seed!r}")
+    with SandboxServer(state) as server:
+        sandbox = Sandbox(server)
+        try:
+            yield sandbox
+        finally:
+            sandbox.http.close()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """An empty running sandbox."""
+    with running_sandbox() as running:
+        yield running

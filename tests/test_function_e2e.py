@@ -1,0 +1,374 @@
+"""End to end: the function as a real functions-framework process, against the sandbox.
+
+Every test drives PagerDuty the way an operator would (through the sandbox's
+control API, which delivers webhooks as PagerDuty does) and checks what the
+status page ends up showing.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from tests.function_fixture import REPO, free_port, running_function
+from tests.reference import load_json
+from tests.sandbox_fixture import running_sandbox
+
+PAGE_ID = "page00000001"
+SP_KEY = "sp-key-0123456789"
+API, WEB, DB = "compapi00001", "compweb00001", "compdb000001"
+COMPONENTS = [{"id": API, "name": "API"}, {"id": WEB, "name": "Website"}, {"id": DB, "name": "Database"}]
+VECTOR = load_json("pagerduty-webhooks/v3-signature-vector.json")
+
+
+def pd_key(account: str) -> str:
+    return f"{account}-pd-key-0123456789"
+
+
+@contextmanager
+def world(accounts=("hugops",), extra_env=None, webhook=None):
+    """A sandbox with a page and PagerDuty accounts, and the function configured for them.
+
+    webhook: settings for every account's webhooks, e.g. {"webhook_version": 2,
+    "webhook_token": "..."}; delivery goes to the function's /<account>.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running_sandbox() as sandbox:
+        sandbox.add_page(PAGE_ID, SP_KEY, components=COMPONENTS)
+        env = {
+            "STATUSPAGE_PAGE": PAGE_ID,
+            "STATUSPAGE_KEY": SP_KEY,
+            "STATUSPAGE_API_URL": sandbox.statuspage_url,
+            "PAGERDUTY_API_URL": sandbox.pagerduty_url,
+        }
+        for account in accounts:
+            settings = dict(webhook or {})
+            sandbox.add_account(account, pd_key(account), webhook_url=f"{url}/{account}", **settings)
+            env[f"PD_ACCOUNT_{account.upper()}"] = pd_key(account)
+            if "webhook_token" in settings:
+                env[f"PD_WEBHOOK_TOKEN_{account.upper()}"] = settings["webhook_token"]
+            if "webhook_secret" in settings:
+                env[f"PD_WEBHOOK_SECRET_{account.upper()}"] = settings["webhook_secret"]
+        env.update(extra_env or {})
+        with running_function(env, port=port) as function:
+            yield sandbox, function
+
+
+def page_state(sandbox):
+    """(component statuses, unresolved incidents) as the sandbox holds them."""
+    dump = sandbox.dump()["statuspage"]
+    components = {c["id"]: c["status"] for c in dump["components"] if c["page_id"] == PAGE_ID}
+    unresolved = [i for i in dump["incidents"] if i["page_id"] == PAGE_ID and i["status"] != "resolved"]
+    return components, unresolved
+
+
+def statuspage_writes(sandbox):
+    return [r for r in sandbox.requests(api="statuspage") if r["method"] in ("POST", "PATCH", "PUT")]
+
+
+ACK_V2 = {"messages": [{"event": "incident.acknowledge"}]}
+
+
+# --- HTTP contract ---
+
+@pytest.fixture(scope="module")
+def hugops():
+    with world() as running:
+        yield running
+
+
+def test_hello(hugops):
+    _, function = hugops
+    response = requests.get(function.url + "/", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json() == ["Hello from Pagerstatus"]
+
+
+def test_seed_check_acknowledge_performs_sync(hugops):
+    _, function = hugops
+    response = function.post("/hugops", ACK_V2)
+    assert (response.status_code, response.json()) == (200, ["Performed sync"])
+
+
+def test_account_is_case_insensitive(hugops):
+    _, function = hugops
+    assert function.post("/HugOps", ACK_V2).json() == ["Performed sync"]
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("v2-incident-trigger", "Performed sync"),
+    ("v2-incident-acknowledge", "Performed sync"),
+    ("v2-incident-resolve", "Performed sync"),
+    ("v2-incident-assign", "No need to sync"),
+    ("v3-incident-priority_updated", "Performed sync"),
+    ("v3-service-updated", "No need to sync"),
+])
+def test_official_payloads(hugops, name, expected):
+    _, function = hugops
+    response = function.post("/hugops", load_json(f"pagerduty-webhooks/{name}.json"))
+    assert (response.status_code, response.json()) == (200, [expected])
+
+
+@pytest.mark.parametrize("method,path,data,status", [
+    ("POST", "/nobody", json.dumps(ACK_V2), 404),
+    ("POST", "/bad.name", json.dumps(ACK_V2), 404),
+    ("POST", "/hugops/extra", json.dumps(ACK_V2), 404),
+    ("POST", "/hugops", "not json", 400),
+    ("POST", "/hugops", '{"hello": "world"}', 400),
+    ("POST", "/hugops", '{"messages": []}', 400),
+    ("POST", "/hugops", "", 400),
+    ("GET", "/hugops", None, 405),
+    ("PUT", "/hugops", json.dumps(ACK_V2), 405),
+    ("DELETE", "/", None, 405),
+])
+def test_bad_requests_get_json_errors(hugops, method, path, data, status):
+    _, function = hugops
+    response = requests.request(method, function.url + path, data=data, timeout=10,
+                                headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    assert set(response.json()) == {"error"} and response.json()["error"]
+
+
+def test_no_writes_from_bad_requests(hugops):
+    sandbox, function = hugops
+    sandbox.clear_requests()
+    function.post("/hugops", data=b"{")
+    function.post("/nobody", ACK_V2)
+    assert sandbox.requests() == []
+
+
+# --- webhook authentication ---
+
+def test_signed_account_with_the_official_vector():
+    with world(extra_env={"PD_WEBHOOK_SECRET_HUGOPS": VECTOR["secret"]}) as (_, function):
+        body = VECTOR["body"].encode()
+        valid = function.post("/hugops", data=body, headers={"X-PagerDuty-Signature": VECTOR["valid_signature"]})
+        invalid = function.post("/hugops", data=body, headers={"X-PagerDuty-Signature": VECTOR["invalid_signature"]})
+        missing = function.post("/hugops", data=body)
+        assert (valid.status_code, valid.json()) == (200, ["Performed sync"])
+        assert invalid.status_code == 401 and "X-PagerDuty-Signature" in invalid.json()["error"]
+        assert missing.status_code == 401
+
+
+def test_token_account_rejects_missing_and_wrong_tokens():
+    with world(extra_env={"PD_WEBHOOK_TOKEN_HUGOPS": "token-0123456789"}) as (_, function):
+        assert function.post("/hugops", ACK_V2).status_code == 401
+        assert function.post("/hugops", ACK_V2, headers={"X-Pagerstatus-Token": "token-x"}).status_code == 401
+        ok = function.post("/hugops", ACK_V2, headers={"X-Pagerstatus-Token": "token-0123456789"})
+        assert ok.json() == ["Performed sync"]
+
+
+# --- the lifecycle over real webhook deliveries ---
+
+@pytest.mark.parametrize("webhook", [
+    {"webhook_version": 3, "webhook_secret": "whsec-0123456789"},
+    {"webhook_version": 3, "webhook_token": "token-0123456789"},
+    {"webhook_version": 2, "webhook_token": "token-0123456789"},
+], ids=["v3-signed", "v3-token", "v2-token"])
+def test_lifecycle_trigger_acknowledge_resolve(webhook):
+    with world(webhook=webhook) as (sandbox, function):
+        triggered = sandbox.trigger("hugops", title="API errors", tags=f"env:prod,component:{API}")
+        assert triggered["webhook"]["status"] == 200, triggered["webhook"]
+        incident_id = triggered["incident"]["id"]
+        components, unresolved = page_state(sandbox)
+        assert unresolved == [] and components[API] == "operational"
+
+        acknowledged = sandbox.acknowledge(incident_id)
+        assert acknowledged["webhook"]["body"] == ["Performed sync"]
+        components, unresolved = page_state(sandbox)
+        assert [i["component_ids"] for i in unresolved] == [[API]]
+        assert unresolved[0]["name"] == "Investigating errors in API"
+        assert unresolved[0]["metadata"] == {"pagerstatus": {"component_id": API}}
+        assert components == {API: "partial_outage", WEB: "operational", DB: "operational"}
+
+        # An acknowledgement timeout re-triggers: the page must not flap.
+        sandbox.unacknowledge(incident_id)
+        assert len(page_state(sandbox)[1]) == 1
+
+        sandbox.resolve(incident_id)
+        components, unresolved = page_state(sandbox)
+        assert unresolved == [] and components[API] == "operational"
+        keys = (pd_key("hugops"), SP_KEY, webhook.get("webhook_secret", "-"), webhook.get("webhook_token", "-"))
+        assert not any(key in function.output() for key in keys if key != "-")
+
+
+def test_pingdom_list_tags_and_tags_only_in_alerts():
+    with world() as (sandbox, _):
+        a = sandbox.trigger("hugops", title="Website down", tags=[f"component_{WEB}", "pingdom"])["incident"]
+        b = sandbox.trigger("hugops", title="DB slow", tags=f"component:{DB}", tags_in="alerts")["incident"]
+        sandbox.acknowledge(a["id"])
+        sandbox.acknowledge(b["id"])
+        components, unresolved = page_state(sandbox)
+        assert sorted(i["component_ids"][0] for i in unresolved) == sorted([WEB, DB])
+        assert components[WEB] == components[DB] == "partial_outage"
+
+
+def test_severity_mapping_updates_the_open_incident():
+    extra = {"PAGERSTATUS_SEVERITY": "P1=major_outage"}
+    with world(extra_env=extra) as (sandbox, _):
+        incident = sandbox.trigger("hugops", tags=f"component:{API}")["incident"]
+        sandbox.acknowledge(incident["id"])
+        sandbox.set_priority(incident["id"], "P1")
+        components, unresolved = page_state(sandbox)
+        assert len(unresolved) == 1 and components[API] == "major_outage"
+
+
+# --- several accounts, many incidents ---
+
+def test_another_accounts_incident_keeps_the_component_open():
+    with world(accounts=("alpha", "beta")) as (sandbox, function):
+        first = sandbox.trigger("alpha", tags=f"component:{API}")["incident"]
+        second = sandbox.trigger("beta", tags=f"component:{API}")["incident"]
+        sandbox.acknowledge(first["id"])
+        sandbox.acknowledge(second["id"])
+        sandbox.resolve(first["id"])  # alpha's webhook: beta's incident still carries API
+        components, unresolved = page_state(sandbox)
+        assert len(unresolved) == 1 and components[API] == "partial_outage"
+        sandbox.resolve(second["id"])
+        assert page_state(sandbox)[1] == []
+
+
+def test_more_than_a_hundred_incidents_on_each_side():
+    with world(accounts=("alpha", "beta")) as (sandbox, function):
+        for n in range(105):  # unowned incidents on the page: paginated, never touched
+            sandbox.add_sp_incident(PAGE_ID, name=f"maintenance note {n}", body="human")
+        for account in ("alpha", "beta"):
+            sandbox.trigger(account, tags=f"component:{WEB}", status="acknowledged", count=110, deliver=False)
+        # The one that matters sits on the last page of beta's incidents.
+        sandbox.trigger("beta", tags=f"component:{API}", status="acknowledged", deliver=False)
+        sandbox.clear_requests()
+        assert function.post("/alpha", ACK_V2).json() == ["Performed sync"]
+        components, unresolved = page_state(sandbox)
+        ours = [i for i in unresolved if i["metadata"]]
+        assert sorted(i["component_ids"][0] for i in ours) == sorted([API, WEB])
+        assert len(unresolved) == 107
+        offsets = [r["query"].get("offset") for r in sandbox.requests(api="pagerduty") if r["path"] == "/incidents"]
+        assert sorted(offsets) == [["0"], ["0"], ["100"], ["100"]]
+
+
+# --- ownership and self-healing ---
+
+def test_duplicates_resolve_and_legacy_incidents_are_adopted_but_unowned_left_alone():
+    with world() as (sandbox, function):
+        meta = {"pagerstatus": {"component_id": API}}
+        older = sandbox.add_sp_incident(PAGE_ID, name="ours", components={API: "partial_outage"}, metadata=meta,
+                                        created_at="2026-01-01T00:00:00Z")
+        newer = sandbox.add_sp_incident(PAGE_ID, name="ours again", components={API: "partial_outage"},
+                                        metadata=meta, created_at="2026-01-02T00:00:00Z")
+        legacy = sandbox.add_sp_incident(PAGE_ID, name="Investigating errors in Website",
+                                         body="\u26c8 Investigating", components={WEB: "partial_outage"})
+        human = sandbox.add_sp_incident(PAGE_ID, name="Database maintenance", body="planned work",
+                                        components={DB: "degraded_performance"})
+        human_on_api = sandbox.add_sp_incident(PAGE_ID, name="API note", body="by a person",
+                                               components={API: "partial_outage"})
+        incident = sandbox.trigger("hugops", tags=f"component:{API},component:{DB}")["incident"]
+        sandbox.acknowledge(incident["id"])
+
+        components, unresolved = page_state(sandbox)
+        still_open = {i["id"] for i in unresolved}
+        assert older["id"] in still_open and newer["id"] not in still_open
+        assert legacy["id"] not in still_open and components[WEB] == "operational"
+        assert human["id"] in still_open and human_on_api["id"] in still_open
+        # DB gets its own incident beside the human one, which keeps its text.
+        db_incidents = [i for i in unresolved if DB in i["component_ids"]]
+        assert len(db_incidents) == 2
+        human_now = next(i for i in unresolved if i["id"] == human["id"])
+        assert human_now["updates"] == human["incident_updates"] or len(human_now["updates"]) == 1
+        touched = {r["path"].rsplit("/", 1)[-1] for r in statuspage_writes(sandbox)}
+        assert not touched & {human["id"], human_on_api["id"]}
+
+
+def test_unknown_component_tag_is_skipped_with_a_log_line():
+    with world() as (sandbox, function):
+        incident = sandbox.trigger("hugops", tags=f"component:nosuchcomp1,component:{API}")["incident"]
+        sandbox.acknowledge(incident["id"])
+        assert [i["component_ids"] for i in page_state(sandbox)[1]] == [[API]]
+        skips = [e for e in function.logs() if e.get("action") == "skip"]
+        assert skips and skips[0]["component"] == "nosuchcomp1" and skips[0]["severity"] == "WARNING"
+
+
+# --- failures: nothing written, 503 so PagerDuty redelivers ---
+
+def test_one_accounts_api_failing_leaves_the_page_unchanged():
+    with world(accounts=("alpha", "beta")) as (sandbox, function):
+        sandbox.add_sp_incident(PAGE_ID, name="ours", components={API: "partial_outage"},
+                                metadata={"pagerstatus": {"component_id": API}})
+        sandbox.trigger("alpha", tags=f"component:{WEB}", status="acknowledged", deliver=False)
+        before = page_state(sandbox)
+        sandbox.add_account("beta", "a-key-the-function-does-not-have")  # beta's reads now get 401
+        sandbox.clear_requests()
+        response = function.post("/alpha", ACK_V2)
+        assert response.status_code == 503 and "pagerduty" in response.json()["error"]
+        assert statuspage_writes(sandbox) == [] and page_state(sandbox) == before
+
+
+def test_statuspage_outage_is_a_503_and_recovers_on_redelivery():
+    with world() as (sandbox, function):
+        sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
+        sandbox.fault("statuspage", "/pages", status=500)
+        response = function.post("/hugops", ACK_V2)
+        assert response.status_code == 503 and "statuspage" in response.json()["error"]
+        assert page_state(sandbox)[1] == []
+        sandbox.clear_faults()
+        assert function.post("/hugops", ACK_V2).json() == ["Performed sync"]
+        assert len(page_state(sandbox)[1]) == 1
+
+
+def test_transient_429_is_retried_within_the_sync():
+    with world() as (sandbox, function):
+        sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
+        sandbox.fault("pagerduty", "/incidents", status=429, retry_after=1, count=1)
+        assert function.post("/hugops", ACK_V2).json() == ["Performed sync"]
+        assert len(page_state(sandbox)[1]) == 1
+
+
+def test_webhook_during_a_sync_is_queued_and_not_lost():
+    with world() as (sandbox, function):
+        sandbox.fault("pagerduty", "/incidents", latency=1.5, count=1)
+        answers = []
+        first = threading.Thread(target=lambda: answers.append(function.post("/hugops", ACK_V2)))
+        first.start()
+        # While the first sync reads slowly, an incident is acknowledged and its webhook arrives.
+        import time
+        time.sleep(0.5)
+        sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
+        second = function.post("/hugops", ACK_V2)
+        first.join()
+        assert (second.status_code, second.json()) == (202, ["Sync queued"])
+        assert answers[0].json() == ["Performed sync"]
+        assert len(page_state(sandbox)[1]) == 1  # the holder synced again before letting go
+
+
+def test_statuspage_rate_limit_is_respected():
+    with world() as (sandbox, function):
+        sandbox.rate_limit(True, capacity=2, refill_per_second=5)
+        sandbox.trigger("hugops", tags=f"component:{API},component:{WEB},component:{DB}",
+                        status="acknowledged", deliver=False)
+        assert function.post("/hugops", ACK_V2).json() == ["Performed sync"]
+        assert len(page_state(sandbox)[1]) == 3
+
+
+# --- the command line ---
+
+def test_cli_plan_writes_nothing_and_sync_does():
+    with world() as (sandbox, function):
+        sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
+        env = {"PATH": "/usr/bin:/bin", "STATUSPAGE_PAGE": PAGE_ID, "STATUSPAGE_KEY": SP_KEY,
+               "PD_ACCOUNT_HUGOPS": pd_key("hugops"), "STATUSPAGE_API_URL": sandbox.statuspage_url,
+               "PAGERDUTY_API_URL": sandbox.pagerduty_url}
+        plan = subprocess.run([sys.executable, "-m", "pagerstatus", "plan"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert plan.returncode == 0, plan.stderr
+        assert f"open     {API}: partial_outage" in plan.stdout and "hugops/" in plan.stdout
+        assert page_state(sandbox)[1] == []
+        sync = subprocess.run([sys.executable, "-m", "pagerstatus", "sync"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert sync.returncode == 0 and "sync performed" in sync.stdout
+        assert len(page_state(sandbox)[1]) == 1

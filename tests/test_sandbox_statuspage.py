@@ -1,0 +1,170 @@
+"""The emulated Statuspage REST API: auth, JSON and form-encoded writes, component
+statuses, incident updates, paging."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from tests.sandbox_fixture import Sandbox, sandbox  # noqa: F401 (the fixture)
+
+PAGE = "page00000001"
+KEY = {"Authorization": "OAuth sp-key"}
+COMPONENTS = [{"id": "comp00000api", "name": "API"}, {"id": "comp00000web", "name": "Website"}]
+
+
+def call(
+    sandbox: Sandbox, method: str, path: str, headers: dict | None = None, **kwargs
+) -> requests.Response:
+    return requests.request(
+        method, sandbox.statuspage_url + path, headers=headers or KEY, timeout=10, **kwargs
+    )
+
+
+def test_auth_and_unknown_pages(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", COMPONENTS)
+    sandbox.add_page("page00000002", "other-key")
+
+    unauthorized = call(sandbox, "GET", f"/pages/{PAGE}/components", {"Authorization": "OAuth wrong"})
+    assert (unauthorized.status_code, unauthorized.json()) == (401, {"error": "Could not authenticate"})
+    assert call(sandbox, "GET", f"/pages/{PAGE}/components", {"Authorization": "sp-key"}).status_code == 401
+    assert call(sandbox, "GET", "/pages/nosuchpage00/incidents/unresolved").status_code == 404
+    # Another page's key does not open this page.
+    assert (
+        call(sandbox, "GET", f"/pages/{PAGE}/components", {"Authorization": "OAuth other-key"}).status_code
+        == 404
+    )
+    assert [c["name"] for c in call(sandbox, "GET", f"/pages/{PAGE}/components").json()] == ["API", "Website"]
+
+
+def test_form_encoded_create_with_bracket_notation(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", COMPONENTS)
+    form = [
+        ("incident[name]", "API outage"),
+        ("incident[status]", "identified"),
+        ("incident[body]", "We found it."),
+        ("incident[components][comp00000api]", "major_outage"),
+        ("incident[component_ids][]", "comp00000api"),
+        ("incident[component_ids][]", "comp00000web"),
+        ("incident[metadata][pagerstatus][component_id]", "comp00000api"),
+        ("incident[deliver_notifications]", "false"),
+    ]
+    created = call(sandbox, "POST", f"/pages/{PAGE}/incidents", data=form)
+
+    assert created.status_code == 201
+    incident = created.json()
+    assert (incident["name"], incident["status"], incident["impact"]) == (
+        "API outage",
+        "identified",
+        "critical",
+    )
+    assert [c["id"] for c in incident["components"]] == ["comp00000api", "comp00000web"]
+    assert incident["metadata"] == {"pagerstatus": {"component_id": "comp00000api"}}
+    update = incident["incident_updates"][0]
+    assert (update["body"], update["deliver_notifications"]) == ("We found it.", False)
+    assert update["affected_components"] == [
+        {"code": "comp00000api", "name": "API", "old_status": "operational", "new_status": "major_outage"}
+    ]
+    statuses = {c["id"]: c["status"] for c in call(sandbox, "GET", f"/pages/{PAGE}/components").json()}
+    assert statuses == {"comp00000api": "major_outage", "comp00000web": "operational"}
+
+
+def test_updates_resolve_and_leave_the_unresolved_list(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", COMPONENTS)
+    body = {"incident": {"name": "Slow website", "components": {"comp00000web": "degraded_performance"}}}
+    incident_id = call(sandbox, "POST", f"/pages/{PAGE}/incidents", json=body).json()["id"]
+
+    renamed = call(
+        sandbox, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", json={"incident": {"name": "Slower"}}
+    )
+    assert len(renamed.json()["incident_updates"]) == 1  # no body, no status change: no update
+    resolved = call(
+        sandbox,
+        "PUT",
+        f"/pages/{PAGE}/incidents/{incident_id}",
+        data={
+            "incident[status]": "resolved",
+            "incident[body]": "Fixed.",
+            "incident[components][comp00000web]": "operational",
+        },
+    ).json()
+    assert resolved["resolved_at"] is not None
+    assert [u["status"] for u in resolved["incident_updates"]] == [
+        "resolved",
+        "investigating",
+    ]  # newest first
+    assert call(sandbox, "GET", f"/pages/{PAGE}/incidents/unresolved").json() == []
+    assert call(sandbox, "GET", f"/pages/{PAGE}/incidents/{incident_id}").json()["status"] == "resolved"
+
+
+def test_invalid_writes_are_refused_and_change_nothing(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", COMPONENTS)
+    path = f"/pages/{PAGE}/incidents"
+    refusals = [
+        ({"incident": {"name": "x", "metadata": {"pagerstatus": "not-an-object"}}}, 422),
+        ({"incident": {"name": "x", "components": {"nosuchcompnt": "major_outage"}}}, 422),
+        ({"incident": {"name": "x", "components": {"comp00000api": "on_fire"}}}, 422),
+        ({"incident": {"name": "x", "status": "scheduled"}}, 422),
+        ({"incident": {"status": "investigating"}}, 422),
+        ({"name": "x"}, 400),
+    ]
+    for body, status in refusals:
+        response = call(sandbox, "POST", path, json=body)
+        assert response.status_code == status, body
+        assert "error" in response.json()
+    assert (
+        call(
+            sandbox, "POST", path, data="incident", headers={**KEY, "Content-Type": "text/plain"}
+        ).status_code
+        == 400
+    )
+    unnestable = {"incident[name]": "x", "incident[component_ids][][id]": "comp00000api"}
+    assert call(sandbox, "POST", path, data=unnestable).status_code == 400
+    assert call(sandbox, "PATCH", f"{path}/nosuchincdnt", json={"incident": {"name": "y"}}).status_code == 404
+    assert sandbox.state.sp_incidents == {}
+    assert {c.status for c in sandbox.state.components.values()} == {"operational"}
+
+
+def test_unresolved_and_components_are_paged(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", [{"name": f"C{n}"} for n in range(105)])
+    for n in range(3):
+        sandbox.add_sp_incident(PAGE, name=f"Incident {n}", created_at=f"2024-01-0{n + 1}T00:00:00Z")
+
+    def names(path: str, params: dict) -> list[str]:
+        return [item["name"] for item in call(sandbox, "GET", path, params=params).json()]
+
+    unresolved = f"/pages/{PAGE}/incidents/unresolved"
+    assert names(unresolved, {"per_page": 2, "page": 1}) == ["Incident 2", "Incident 1"]  # newest first
+    assert names(unresolved, {"per_page": 2, "page": 2}) == ["Incident 0"]
+    components = f"/pages/{PAGE}/components"
+    assert len(names(components, {})) == 100
+    assert names(components, {"page": 2}) == [f"C{n}" for n in range(100, 105)]
+    assert call(sandbox, "GET", components, params={"page": 0}).status_code == 400
+
+
+def test_control_incidents_can_be_unowned_old_or_watermarked(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", COMPONENTS)
+    sandbox.add_sp_incident(
+        PAGE,
+        name="Planned by hand",
+        body="⛈ opened by the original tool",
+        components={"comp00000api": "partial_outage"},
+        created_at="2023-05-01T10:00:00+00:00",
+    )
+    listed = call(sandbox, "GET", f"/pages/{PAGE}/incidents/unresolved").json()[0]
+    assert listed["created_at"] == "2023-05-01T10:00:00.000Z"
+    assert listed["incident_updates"][0]["body"] == "⛈ opened by the original tool"
+    assert (listed["metadata"], listed["impact"]) == ({}, "major")
+
+
+def test_concurrent_writes_are_all_kept(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", COMPONENTS)
+
+    def create(n: int) -> int:
+        body = {"incident": {"name": f"Incident {n}", "components": {"comp00000api": "degraded_performance"}}}
+        return call(sandbox, "POST", f"/pages/{PAGE}/incidents", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(create, range(24))) == {201}
+    assert len(call(sandbox, "GET", f"/pages/{PAGE}/incidents/unresolved").json()) == 24
