@@ -1,0 +1,142 @@
+locals {
+  repo_root = "${path.module}/.."
+
+  # The function zip is built from an allow-list, not by excluding things from the repo root:
+  # a stray .env, virtualenv, test fixture or local state file can never be shipped.
+  source_include_files = ["main.py", "requirements.txt"]
+  source_include_dirs  = ["pagerstatus"]
+  source_skip_patterns = ["__pycache__", ".pyc", "pagerstatus/sandbox/"]
+
+  source_files = sort(concat(
+    local.source_include_files,
+    flatten([
+      for dir in local.source_include_dirs : [
+        for file in fileset(local.repo_root, "${dir}/**") : file
+        if !anytrue([for skip in local.source_skip_patterns : strcontains(file, skip)])
+      ]
+    ]),
+  ))
+
+  function_env = {
+    PAGERSTATUS_SECRETS            = "secretmanager"
+    GOOGLE_CLOUD_PROJECT           = var.project_id
+    STATUSPAGE_PAGE                = var.statuspage_page_id
+    PAGERSTATUS_LOCK               = "firestore"
+    PAGERSTATUS_FIRESTORE_DATABASE = var.firestore_database
+    PAGERSTATUS_OPEN_ON            = var.open_on
+    PAGERSTATUS_SEVERITY           = var.severity
+    PAGERSTATUS_DRY_RUN            = tostring(var.dry_run)
+  }
+
+  function_url = google_cloudfunctions2_function.pagerstatus.service_config[0].uri
+}
+
+data "archive_file" "source" {
+  type        = "zip"
+  output_path = "${path.module}/.build/pagerstatus-source.zip"
+
+  dynamic "source" {
+    for_each = local.source_files
+    content {
+      filename = source.value
+      content  = file("${local.repo_root}/${source.value}")
+    }
+  }
+}
+
+resource "google_storage_bucket" "source" {
+  #checkov:skip=CKV_GCP_62:Holds only build inputs (the function source zips Terraform uploads and Cloud Build reads); a usage-log bucket would add a second bucket to secure and nothing worth reading. Enable Data Access audit logs for Cloud Storage if object-level audit is required.
+  project  = var.project_id
+  name     = "${var.project_id}-pagerstatus-source"
+  location = var.region
+  labels   = local.labels
+
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  # Only build inputs live here; terraform destroy may remove them.
+  force_destroy = true
+
+  versioning {
+    enabled = true
+  }
+
+  # Each code change uploads a new object (the name holds the zip's md5) and deletes the old one;
+  # versioning keeps it as noncurrent for a rollback window, then it goes.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_storage_bucket_object" "source" {
+  # The md5 in the name makes every code change a new object, which changes the function's
+  # storage_source and so rebuilds and redeploys it.
+  name         = "pagerstatus-${data.archive_file.source.output_md5}.zip"
+  bucket       = google_storage_bucket.source.name
+  source       = data.archive_file.source.output_path
+  content_type = "application/zip"
+}
+
+resource "google_cloudfunctions2_function" "pagerstatus" {
+  #checkov:skip=CKV_GCP_124:PagerDuty delivers webhooks from the public internet, from addresses that are not in a VPC, so ingress must be ALLOW_ALL; every request is authenticated by the function (token header or V3 signature).
+  project     = var.project_id
+  name        = "pagerstatus"
+  location    = var.region
+  description = "Keeps Statuspage page ${var.statuspage_page_id} in step with PagerDuty incidents (webhook: POST /<account>)."
+  labels      = local.labels
+
+  build_config {
+    runtime         = "python312"
+    entry_point     = "pagerstatus"
+    service_account = google_service_account.build.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    min_instance_count    = 0
+    max_instance_count    = var.max_instance_count
+    available_memory      = "256M"
+    timeout_seconds       = var.timeout_seconds
+    service_account_email = google_service_account.function.email
+    # PagerDuty delivers webhooks from the public internet; see the invoker binding below.
+    ingress_settings               = "ALLOW_ALL"
+    all_traffic_on_latest_revision = true
+    environment_variables          = local.function_env
+  }
+
+  depends_on = [
+    google_project_service.apis,
+    google_project_iam_member.build,
+    google_secret_manager_secret_iam_member.function_access,
+    google_project_iam_member.function_secret_lister,
+    google_project_iam_member.function_datastore_user,
+  ]
+}
+
+# Unauthenticated invoke is required: PagerDuty webhooks cannot carry a Google identity token.
+# The function authenticates every request itself: the X-Pagerstatus-Token header must equal the
+# account's pagerstatus-pd-<account>-webhook-token secret, or the V3 X-PagerDuty-Signature must
+# verify against pagerstatus-pd-<account>-webhook-secret where one is stored. A request that fails
+# gets 401 before any PagerDuty or Statuspage call.
+resource "google_cloud_run_service_iam_member" "public_invoker" {
+  #checkov:skip=CKV_GCP_102:Webhook receiver for PagerDuty, which cannot present Google credentials; the function authenticates each request with a per-account shared token header (and optionally the V3 signature).
+  project  = var.project_id
+  location = google_cloudfunctions2_function.pagerstatus.location
+  # A 2nd gen function runs as the Cloud Run service of the same name.
+  service = google_cloudfunctions2_function.pagerstatus.name
+  role    = "roles/run.invoker"
+  member  = "allUsers"
+}

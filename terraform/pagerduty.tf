@@ -1,0 +1,30 @@
+# Each PagerDuty account is its own API tenant, so each needs its own pagerduty provider
+# configuration. Terraform cannot create provider configurations with for_each (nor pass a
+# different one to each instance of a for_each module), so every account is wired explicitly:
+# one provider alias and one module block per key of var.pagerduty_accounts.
+# Secrets and webhook tokens for all accounts are created with for_each in secrets.tf.
+#
+# To add an account, add its entry to pagerduty_accounts and copy these two blocks with the
+# new name; see README.md ("Adding a PagerDuty account").
+
+locals {
+  # Token Terraform uses per account to manage its webhook subscription.
+  pagerduty_terraform_tokens = {
+    for account, config in var.pagerduty_accounts : account => coalesce(config.terraform_token, config.api_key)
+  }
+}
+
+provider "pagerduty" {
+  alias = "primary"
+  token = local.pagerduty_terraform_tokens["primary"]
+  # service_region = "eu" # for an account hosted in PagerDuty's EU service region
+}
+
+module "pagerduty_primary" {
+  source    = "./modules/pagerduty_account"
+  providers = { pagerduty = pagerduty.primary }
+
+  account       = "primary"
+  function_url  = local.function_url
+  webhook_token = random_password.webhook_token["primary"].result
+}

@@ -1,0 +1,470 @@
+"""terraform/: formatting, checkov, and cross-checks of the HCL against the Python code.
+
+Providers cannot be downloaded here, so `terraform validate`/`plan` cannot run; instead
+the configuration is parsed with python-hcl2 and compared with what the code expects:
+entry point, environment variable names, secret IDs, webhook events and header, and the
+files that go into the function's zip. Code-side names are looked up in the text of
+pagerstatus/**/*.py, so the checks survive refactors that keep the names.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TF_DIR = ROOT / "terraform"
+PACKAGE = ROOT / "pagerstatus"
+CHECKOV_SCRIPT = ROOT / "scripts" / "checkov.sh"
+
+# Conventions shared by the code and Terraform.
+ACCOUNT_NAME_PATTERN = "^[a-z0-9][a-z0-9_-]{0,62}$"
+STATUSPAGE_SECRET_ID = "pagerstatus-statuspage-api-key"
+ACCOUNT_SECRET_PREFIX = "pagerstatus-pd-"
+ACCOUNT_SECRET_SUFFIXES = ("-api-key", "-webhook-token", "-webhook-secret")
+TOKEN_HEADER = "X-Pagerstatus-Token"
+SYNCED_EVENTS = {
+    "incident.triggered",
+    "incident.acknowledged",
+    "incident.unacknowledged",
+    "incident.resolved",
+    "incident.reopened",
+    "incident.priority_updated",
+}
+ACCOUNT_MODULE_SOURCE = "./modules/pagerduty_account"
+
+# Settings the code reads that Terraform deliberately leaves unset. A new setting in the code
+# must either be set in terraform/function.tf (local.function_env) or be listed here.
+NOT_SET_BY_TERRAFORM = {
+    "PAGERDUTY_API_URL": "API base URL override for the local sandbox and tests",
+    "STATUSPAGE_API_URL": "API base URL override for the local sandbox and tests",
+    "STATUSPAGE_KEY": "PAGERSTATUS_SECRETS=env only; on Google Cloud the key is in Secret Manager",
+    "PAGERSTATUS_INCIDENT_NAME": "optional template; the code's default applies",
+    "PAGERSTATUS_INCIDENT_BODY": "optional template; the code's default applies",
+    "PAGERSTATUS_RESOLVED_BODY": "optional template; the code's default applies",
+}
+# The local emulator: its settings never reach the deployed function.
+CODE_DIRS_NOT_DEPLOYED_CONFIG = ("sandbox",)
+
+# Paths that must never be in the function zip.
+NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", "bench", "scripts",
+                 ".pytest_cache", ".hypothesis", "__pycache__")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _hcl2():
+    try:
+        import hcl2  # noqa: PLC0415
+    except ImportError:
+        pytest.fail("python-hcl2 is not installed: run `make install` (it is in requirements-dev.txt)")
+    return hcl2
+
+
+def unquote(value: Any) -> Any:
+    """python-hcl2 keeps the quotes of string literals and block labels; drop them."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def literal(value: Any) -> str:
+    """A string literal's value; fails on an expression such as ${var.x}."""
+    assert isinstance(value, str) and value.startswith('"') and value.endswith('"') and "${" not in value, (
+        f"expected a string literal in the HCL, found {value!r}"
+    )
+    return value[1:-1]
+
+
+def tf_files(directory: Path = TF_DIR) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.tf") if ".terraform" not in p.parts)
+
+
+@functools.lru_cache(maxsize=None)
+def parse(path: Path) -> dict:
+    with path.open(encoding="utf-8") as handle:
+        return _hcl2().load(handle)
+
+
+def module_dirs() -> list[Path]:
+    return sorted({p.parent for p in tf_files()})
+
+
+def blocks(kind: str, directory: Path | None = None) -> Iterator[tuple[Path, dict]]:
+    """Top-level blocks of one kind ("variable", "locals", ...) in one module or in all."""
+    paths = tf_files() if directory is None else sorted(directory.glob("*.tf"))
+    for path in paths:
+        for block in parse(path).get(kind, []):
+            yield path, block
+
+
+def resources(resource_type: str, directory: Path = TF_DIR) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for _, block in blocks("resource", directory):
+        for rtype, by_name in block.items():
+            if unquote(rtype) != resource_type:
+                continue
+            for name, body in by_name.items():
+                found[unquote(name)] = body
+    return found
+
+
+def data_sources(data_type: str, directory: Path = TF_DIR) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for _, block in blocks("data", directory):
+        for dtype, by_name in block.items():
+            if unquote(dtype) == data_type:
+                found.update({unquote(name): body for name, body in by_name.items()})
+    return found
+
+
+def locals_(directory: Path = TF_DIR) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for _, block in blocks("locals", directory):
+        merged.update({k: v for k, v in block.items() if not k.startswith("__")})
+    return merged
+
+
+def resolve_local(value: Any, directory: Path = TF_DIR) -> Any:
+    """Follow a bare "${local.name}" reference to the local's value."""
+    match = re.fullmatch(r"\$\{local\.(\w+)\}", value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    table = locals_(directory)
+    assert match.group(1) in table, f"local.{match.group(1)} is referenced but not defined in {directory}"
+    return table[match.group(1)]
+
+
+def only(mapping: dict[str, dict], what: str) -> dict:
+    assert len(mapping) == 1, f"expected exactly one {what}, found {sorted(mapping)}"
+    return next(iter(mapping.values()))
+
+
+def the_function() -> dict:
+    return only(resources("google_cloudfunctions2_function"), "google_cloudfunctions2_function")
+
+
+def variable_default(name: str, directory: Path = TF_DIR) -> Any:
+    for _, block in blocks("variable", directory):
+        for label, body in block.items():
+            if unquote(label) == name:
+                return body.get("default")
+    pytest.fail(f"variable {name!r} is not declared in {directory}")
+
+
+@functools.lru_cache(maxsize=None)
+def code_text(include_not_deployed: bool = True) -> str:
+    parts = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).parts
+        if "__pycache__" in relative:
+            continue
+        if not include_not_deployed and relative[0] in CODE_DIRS_NOT_DEPLOYED_CONFIG:
+            continue
+        parts.append(path.read_text(encoding="utf-8"))
+    assert parts, f"no Python sources under {PACKAGE}"
+    return "\n".join(parts)
+
+
+def code_has_literal(text: str) -> bool:
+    """True when the package sources contain text inside a string literal (also an f-string part)."""
+    return re.search(r"[\"'][^\"'\n]*" + re.escape(text) + r"[^\"'\n]*[\"']", code_text()) is not None
+
+
+def code_has_exact_literal(text: str) -> bool:
+    """True when the package sources contain the string literal "text" (or 'text')."""
+    return re.search(r"[\"']" + re.escape(text) + r"[\"']", code_text()) is not None
+
+
+def account_modules() -> dict[str, dict]:
+    """Root module blocks that instantiate modules/pagerduty_account, by block name."""
+    found = {}
+    for _, block in blocks("module", TF_DIR):
+        for name, body in block.items():
+            if unquote(body.get("source")) == ACCOUNT_MODULE_SOURCE:
+                found[unquote(name)] = body
+    return found
+
+
+# -- 1. formatting ---------------------------------------------------------------------------
+
+def test_terraform_fmt():
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.fail(
+            "terraform is not on PATH; install Terraform >= 1.5: "
+            "https://developer.hashicorp.com/terraform/install "
+            "(Debian/Ubuntu: the HashiCorp apt repository, `apt-get install terraform`)"
+        )
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, (
+        "terraform fmt -check failed; run `terraform fmt -recursive terraform`\n"
+        + result.stdout + result.stderr
+    )
+
+
+# -- 2. checkov ------------------------------------------------------------------------------
+
+def test_checkov():
+    result = subprocess.run(
+        ["bash", str(CHECKOV_SCRIPT)], capture_output=True, text=True, timeout=1200, cwd=ROOT,
+    )
+    if result.returncode == 3:
+        pytest.fail(
+            "checkov could not be set up (scripts/checkov.sh installs it into .venv-checkov; "
+            "it needs python3 -m venv and PyPI):\n" + result.stderr[-4000:]
+        )
+    assert result.returncode == 0, (
+        "checkov reported failed checks in terraform/. Fix them, or where a check does not apply, "
+        "skip it on the resource with `#checkov:skip=CKV_ID:reason`.\n"
+        + result.stdout[-8000:] + result.stderr[-2000:]
+    )
+
+
+def test_every_checkov_skip_has_a_reason():
+    for path in tf_files():
+        for match in re.finditer(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?", path.read_text(encoding="utf-8")):
+            reason = (match.group(2) or "").strip()
+            assert len(reason) >= 20, f"{path}: #checkov:skip={match.group(1)} needs a reason after ':'"
+
+
+# -- 3. entry point and environment -----------------------------------------------------------
+
+def test_entry_point_is_the_pagerstatus_function_in_main_py():
+    build = the_function()["build_config"][0]
+    assert literal(build["entry_point"]) == "pagerstatus"
+    assert literal(build["runtime"]) == "python312"
+    tree = ast.parse((ROOT / "main.py").read_text(encoding="utf-8"))
+    functions = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert "pagerstatus" in functions, f"main.py defines {sorted(functions)}, not the entry point `pagerstatus`"
+
+
+def test_function_service_settings():
+    service = the_function()["service_config"][0]
+    assert literal(service["available_memory"]) == "256M"
+    assert literal(service["ingress_settings"]) == "ALLOW_ALL"
+    assert service["max_instance_count"] == "${var.max_instance_count}"
+    assert variable_default("max_instance_count") == 10
+    assert service["timeout_seconds"] == "${var.timeout_seconds}"
+    assert variable_default("timeout_seconds") == 60
+    assert service["service_account_email"] == "${google_service_account.function.email}"
+
+    invoker = only(resources("google_cloud_run_service_iam_member"), "google_cloud_run_service_iam_member")
+    assert literal(invoker["role"]) == "roles/run.invoker"
+    assert literal(invoker["member"]) == "allUsers"
+    assert "google_cloudfunctions2_function.pagerstatus" in invoker["service"]
+
+
+def terraform_env() -> dict[str, Any]:
+    env = resolve_local(the_function()["service_config"][0]["environment_variables"])
+    assert isinstance(env, dict), f"environment_variables must be a literal map (or a local holding one), found {env!r}"
+    return env
+
+
+def test_fixed_environment_values():
+    env = terraform_env()
+    assert literal(env["PAGERSTATUS_SECRETS"]) == "secretmanager"
+    assert literal(env["PAGERSTATUS_LOCK"]) == "firestore"
+    assert env["GOOGLE_CLOUD_PROJECT"] == "${var.project_id}"
+    assert env["STATUSPAGE_PAGE"] == "${var.statuspage_page_id}"
+    assert variable_default("open_on") == '"acknowledged"'
+    assert variable_default("severity") == '""'
+
+
+def test_every_variable_terraform_sets_is_read_by_the_code():
+    unread = [name for name in terraform_env() if not code_has_exact_literal(name)]
+    assert not unread, (
+        f"Terraform sets {unread} but no string literal in pagerstatus/**/*.py names them: "
+        "the code does not read them (a renamed or not yet implemented setting)"
+    )
+
+
+def test_every_setting_the_code_reads_is_set_by_terraform_or_known_optional():
+    read = set(re.findall(r"[\"']((?:PAGERSTATUS|STATUSPAGE|PAGERDUTY)_[A-Z0-9_]+)[\"']",
+                          code_text(include_not_deployed=False)))
+    unknown = sorted(read - set(terraform_env()) - set(NOT_SET_BY_TERRAFORM))
+    assert not unknown, (
+        f"the code reads {unknown}, which Terraform neither sets nor lists as intentionally unset: "
+        "add them to local.function_env in terraform/function.tf (with a variable if they vary), "
+        "or to NOT_SET_BY_TERRAFORM in tests/test_terraform.py with the reason"
+    )
+
+
+# -- 4. secret IDs ---------------------------------------------------------------------------
+
+def test_secret_ids_follow_the_convention_in_terraform():
+    table = locals_()
+    assert literal(table["statuspage_secret_id"]) == STATUSPAGE_SECRET_ID
+    secrets = resources("google_secret_manager_secret")
+    assert secrets["statuspage_api_key"]["secret_id"] == "${local.statuspage_secret_id}"
+
+    # Per-account IDs are templates "pagerstatus-pd-${account}-<suffix>" in local.account_secret_ids.
+    expression = table["account_secret_ids"]
+    templates = re.findall(r'"' + re.escape(ACCOUNT_SECRET_PREFIX) + r'\$\{(\w+)\}(-[a-z-]+)"', expression)
+    assert sorted(suffix for _, suffix in templates) == sorted(ACCOUNT_SECRET_SUFFIXES), expression
+    loop_variable = re.search(r"for (\w+) in local\.accounts", expression)
+    assert loop_variable and {var for var, _ in templates} == {loop_variable.group(1)}, expression
+    assert secrets["account"]["secret_id"] == "${each.value.secret_id}"
+
+
+def test_secret_ids_follow_the_convention_in_the_code():
+    assert code_has_exact_literal(STATUSPAGE_SECRET_ID), f"no string literal {STATUSPAGE_SECRET_ID!r} in pagerstatus/**/*.py"
+    for text in (ACCOUNT_SECRET_PREFIX, *ACCOUNT_SECRET_SUFFIXES):
+        assert code_has_literal(text), f"no string literal in pagerstatus/**/*.py contains {text!r}"
+    assert ACCOUNT_NAME_PATTERN in code_text(), (
+        f"the code's account-name pattern is not {ACCOUNT_NAME_PATTERN!r}: Terraform validates names with it"
+    )
+
+
+def test_account_names_are_validated_with_the_same_pattern():
+    pattern = re.escape(ACCOUNT_NAME_PATTERN.replace("\\", "\\\\"))
+    for directory, variable in ((TF_DIR, "pagerduty_accounts"), (TF_DIR / "modules" / "pagerduty_account", "account")):
+        conditions = [
+            rule["condition"]
+            for _, block in blocks("variable", directory)
+            for label, body in block.items() if unquote(label) == variable
+            for rule in body.get("validation", [])
+        ]
+        assert any(re.search(pattern, c) for c in conditions), f"{directory}: var.{variable} is not checked against {ACCOUNT_NAME_PATTERN}"
+
+
+def test_secrets_are_labelled_and_auto_replicated():
+    secrets = resources("google_secret_manager_secret")
+    assert set(secrets) == {"statuspage_api_key", "account"}
+    for name, body in secrets.items():
+        assert re.search(r'\bpagerstatus\s*=\s*"true"', body["labels"]), f"{name}: missing label pagerstatus = \"true\""
+        assert "auto" in body["replication"][0], f"{name}: replication must be auto {{}}"
+    assert re.search(r'"?pagerstatus-account"?\s*=\s*each\.value\.account', secrets["account"]["labels"])
+
+
+# -- 5. variables and outputs ----------------------------------------------------------------
+
+def test_every_variable_has_a_type_and_a_description():
+    count = 0
+    for path, block in blocks("variable"):
+        for label, body in block.items():
+            count += 1
+            name = f"{path.relative_to(ROOT)}: variable {unquote(label)}"
+            assert "type" in body, f"{name} has no type"
+            assert unquote(body.get("description", "")).strip(), f"{name} has no description"
+    assert count > 0
+
+
+def test_every_output_has_a_description():
+    for path, block in blocks("output"):
+        for label, body in block.items():
+            assert unquote(body.get("description", "")).strip(), f"{path}: output {unquote(label)} has no description"
+
+
+# -- 6. PagerDuty webhook subscriptions ------------------------------------------------------
+
+def subscription() -> dict:
+    module_dir = TF_DIR / "modules" / "pagerduty_account"
+    return only(resources("pagerduty_webhook_subscription", module_dir), "pagerduty_webhook_subscription")
+
+
+def test_webhook_events_are_ones_the_function_syncs_on():
+    events = resolve_local(subscription()["events"], TF_DIR / "modules" / "pagerduty_account")
+    assert isinstance(events, list) and events, f"events must be a literal list, found {events!r}"
+    events = [literal(e) for e in events]
+    assert set(events) <= SYNCED_EVENTS, f"not synced on: {sorted(set(events) - SYNCED_EVENTS)}"
+    unknown_to_code = [e for e in events if not code_has_exact_literal(e)]
+    assert not unknown_to_code, f"pagerstatus/**/*.py does not handle {unknown_to_code}"
+
+
+def test_webhook_delivery_and_filter():
+    body = subscription()
+    assert literal(body["type"]) == "webhook_subscription"
+    assert body["active"] is True
+    delivery = body["delivery_method"][0]
+    assert literal(delivery["type"]) == "http_delivery_method"
+    assert delivery["url"].endswith('/${var.account}"'), delivery["url"]
+    headers = delivery["custom_header"]
+    assert [literal(h["name"]) for h in headers] == [TOKEN_HEADER]
+    assert headers[0]["value"] == "${var.webhook_token}"
+    assert code_has_exact_literal(TOKEN_HEADER), f"the code does not read the {TOKEN_HEADER} header"
+    assert literal(body["filter"][0]["type"]) == "account_reference"
+
+
+def test_each_account_module_is_wired_to_its_own_provider_and_token():
+    modules = account_modules()
+    assert modules, f"no module uses {ACCOUNT_MODULE_SOURCE}"
+    aliases = {
+        literal(body["alias"])
+        for _, block in blocks("provider", TF_DIR)
+        for name, body in block.items() if unquote(name) == "pagerduty" and "alias" in body
+    }
+    for name, body in modules.items():
+        account = literal(body["account"])
+        assert body["providers"] == {"pagerduty": f"${{pagerduty.{account}}}"}, (name, body["providers"])
+        assert account in aliases, f"module {name}: no provider \"pagerduty\" with alias = \"{account}\""
+        assert body["webhook_token"] == f'${{random_password.webhook_token["{account}"].result}}', (name, body["webhook_token"])
+        assert body["function_url"] == "${local.function_url}"
+    example = _hcl2().load((TF_DIR / "terraform.tfvars.example").open(encoding="utf-8"))
+    assert set(example["pagerduty_accounts"]) == {literal(b["account"]) for b in modules.values()}
+
+
+# -- 7. the function's source archive --------------------------------------------------------
+
+def shipped_files() -> list[str]:
+    """What local.source_files evaluates to: include files + include dirs, minus skip patterns."""
+    table = locals_()
+    include_files = [literal(f) for f in table["source_include_files"]]
+    include_dirs = [literal(d) for d in table["source_include_dirs"]]
+    skips = [literal(s) for s in table["source_skip_patterns"]]
+    for name in ("local.source_include_files", "local.source_include_dirs", "local.source_skip_patterns"):
+        assert name in table["source_files"], f"local.source_files no longer uses {name}"
+    files = list(include_files)
+    for directory in include_dirs:
+        for path in sorted((ROOT / directory).rglob("*")):
+            relative = path.relative_to(ROOT).as_posix()
+            if path.is_file() and not any(skip in relative for skip in skips):
+                files.append(relative)
+    return sorted(files)
+
+
+def test_archive_is_built_from_the_include_list():
+    archive = only(data_sources("archive_file"), "archive_file")
+    assert literal(archive["type"]) == "zip"
+    dynamic = archive["dynamic"][0]['"source"']
+    assert dynamic["for_each"] == "${local.source_files}"
+    assert dynamic["content"][0]["filename"] == "${source.value}"
+    assert unquote(locals_()["repo_root"]) == "${path.module}/.."
+
+    files = shipped_files()
+    for required in ("main.py", "requirements.txt", "pagerstatus/__init__.py"):
+        assert required in files
+    package_modules = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+    # The sandbox is for local runs and tests only; production never imports it.
+    sandbox = {m for m in package_modules if m.startswith("pagerstatus/sandbox/")}
+    assert sandbox and not sandbox & set(files), sorted(sandbox & set(files))
+    assert package_modules - sandbox <= set(files), sorted(package_modules - sandbox - set(files))
+    for path in files:
+        first = path.split("/")[0]
+        assert first not in NEVER_SHIPPED and "__pycache__" not in path and not path.endswith(".pyc"), path
+        # file() in Terraform reads UTF-8 text only.
+        try:
+            (ROOT / path).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            pytest.fail(f"{path} is not UTF-8 text; Terraform's file() cannot put it in the zip")
+
+
+def test_code_changes_redeploy_the_function():
+    obj = only(resources("google_storage_bucket_object"), "google_storage_bucket_object")
+    assert "${data.archive_file.source.output_md5}" in obj["name"]
+    assert obj["source"] == "${data.archive_file.source.output_path}"
+    storage = the_function()["build_config"][0]["source"][0]["storage_source"][0]
+    assert storage["object"] == "${google_storage_bucket_object.source.name}"
+    bucket = only(resources("google_storage_bucket"), "google_storage_bucket")
+    assert bucket["uniform_bucket_level_access"] is True
+    assert literal(bucket["public_access_prevention"]) == "enforced"
+    assert bucket["versioning"][0]["enabled"] is True
