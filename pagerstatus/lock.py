@@ -234,6 +234,65 @@ class MemoryLock:
                 "generation": state.generation}
 
 
+class ProcessGate:
+    """An in-process front for a shared lock: coalesces this process' own webhooks.
+
+    An instance that serves many requests at once would otherwise open one
+    Firestore transaction per webhook on the same document; they contend with
+    each other and with the holder's heartbeats until all of them time out. The
+    gate lets one request per process talk to the shared lock at a time, and
+    queues a webhook locally while this process holds the lease: the holder sees
+    the local marker before it releases and syncs again, renewing the lease.
+    """
+
+    def __init__(self, shared: SyncLock):
+        self.shared = shared
+        self._mutex = threading.Lock()
+        self._held: Lease | None = None
+        self._pending = False
+
+    def acquire(self) -> Lease | None:
+        with self._mutex:
+            if self._held is not None:
+                self._pending = True
+                log.info("sync running in this instance; sync queued for it", action="queued", page=self._held.page,
+                         lock="process", holder=self._held.holder)
+                return None
+            self._held = self.shared.acquire()
+            return self._held
+
+    def release(self, lease: Lease) -> bool:
+        with self._mutex:
+            try:
+                if self._pending:
+                    self._pending = False
+                    self.shared.check(lease)  # renews the shared lease for the next round
+                    log.info("webhook arrived during the sync; syncing again", action="resync", page=lease.page,
+                             lock="process", holder=lease.holder)
+                    return False
+                released = self.shared.release(lease)
+            except BaseException:
+                self._forget()  # never leave the gate shut behind a lease that is gone
+                raise
+            if released:
+                self._held = None
+            return released
+
+    def abandon(self, lease: Lease) -> None:
+        with self._mutex:
+            # Webhooks queued here are covered by the redelivery of the one that
+            # failed, or by the next webhook: any sync reads everything.
+            self._forget()
+        self.shared.abandon(lease)
+
+    def _forget(self) -> None:
+        self._held = None
+        self._pending = False
+
+    def check(self, lease: Lease) -> None:
+        self.shared.check(lease)
+
+
 # -- Firestore lock ----------------------------------------------------------------
 
 
@@ -276,16 +335,26 @@ class FirestoreLock:
     # -- SyncLock
 
     def acquire(self) -> Lease | None:
-        # A plain (strongly consistent) read first: when the lease is live and a
-        # sync already pending, there is nothing to write, and a burst of
-        # webhooks then neither opens transactions nor contends with the holder.
-        state = self._decode(self._read(transaction=None))
-        if state.pending and state.live(self._now()):
-            log.info("sync lease held; sync queued for the holder", action="queued", page=self.page_id,
-                     lock="firestore", holder=state.holder, already_pending=True)
-            return None
         holder = new_holder_id()
-        return self._transact(lambda s, now: _acquire(s, now, now + self.lease, holder, self.page_id), "acquire")
+        attempts = 0
+        while True:
+            # A plain (strongly consistent) read first: when the lease is live and
+            # a sync already pending, there is nothing to write. In a burst, the
+            # requests that lose a transaction to the one that set pending come
+            # back here and answer "queued" instead of contending again with each
+            # other and with the holder's heartbeats.
+            state = self._decode(self._read(transaction=None))
+            if state.pending and state.live(self._now()):
+                log.info("sync lease held; sync queued for the holder", action="queued", page=self.page_id,
+                         lock="firestore", holder=state.holder, already_pending=True)
+                return None
+            attempts += 1
+            try:
+                return self._transact(lambda s, now: _acquire(s, now, now + self.lease, holder, self.page_id),
+                                      "acquire", attempts=1)
+            except _Contended:
+                if attempts >= self._max_attempts:
+                    raise _Contended(SERVICE, f"acquire: the lock document stayed contended for {attempts} attempts")
 
     def release(self, lease: Lease) -> bool:
         return self._transact(lambda s, now: _release(s, lease, now + self.lease), "release")
@@ -350,13 +419,14 @@ class FirestoreLock:
                     return response.found
             return None
 
-    def _transact(self, decide: Callable[[_State, datetime], _Outcome], step: str) -> Any:
+    def _transact(self, decide: Callable[[_State, datetime], _Outcome], step: str, attempts: int | None = None) -> Any:
         from google.cloud.firestore_v1 import types
 
         api = self.client._firestore_api
         database = self.client._database_string
         retry_id: bytes | None = None
-        for attempt in range(1, self._max_attempts + 1):
+        attempts = attempts or self._max_attempts
+        for attempt in range(1, attempts + 1):
             options = {"read_write": {"retry_transaction": retry_id} if retry_id else {}}
             transaction: bytes | None = None
             try:
@@ -390,7 +460,7 @@ class FirestoreLock:
                 raise
             _log(outcome, self.page_id, "firestore")
             return outcome.result
-        raise UpstreamError(SERVICE, f"{step}: the lock document stayed contended for {self._max_attempts} attempts")
+        raise _Contended(SERVICE, f"{step}: the lock document stayed contended for {attempts} attempts")
 
     def _rollback(self, transaction: bytes) -> None:
         from google.api_core import exceptions as api_exceptions
@@ -442,6 +512,10 @@ class FirestoreLock:
 
 class _Aborted(Exception):
     """Firestore aborted the transaction for contention; it is retried."""
+
+
+class _Contended(UpstreamError):
+    """Every attempt of a transaction was aborted for contention."""
 
 
 class _firestore_errors:
@@ -538,7 +612,10 @@ def make_lock(settings: Any) -> SyncLock:
     with _locks_mutex:
         lock = _locks.get(key)
         if lock is None:
-            lock = _firestore_lock(settings.project, database, page) if key[0] == "firestore" else MemoryLock(page)
+            if key[0] == "firestore":
+                lock = ProcessGate(_firestore_lock(settings.project, database, page))
+            else:
+                lock = MemoryLock(page)
             _locks[key] = lock
         return lock
 

@@ -106,11 +106,16 @@ resource "google_cloudfunctions2_function" "pagerstatus" {
   }
 
   service_config {
-    min_instance_count    = 0
-    max_instance_count    = var.max_instance_count
-    available_memory      = "256M"
-    timeout_seconds       = var.timeout_seconds
-    service_account_email = google_service_account.function.email
+    min_instance_count = 0
+    max_instance_count = var.max_instance_count
+    # Several requests per instance: a burst of webhooks is then coalesced in-process
+    # (pagerstatus.lock.ProcessGate) instead of racing in Firestore from many instances.
+    # Concurrency above 1 needs a whole vCPU.
+    max_instance_request_concurrency = var.max_instance_request_concurrency
+    available_cpu                    = "1"
+    available_memory                 = "512Mi"
+    timeout_seconds                  = var.timeout_seconds
+    service_account_email            = google_service_account.function.email
     # PagerDuty delivers webhooks from the public internet; see the invoker binding below.
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true

@@ -109,6 +109,17 @@ variable "dry_run" {
   default     = false
 }
 
+variable "max_instance_request_concurrency" {
+  type        = number
+  description = "Concurrent requests one function instance serves. Above 1, webhooks arriving together are coalesced inside the instance before they reach the Firestore lock."
+  default     = 16
+
+  validation {
+    condition     = var.max_instance_request_concurrency >= 1 && var.max_instance_request_concurrency <= 1000 && floor(var.max_instance_request_concurrency) == var.max_instance_request_concurrency
+    error_message = "max_instance_request_concurrency must be an integer between 1 and 1000."
+  }
+}
+
 variable "max_instance_count" {
   type        = number
   description = "Upper bound on concurrently running function instances; keeps a webhook storm from fanning out into Statuspage rate limits."

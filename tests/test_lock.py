@@ -23,7 +23,7 @@ import pytest
 
 from pagerstatus import lock as lock_module
 from pagerstatus.errors import LeaseLost, UpstreamError
-from pagerstatus.lock import FirestoreLock, Lease, MemoryLock, SyncLock, make_lock, run_coalesced
+from pagerstatus.lock import FirestoreLock, Lease, MemoryLock, ProcessGate, SyncLock, make_lock, run_coalesced
 from tests.firestore_fixture import firestore_clients, firestore_project  # noqa: F401 - fixtures used by name
 
 LEASE = 60.0
@@ -337,8 +337,8 @@ def test_make_lock_memory_is_one_lock_per_page_per_process(fresh_locks):
 def test_make_lock_firestore_uses_the_project_and_database(fresh_locks, monkeypatch, firestore_project):
     monkeypatch.setenv("PAGERSTATUS_FIRESTORE_DATABASE", "(default)")
     lock = make_lock(_settings("firestore", project=firestore_project))
-    assert isinstance(lock, FirestoreLock)
-    assert lock.client.project == firestore_project and lock.page_id == "pg1"
+    assert isinstance(lock, ProcessGate) and isinstance(lock.shared, FirestoreLock)
+    assert lock.shared.client.project == firestore_project and lock.shared.page_id == "pg1"
     assert make_lock(_settings("firestore", project=firestore_project)) is lock
     lease = lock.acquire()
     assert lease is not None and lock.release(lease) is True
@@ -366,3 +366,61 @@ def test_importing_the_lock_loads_no_google_library():
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.strip() == "False"
+
+
+# -- ProcessGate: one instance's own webhooks never contend in Firestore -----------------
+
+
+class CountingLock(MemoryLock):
+    def __init__(self):
+        super().__init__(PAGE)
+        self.acquires = 0
+        self.fail_release = False
+
+    def acquire(self):
+        self.acquires += 1
+        return super().acquire()
+
+    def release(self, lease):
+        if self.fail_release:
+            raise UpstreamError("firestore", "release failed")
+        return super().release(lease)
+
+
+def test_gate_queues_locally_while_this_process_holds_the_lease():
+    shared = CountingLock()
+    gate = ProcessGate(shared)
+    lease = gate.acquire()
+    assert lease is not None
+    assert gate.acquire() is None and gate.acquire() is None
+    assert shared.acquires == 1  # the queued webhooks never reached the shared lock
+    assert gate.release(lease) is False  # a local marker: sync again, lease renewed
+    assert shared.snapshot()["holder"] == lease.holder
+    assert gate.release(lease) is True
+    assert shared.snapshot()["holder"] is None
+    assert gate.acquire() is not None and shared.acquires == 2
+
+
+def test_gate_reopens_when_release_fails():
+    shared = CountingLock()
+    gate = ProcessGate(shared)
+    lease = gate.acquire()
+    shared.fail_release = True
+    with pytest.raises(UpstreamError):
+        gate.release(lease)
+    shared.fail_release = False
+    shared.abandon(lease)
+    assert gate.acquire() is not None  # not shut forever behind the failed lease
+
+
+def test_gate_run_coalesced_resyncs_for_a_webhook_during_the_sync():
+    gate = ProcessGate(CountingLock())
+    rounds = []
+
+    def sync(guard):
+        rounds.append(1)
+        if len(rounds) == 1:
+            assert run_coalesced(gate, lambda g: None) == "queued"
+
+    assert run_coalesced(gate, sync) == "performed"
+    assert len(rounds) == 2

@@ -250,7 +250,11 @@ def test_entry_point_is_the_pagerstatus_function_in_main_py():
 
 def test_function_service_settings():
     service = the_function()["service_config"][0]
-    assert literal(service["available_memory"]) == "256M"
+    # Concurrency above 1 (the in-process gate coalesces a burst) needs a whole vCPU.
+    assert service["max_instance_request_concurrency"] == "${var.max_instance_request_concurrency}"
+    assert variable_default("max_instance_request_concurrency") > 1
+    assert literal(service["available_cpu"]) == "1"
+    assert literal(service["available_memory"]) == "512Mi"
     assert literal(service["ingress_settings"]) == "ALLOW_ALL"
     assert service["max_instance_count"] == "${var.max_instance_count}"
     assert variable_default("max_instance_count") == 10
