@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -17,6 +17,9 @@ OPEN_STATUSES = ("triggered", "acknowledged")
 PAGE_LIMIT = 100  # PagerDuty's maximum
 # PagerDuty refuses offset + limit beyond this: a longer list cannot be read whole.
 MAX_OFFSET_PLUS_LIMIT = 10_000
+# Concurrent alert reads per account: enough to read a hundred incidents' alerts
+# in about a second, far below PagerDuty's 960 requests/minute per key.
+ALERT_READERS = 8
 
 _OPEN_INCIDENTS_QUERY = {
     "statuses[]": OPEN_STATUSES,
@@ -31,30 +34,36 @@ TagCacheKey = tuple[str, str]  # (account, incident id)
 class TagCache:
     """Component ids read from an incident's alerts, by (account, incident id).
 
-    Bounded (least recently used entries go first) and thread-safe, so one cache
-    serves every client of a warm function instance: the alerts of an incident
-    are read once, not on every webhook. Alerts grouped into the incident later
-    are not seen; its trigger, which named the components, does not change.
+    Thread-safe, so one cache serves every client of a warm function instance:
+    an incident's alerts are read once, not on every webhook. After each complete
+    read of an account, entries of incidents no longer open are dropped, which
+    bounds the cache by the open incidents without ever evicting one still
+    needed (a size-capped LRU thrashes once the open incidents outnumber it,
+    since every sync walks them in the same order). Alerts grouped into an
+    incident later are not seen; its trigger, which named the components, does
+    not change.
     """
 
-    def __init__(self, max_size: int = 1000) -> None:
-        self.max_size = max_size
-        self._entries: OrderedDict[TagCacheKey, frozenset[str]] = OrderedDict()
+    def __init__(self) -> None:
+        self._entries: dict[TagCacheKey, frozenset[str]] = {}
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get(self, key: TagCacheKey) -> frozenset[str] | None:
         with self._lock:
-            ids = self._entries.get(key)
-            if ids is not None:
-                self._entries.move_to_end(key)
-            return ids
+            return self._entries.get(key)
 
     def put(self, key: TagCacheKey, ids: frozenset[str]) -> None:
         with self._lock:
             self._entries[key] = ids
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_size:
-                self._entries.popitem(last=False)
+
+    def retain(self, account: str, open_ids: set[str]) -> None:
+        """Forget the account's incidents that are not open any more."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == account and k[1] not in open_ids]:
+                del self._entries[key]
 
 
 class PagerDutyClient:
@@ -79,14 +88,19 @@ class PagerDutyClient:
 
     def open_incidents(self) -> list[PdIncident]:
         """Every triggered or acknowledged incident. All or nothing: never a partial list."""
-        return [self._incident(raw) for raw in self._list("/incidents", "incidents", _OPEN_INCIDENTS_QUERY)]
+        raws = self._list("/incidents", "incidents", _OPEN_INCIDENTS_QUERY)
+        for raw in raws:
+            if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw.get("status") in OPEN_STATUSES):
+                raise request_error(self.service, "GET", self.base_url + "/incidents",
+                                    "malformed response: an incident without an id or an open status")
+        from_trigger = {raw["id"]: component_ids_from_tags(tags_from_log_entry(raw.get("first_trigger_log_entry") or {}))
+                        for raw in raws}
+        from_alerts = self._alert_component_ids([i for i, ids in from_trigger.items() if not ids])
+        self._tag_cache.retain(self.account, set(from_trigger))
+        return [self._incident(raw, from_trigger[raw["id"]] or from_alerts[raw["id"]]) for raw in raws]
 
-    def _incident(self, raw: Any) -> PdIncident:
-        if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw.get("status") in OPEN_STATUSES):
-            raise request_error(self.service, "GET", self.base_url + "/incidents",
-                                "malformed response: an incident without an id or an open status")
+    def _incident(self, raw: dict[str, Any], component_ids: frozenset[str]) -> PdIncident:
         priority = raw.get("priority")  # null when the incident has none
-        trigger_ids = component_ids_from_tags(tags_from_log_entry(raw.get("first_trigger_log_entry") or {}))
         return PdIncident(
             account=self.account,
             id=raw["id"],
@@ -94,20 +108,26 @@ class PagerDutyClient:
             title=raw.get("title") or "",
             urgency=raw.get("urgency") or "high",
             priority=priority.get("summary") if isinstance(priority, dict) else None,
-            component_ids=trigger_ids or self._alert_component_ids(raw["id"]),
+            component_ids=component_ids,
             html_url=raw.get("html_url") or "",
         )
 
-    def _alert_component_ids(self, incident_id: str) -> frozenset[str]:
+    def _alert_component_ids(self, incident_ids: list[str]) -> dict[str, frozenset[str]]:
         # The trigger's details may lack the tags (e.g. an Events API v2 trigger
-        # keeps them in the alert body): read the alerts, once per incident.
-        key = (self.account, incident_id)
-        ids = self._tag_cache.get(key)
-        if ids is None:
-            alerts = self._list(f"/incidents/{incident_id}/alerts", "alerts", {})
-            ids = component_ids_from_tags(tags_from_alerts(alerts))
-            self._tag_cache.put(key, ids)
-        return ids
+        # keeps them in the alert body): read the alerts, once per incident, a few
+        # incidents at a time so that a cold instance stays within the webhook's
+        # deadline. The first failure propagates: the read is all or nothing.
+        found = {i: ids for i in incident_ids if (ids := self._tag_cache.get((self.account, i))) is not None}
+        missing = [i for i in incident_ids if i not in found]
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(ALERT_READERS, len(missing))) as pool:
+                for incident_id, ids in zip(missing, pool.map(self._read_alert_component_ids, missing)):
+                    self._tag_cache.put((self.account, incident_id), ids)
+                    found[incident_id] = ids
+        return found
+
+    def _read_alert_component_ids(self, incident_id: str) -> frozenset[str]:
+        return component_ids_from_tags(tags_from_alerts(self._list(f"/incidents/{incident_id}/alerts", "alerts", {})))
 
     def _list(self, path: str, key: str, query: dict[str, Any]) -> list[Any]:
         """All items of a paginated list (`limit` / `offset` / `more`)."""

@@ -1,6 +1,7 @@
 """Statuspage REST API v1: one page's components and unresolved incidents, and writes to them."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -16,20 +17,20 @@ PER_PAGE = 100  # Statuspage's maximum
 # A page count no real status page reaches; beyond it the API is taken to ignore `page`.
 MAX_PAGES = 100
 
-# Statuspage limits writes per API key, not per client: every client of the
-# process shares this bucket (see TokenBucket).
-DEFAULT_WRITE_BUCKET = TokenBucket()
+# Statuspage limits requests (reads too) per API key, not per client: every
+# client of the process shares this bucket (see TokenBucket).
+DEFAULT_BUCKET = TokenBucket()
 
 
 class StatuspageClient:
     """Reads and writes one page. Every failure raises UpstreamError("statuspage", ...)."""
 
     def __init__(self, page_id: str, api_key: str, base_url: str = DEFAULT_BASE_URL,
-                 session: requests.Session | None = None, write_bucket: TokenBucket | None = None) -> None:
+                 session: requests.Session | None = None, bucket: TokenBucket | None = None) -> None:
         self.page_id = page_id
         self.base_url = base_url.rstrip("/")
         self._session = session if session is not None else make_session(RetryPolicy())
-        self.write_bucket = write_bucket if write_bucket is not None else DEFAULT_WRITE_BUCKET
+        self.bucket = bucket if bucket is not None else DEFAULT_BUCKET
         register_secret(api_key)  # masked should it surface in an error detail or a log line
         # Sent with each request rather than set on a session that may be shared.
         self._headers = {"Authorization": f"OAuth {api_key}"}
@@ -52,7 +53,7 @@ class StatuspageClient:
                 id=raw["id"],
                 name=raw.get("name") or "",
                 status=raw.get("status") or "",
-                created_at=raw.get("created_at") or "",
+                created_at=_timestamp(raw.get("created_at")),
                 component_ids=_component_ids(raw.get("components")),
                 owned=is_owned(raw),
             )
@@ -76,7 +77,7 @@ class StatuspageClient:
         return f"{self.base_url}/pages/{self.page_id}/{path}"
 
     def _write(self, method: str, url: str, fields: dict[str, Any]) -> Any:
-        self.write_bucket.take()
+        self.bucket.take()
         return send_json(self._session, SERVICE, method, url, headers=self._headers, json={"incident": fields})
 
     def _list(self, path: str) -> list[dict[str, Any]]:
@@ -84,6 +85,7 @@ class StatuspageClient:
         url = self._url(path)
         items: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
+            self.bucket.take()
             body = send_json(self._session, SERVICE, "GET", url, headers=self._headers,
                              params={"page": page, "per_page": PER_PAGE})
             if not (isinstance(body, list) and all(isinstance(item, dict) and isinstance(item.get("id"), str)
@@ -94,6 +96,14 @@ class StatuspageClient:
                 return items
         raise request_error(SERVICE, "GET", url,
                             f"more than {MAX_PAGES} pages of {PER_PAGE}: the list would be incomplete")
+
+
+def _timestamp(value: Any) -> str:
+    """ISO 8601 in UTC, one format, so that "oldest first" can compare strings."""
+    try:
+        return datetime.fromisoformat(value).astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except (TypeError, ValueError):
+        return value if isinstance(value, str) else ""
 
 
 def _incident_fields(write: IncidentWrite) -> dict[str, Any]:

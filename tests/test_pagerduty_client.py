@@ -265,8 +265,9 @@ def test_alert_tags_are_read_once_per_incident(api, cache):
     first = make_client(cache).open_incidents()
     second = make_client(cache).open_incidents()  # a later webhook: a new client, the same cache
     assert first == second and first[0].component_ids == {"abc123"} and first[1].component_ids == frozenset()
-    assert [urlsplit(c.request.url).path for c in api.calls] == [
-        "/incidents", "/incidents/PX/alerts", "/incidents/PY/alerts", "/incidents"]
+    paths = [urlsplit(c.request.url).path for c in api.calls]
+    assert paths[0] == "/incidents" and sorted(paths[1:3]) == ["/incidents/PX/alerts", "/incidents/PY/alerts"]
+    assert paths[3:] == ["/incidents"]
 
 
 def test_the_tag_cache_keeps_accounts_apart(api, cache):
@@ -277,14 +278,32 @@ def test_the_tag_cache_keeps_accounts_apart(api, cache):
     assert sum(urlsplit(c.request.url).path == "/incidents/PX/alerts" for c in api.calls) == 2
 
 
-def test_the_tag_cache_forgets_the_least_recently_used_beyond_its_size():
-    cache = TagCache(max_size=2)
-    cache.put(("main", "P1"), frozenset({"a"}))
-    cache.put(("main", "P2"), frozenset({"b"}))
-    assert cache.get(("main", "P1")) == {"a"}  # P1 is now the most recently used
-    cache.put(("main", "P3"), frozenset())
-    assert cache.get(("main", "P2")) is None
-    assert cache.get(("main", "P1")) == {"a"} and cache.get(("main", "P3")) == frozenset()
+def test_the_tag_cache_forgets_incidents_no_longer_open(api, cache):
+    api.get(INCIDENTS, json=incidents_page([incident("PX", details="manual"), incident("PY", details="manual")]))
+    api.get(INCIDENTS, json=incidents_page([incident("PY", details="manual")]))
+    api.get(alerts_url("PX"), json=alerts_page([alert("A1", "PX", details={"tags": "component:abc123"})]))
+    api.get(alerts_url("PY"), json=alerts_page([alert("A2", "PY", details={"tags": "component:def456"})]))
+    cache.put(("other", "PX"), frozenset({"zzz"}))  # another account's entry is not this read's business
+    make_client(cache).open_incidents()
+    assert len(cache) == 3
+    make_client(cache).open_incidents()  # PX resolved meanwhile
+    assert cache.get(("main", "PX")) is None and cache.get(("main", "PY")) == {"def456"}
+    assert cache.get(("other", "PX")) == {"zzz"}
+
+
+def test_many_incidents_without_trigger_tags_are_all_read_and_cached(api, cache):
+    ids = [f"P{n:04d}" for n in range(120)]
+    for start in range(0, 120, 100):
+        api.get(INCIDENTS, match=[responses.matchers.query_param_matcher({"offset": str(start)}, strict_match=False)],
+                json=incidents_page([incident(i, details="manual") for i in ids[start:start + 100]],
+                                    start, more=start + 100 < 120))
+    for i in ids:
+        api.get(alerts_url(i), json=alerts_page([alert("A" + i, i, details={"tags": f"component:c{i.lower()}"})]))
+    first = make_client(cache).open_incidents()
+    assert {i.id: i.component_ids for i in first} == {i: {f"c{i.lower()}"} for i in ids}
+    calls = len(api.calls)
+    make_client(cache).open_incidents()
+    assert len(api.calls) - calls == 2  # only the two incident pages
 
 
 # --- retries ---

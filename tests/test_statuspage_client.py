@@ -30,7 +30,7 @@ KEY = "89a229ce1a8dbcf9ff30430fbe35eb4c0426574bca932061892cefd2138aa4b1"  # the 
 
 
 class RecordingBucket:
-    """A write bucket that never waits; it notes how many requests preceded each take."""
+    """A bucket that never waits; it notes how many requests preceded each take."""
 
     def __init__(self, api: responses.RequestsMock) -> None:
         self._api = api
@@ -60,7 +60,7 @@ def bucket(api) -> RecordingBucket:
 def client(bucket) -> StatuspageClient:
     # No waiting in tests: the backoff is asserted in test_http.py.
     session = make_session(RetryPolicy(sleep=lambda seconds: None))
-    return StatuspageClient(PAGE, KEY, session=session, write_bucket=bucket)
+    return StatuspageClient(PAGE, KEY, session=session, bucket=bucket)
 
 
 # --- realistic fakes, after the spec and what the real API returns ---
@@ -170,7 +170,7 @@ def test_unresolved_incidents_maps_each_incident_and_its_ownership(api, client):
     ])
     found = {i.id: i for i in client.unresolved_incidents()}
     assert found["ours"] == SpIncident("ours", "Investigating errors in API (ours)", "investigating",
-                                       "2026-01-05T10:01:00.000Z", frozenset({"abc123", "def456"}), owned=True)
+                                       "2026-01-05T10:01:00.000000+00:00", frozenset({"abc123", "def456"}), owned=True)
     assert found["marked"].owned and found["legacy"].owned
     assert not found["theirs"].owned
     assert found["theirs"].status == "identified" and found["theirs"].component_ids == frozenset()
@@ -222,15 +222,31 @@ def test_update_incident_sends_only_the_fields_set(api, client, bucket):
 
 def test_clients_without_a_bucket_share_the_process_bucket(api, monkeypatch):
     shared = RecordingBucket(api)
-    monkeypatch.setattr(statuspage, "DEFAULT_WRITE_BUCKET", shared)
+    monkeypatch.setattr(statuspage, "DEFAULT_BUCKET", shared)
     api.patch(f"{INCIDENTS}/inc1", json=sp_incident("inc1"))
     for _ in range(2):
         StatuspageClient(PAGE, KEY).update_incident("inc1", IncidentWrite(status="identified"))
     assert shared.taken_after == [0, 1]
 
 
+def test_reads_take_tokens_too_since_statuspage_counts_them(api, client, bucket):
+    api.get(UNRESOLVED, json=[sp_incident(f"inc{n}") for n in range(100)])
+    api.get(UNRESOLVED, json=[])
+    client.unresolved_incidents()
+    assert bucket.taken_after == [0, 1]
+
+
+def test_created_at_in_one_format_so_oldest_first_compares_strings(api, client):
+    a, b = sp_incident("a"), sp_incident("b")
+    a["created_at"], b["created_at"] = "2026-01-05T10:01:00.5Z", "2026-01-05T11:01:00+01:00"
+    api.get(UNRESOLVED, json=[a, b])
+    found = {i.id: i.created_at for i in client.unresolved_incidents()}
+    assert found == {"a": "2026-01-05T10:01:00.500000+00:00", "b": "2026-01-05T10:01:00.000000+00:00"}
+    assert found["b"] < found["a"]
+
+
 def test_the_process_bucket_paces_to_the_statuspage_limit():
-    assert (statuspage.DEFAULT_WRITE_BUCKET.capacity, statuspage.DEFAULT_WRITE_BUCKET.rate) == (60, 1.0)
+    assert (statuspage.DEFAULT_BUCKET.capacity, statuspage.DEFAULT_BUCKET.rate) == (60, 1.0)
 
 
 # --- retries: a POST only when the server refused it ---
