@@ -50,6 +50,7 @@ def demo_environment(sandbox: SandboxServer, seeded: dict) -> dict[str, str]:
         PAGERDUTY_API_URL=sandbox.pagerduty_url,
         PD_ACCOUNT_DEMO=seeded["pagerduty"]["api_key"],
         PAGERSTATUS_LOCK="memory",
+        PAGERSTATUS_SEVERITY="P1=major_outage",
         PYTHONUNBUFFERED="1",
     )
     # No webhook secret for the demo account, so a hand-written curl is accepted too;
@@ -80,7 +81,7 @@ would; the answer shows what the function said):
        ID=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"monitor":"datadog-api"}}' {control} | {take_id}); echo $ID
   2. Someone acknowledges it; a Statuspage incident opens for API:
        curl -s -XPOST {control}/$ID/acknowledge
-  3. Priority raised to P1; with PAGERSTATUS_SEVERITY=P1=major_outage the component would turn red:
+  3. Priority raised to P1; the demo maps P1 to major_outage (PAGERSTATUS_SEVERITY), so API turns red:
        curl -s -XPOST -H "Content-Type: application/json" --data '{{"priority":"P1"}}' {control}/$ID/priority
   4. It is resolved; the Statuspage incident resolves and API is operational again:
        curl -s -XPOST {control}/$ID/resolve

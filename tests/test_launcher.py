@@ -1,0 +1,68 @@
+"""`make run` with no keys: the launcher starts the sandbox and the function, and the
+guided demo it prints works."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from tests.function_fixture import REPO, free_port
+
+
+def test_make_run_demo_end_to_end():
+    port, sandbox_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "STATUSPAGE_", "PAGERSTATUS_"))}
+    env.pop("GOOGLE_CLOUD_PROJECT", None)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "pagerstatus.sandbox.launcher", "--port", str(port), "--sandbox-port", str(sandbox_port)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any("Ctrl-C stops everything" in line for line in lines):
+            assert time.monotonic() < deadline and launcher.poll() is None, "".join(lines)
+            lines.append(launcher.stdout.readline())
+        guide = "".join(lines)
+        function, sandbox = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
+        assert f"{sandbox}/" in guide and f"{function}/demo" in guide
+
+        assert requests.get(function + "/", timeout=10).json() == ["Hello from Pagerstatus"]
+        seed_check = requests.post(function + "/demo", data=json.dumps({"messages": [{"event": "incident.acknowledge"}]}),
+                                   headers={"Content-Type": "application/json"}, timeout=10)
+        assert seed_check.json() == ["Performed sync"]
+
+        # The guided demo's steps, as printed.
+        control = re.search(r"--data '\{\"monitor\":\"datadog-api\"\}' (\S+)", guide).group(1)
+        triggered = requests.post(control, json={"monitor": "datadog-api"}, timeout=10).json()
+        incident = triggered["incident"]["id"]
+        assert triggered["webhook"]["body"] == ["Performed sync"]
+        assert "Investigating errors in API" not in requests.get(sandbox + "/", timeout=10).text
+
+        assert requests.post(f"{control}/{incident}/acknowledge", timeout=10).json()["webhook"]["status"] == 200
+        page = requests.get(sandbox + "/", timeout=10).text
+        assert "Investigating errors in API" in page and "Partial Outage" in page
+
+        requests.post(f"{control}/{incident}/priority", json={"priority": "P1"}, timeout=10)
+        assert "Major Outage" in requests.get(sandbox + "/", timeout=10).text
+
+        requests.post(f"{control}/{incident}/resolve", timeout=10)
+        statuspage = requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["statuspage"]
+        assert {c["status"] for c in statuspage["components"]} == {"operational"}
+        assert [i["status"] for i in statuspage["incidents"]] == ["resolved"]
+    finally:
+        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
+        launcher.wait(timeout=20)
+    assert launcher.returncode == 0
+    for url in (f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{sandbox_port}/"):
+        try:
+            requests.get(url, timeout=2)
+            raise AssertionError(f"{url} still answers after Ctrl-C")
+        except requests.ConnectionError:
+            pass
