@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import responses
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -176,3 +179,13 @@ def validate_exchange(spec: OpenAPI, response: Any) -> None:
     validate_response(
         spec, sent.method, sent.url, response.status_code, response.content, dict(response.headers)
     )
+
+
+@contextmanager
+def spec_checked_responses(spec: OpenAPI) -> Iterator[responses.RequestsMock]:
+    """A `responses` mock for one client's unit tests; on exit every request sent must match spec."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+        for call in mock.calls:
+            request = call.request
+            validate_request(spec, request.method, request.url, body=request.body, headers=dict(request.headers))

@@ -17,7 +17,7 @@ from pagerstatus.errors import UpstreamError
 from pagerstatus.http import RetryPolicy, make_session
 from pagerstatus.models import PdIncident
 from pagerstatus.pagerduty import MAX_OFFSET_PLUS_LIMIT, PagerDutyClient, TagCache
-from tests.reference import pagerduty_spec, validate_request, validate_response
+from tests.reference import pagerduty_spec, spec_checked_responses, validate_response
 
 BASE = "https://api.pagerduty.com"
 INCIDENTS = BASE + "/incidents"
@@ -31,12 +31,8 @@ def alerts_url(incident_id: str) -> str:
 @pytest.fixture
 def api():
     """The fake API; on teardown, every request sent must match the spec."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    with spec_checked_responses(pagerduty_spec()) as mock:
         yield mock
-        for call in mock.calls:
-            request = call.request
-            validate_request(pagerduty_spec(), request.method, request.url, body=request.body,
-                             headers=dict(request.headers))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pagerstatus.http import RetryPolicy, make_session
 from pagerstatus.models import Component, IncidentWrite, SpIncident
 from pagerstatus.ownership import BODY_MARKER, LEGACY_WATERMARK, METADATA_KEY
 from pagerstatus.statuspage import MAX_PAGES, StatuspageClient
-from tests.reference import statuspage_spec, validate_request, validate_response
+from tests.reference import spec_checked_responses, statuspage_spec, validate_response
 
 BASE = "https://api.statuspage.io/v1"
 PAGE = "kctbh9vrtdwd"
@@ -43,12 +43,8 @@ class RecordingBucket:
 @pytest.fixture
 def api():
     """The fake API; on teardown, every request sent must match the spec."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    with spec_checked_responses(statuspage_spec()) as mock:
         yield mock
-        for call in mock.calls:
-            request = call.request
-            validate_request(statuspage_spec(), request.method, request.url, body=request.body,
-                             headers=dict(request.headers))
 
 
 @pytest.fixture

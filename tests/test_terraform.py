@@ -18,6 +18,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from pagerstatus.webhook import SYNC_EVENTS
+
 ROOT = Path(__file__).resolve().parent.parent
 TF_DIR = ROOT / "terraform"
 PACKAGE = ROOT / "pagerstatus"
@@ -29,14 +31,6 @@ STATUSPAGE_SECRET_ID = "pagerstatus-statuspage-api-key"
 ACCOUNT_SECRET_PREFIX = "pagerstatus-pd-"
 ACCOUNT_SECRET_SUFFIXES = ("-api-key", "-webhook-token", "-webhook-secret")
 TOKEN_HEADER = "X-Pagerstatus-Token"
-SYNCED_EVENTS = {
-    "incident.triggered",
-    "incident.acknowledged",
-    "incident.unacknowledged",
-    "incident.resolved",
-    "incident.reopened",
-    "incident.priority_updated",
-}
 ACCOUNT_MODULE_SOURCE = "./modules/pagerduty_account"
 
 # Settings the code reads that Terraform deliberately leaves unset. A new setting in the code
@@ -380,7 +374,7 @@ def test_webhook_events_are_ones_the_function_syncs_on():
     events = resolve_local(subscription()["events"], TF_DIR / "modules" / "pagerduty_account")
     assert isinstance(events, list) and events, f"events must be a literal list, found {events!r}"
     events = [literal(e) for e in events]
-    assert set(events) <= SYNCED_EVENTS, f"not synced on: {sorted(set(events) - SYNCED_EVENTS)}"
+    assert set(events) <= SYNC_EVENTS, f"not synced on: {sorted(set(events) - SYNC_EVENTS)}"
     unknown_to_code = [e for e in events if not code_has_exact_literal(e)]
     assert not unknown_to_code, f"pagerstatus/**/*.py does not handle {unknown_to_code}"
 

@@ -10,7 +10,9 @@ and include[] values other than first_trigger_log_entries / channels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -106,16 +108,8 @@ def create_blueprint(state: SandboxState) -> Blueprint:
                 ),
                 key=lambda i: i.number,
             )
-            page = matching[offset : offset + limit]
-            return jsonify(
-                {
-                    "incidents": [pagerduty_json.incident(state, base(), i, full_trigger) for i in page],
-                    "limit": limit,
-                    "offset": offset,
-                    "more": offset + limit < len(matching),
-                    "total": len(matching) if request.args.get("total") == "true" else None,
-                }
-            )
+            return _page_of("incidents", matching, offset, limit,
+                            lambda i: pagerduty_json.incident(state, base(), i, full_trigger))
 
     @blueprint.get("/incidents/<incident_id>")
     def get_incident(incident_id: str) -> Response:
@@ -130,16 +124,8 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         offset = _int_arg("offset", 0)
         with state.lock:
             alerts = own_incident(incident_id).alert_ids
-            page = alerts[offset : offset + limit]
-            return jsonify(
-                {
-                    "alerts": [pagerduty_json.alert(state, base(), state.alerts[a]) for a in page],
-                    "limit": limit,
-                    "offset": offset,
-                    "more": offset + limit < len(alerts),
-                    "total": len(alerts) if request.args.get("total") == "true" else None,
-                }
-            )
+            return _page_of("alerts", alerts, offset, limit,
+                            lambda a: pagerduty_json.alert(state, base(), state.alerts[a]))
 
     @blueprint.get("/log_entries/<entry_id>")
     def get_log_entry(entry_id: str) -> Response:
@@ -152,3 +138,16 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             return jsonify({"log_entry": pagerduty_json.log_entry(state, base(), entry, channel_details)})
 
     return blueprint
+
+
+def _page_of(key: str, items: list, offset: int, limit: int, render: Callable[[Any], dict]) -> Response:
+    """One page of a PagerDuty classic-paginated list (`limit` / `offset` / `more`)."""
+    return jsonify(
+        {
+            key: [render(item) for item in items[offset : offset + limit]],
+            "limit": limit,
+            "offset": offset,
+            "more": offset + limit < len(items),
+            "total": len(items) if request.args.get("total") == "true" else None,
+        }
+    )
