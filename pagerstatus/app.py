@@ -37,11 +37,13 @@ def handle(request: flask.Request) -> flask.Response:
     except BadRequest as exc:
         return _error(exc.status, exc.reason)
     except (UpstreamError, LeaseLost) as exc:
+        # The details stay in the log: a caller need not be authenticated to get here.
         log.error("sync failed; PagerDuty will redeliver", error=str(exc))
-        return _error(503, f"upstream unavailable, nothing written after the failure: {exc}")
+        service = exc.service if isinstance(exc, UpstreamError) else "lock"
+        return _error(503, f"{service} unavailable; nothing written after the failure, please redeliver")
     except ConfigError as exc:
         log.error("configuration error", error=str(exc))
-        return _error(500, f"configuration error: {exc}")
+        return _error(500, "configuration error; see the function's logs")
     except Exception:  # noqa: BLE001 - the last line of defence: log it, answer without internals
         log.error("unexpected error", traceback=traceback.format_exc())
         return _error(500, "internal error; see the function's logs")

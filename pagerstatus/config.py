@@ -13,13 +13,10 @@ from typing import Mapping, Protocol
 
 from .errors import ConfigError
 from .log import register_secret
-from .models import OUTAGE_STATUSES
+from .pagerduty import DEFAULT_BASE_URL as DEFAULT_PAGERDUTY_API_URL
+from .reconcile import DEFAULT_INCIDENT_BODY, DEFAULT_INCIDENT_NAME, DEFAULT_RESOLVED_BODY, Policy, SeverityMap
+from .statuspage import DEFAULT_BASE_URL as DEFAULT_STATUSPAGE_API_URL
 
-DEFAULT_PAGERDUTY_API_URL = "https://api.pagerduty.com"
-DEFAULT_STATUSPAGE_API_URL = "https://api.statuspage.io/v1"
-DEFAULT_INCIDENT_NAME = "Investigating errors in {component}"
-DEFAULT_INCIDENT_BODY = "We are investigating errors affecting {component}."
-DEFAULT_RESOLVED_BODY = "This incident has been resolved."
 
 # Account names go into URLs, environment variable names and secret ids.
 ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -55,57 +52,18 @@ class KeySource(Protocol):
 
 
 @dataclass(frozen=True)
-class SeverityMap:
-    """Maps a PagerDuty priority name or urgency to a Statuspage component status.
-
-    A priority rule wins over an urgency rule; `default` covers the rest.
-    """
-
-    rules: Mapping[str, str] = field(default_factory=dict)  # lower-case key -> status
-    default: str = "partial_outage"
-
-    def status_for(self, priority: str | None, urgency: str | None) -> str:
-        for key in (priority, urgency):
-            if key and key.lower() in self.rules:
-                return self.rules[key.lower()]
-        return self.default
-
-    @classmethod
-    def parse(cls, text: str, variable: str = "PAGERSTATUS_SEVERITY") -> "SeverityMap":
-        """Parse 'P1=major_outage,low=degraded_performance,*=partial_outage'."""
-        rules: dict[str, str] = {}
-        default = "partial_outage"
-        for item in filter(None, (part.strip() for part in text.split(","))):
-            key, sep, status = (s.strip() for s in item.partition("="))
-            if not sep or not key:
-                raise ConfigError(f"{variable}: expected KEY=STATUS items, found {item!r}")
-            if status not in OUTAGE_STATUSES:
-                raise ConfigError(
-                    f"{variable}: expected a status in {', '.join(OUTAGE_STATUSES)} for {key!r}, found {status!r}"
-                )
-            if key == "*":
-                default = status
-            else:
-                rules[key.lower()] = status
-        return cls(rules=rules, default=default)
-
-
-@dataclass(frozen=True)
 class Settings:
     """Everything but the keys."""
 
     statuspage_page: str
     pagerduty_api_url: str = DEFAULT_PAGERDUTY_API_URL
     statuspage_api_url: str = DEFAULT_STATUSPAGE_API_URL
-    open_on: str = "acknowledged"  # or "triggered"
-    severity: SeverityMap = field(default_factory=SeverityMap)
-    incident_name: str = DEFAULT_INCIDENT_NAME
-    incident_body: str = DEFAULT_INCIDENT_BODY
-    resolved_body: str = DEFAULT_RESOLVED_BODY
+    policy: Policy = field(default_factory=Policy)
     dry_run: bool = False
     secrets: str = "env"  # or "secretmanager"
     lock: str = "memory"  # or "firestore"
     project: str | None = None
+    firestore_database: str = "(default)"
 
 
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -119,7 +77,7 @@ def _template(environ: Mapping[str, str], name: str, default: str) -> str:
     value = environ.get(name) or default
     try:
         value.format(component="x")
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{name}: expected a template using only {{component}}, found {value!r} ({exc})") from None
     return value
 
@@ -149,15 +107,18 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         statuspage_page=page,
         pagerduty_api_url=_url(environ, "PAGERDUTY_API_URL", DEFAULT_PAGERDUTY_API_URL),
         statuspage_api_url=_url(environ, "STATUSPAGE_API_URL", DEFAULT_STATUSPAGE_API_URL),
-        open_on=_choice(environ, "PAGERSTATUS_OPEN_ON", ("acknowledged", "triggered"), "acknowledged"),
-        severity=SeverityMap.parse(environ.get("PAGERSTATUS_SEVERITY", "")),
-        incident_name=_template(environ, "PAGERSTATUS_INCIDENT_NAME", DEFAULT_INCIDENT_NAME),
-        incident_body=_template(environ, "PAGERSTATUS_INCIDENT_BODY", DEFAULT_INCIDENT_BODY),
-        resolved_body=_template(environ, "PAGERSTATUS_RESOLVED_BODY", DEFAULT_RESOLVED_BODY),
+        policy=Policy(
+            open_on=_choice(environ, "PAGERSTATUS_OPEN_ON", ("acknowledged", "triggered"), "acknowledged"),
+            severity=SeverityMap.parse(environ.get("PAGERSTATUS_SEVERITY", "")),
+            incident_name=_template(environ, "PAGERSTATUS_INCIDENT_NAME", DEFAULT_INCIDENT_NAME),
+            incident_body=_template(environ, "PAGERSTATUS_INCIDENT_BODY", DEFAULT_INCIDENT_BODY),
+            resolved_body=_template(environ, "PAGERSTATUS_RESOLVED_BODY", DEFAULT_RESOLVED_BODY),
+        ),
         dry_run=_choice(environ, "PAGERSTATUS_DRY_RUN", ("true", "false"), "false") == "true",
         secrets=secrets,
         lock=lock,
         project=project,
+        firestore_database=environ.get("PAGERSTATUS_FIRESTORE_DATABASE", "").strip() or "(default)",
     )
 
 
@@ -183,9 +144,12 @@ class EnvKeySource:
         for variable in sorted(self._environ):
             if not variable.startswith(ENV_ACCOUNT_PREFIX):
                 continue
-            name = variable[len(ENV_ACCOUNT_PREFIX):].lower()
-            if not ACCOUNT_NAME.fullmatch(name):
-                raise ConfigError(f"{variable}: expected an account name matching {ACCOUNT_NAME.pattern} after the prefix")
+            suffix = variable[len(ENV_ACCOUNT_PREFIX):]
+            name = suffix.lower()
+            # Only the canonical spelling is looked up again below: anything else
+            # would silently drop the account, and with it its open incidents.
+            if not ACCOUNT_NAME.fullmatch(name) or suffix != name.upper().replace("-", "_"):
+                raise ConfigError(f"{variable}: expected upper-case letters, digits and _ after the prefix")
             keys = self._keys(name)
             if keys is not None:
                 found[name] = keys

@@ -12,8 +12,9 @@ A lease has a holder id, an expiry and, next to it, a *pending* marker:
 * check(): before every write the holder confirms, in a transaction, that the
   lease is still its own and unexpired, and renews it (heartbeat). A holder
   whose lease expired and was taken over gets LeaseLost and stops writing.
-* abandon(): after a failed sync the lease is freed; pending stays, so the next
-  webhook (PagerDuty redelivers the failed one) syncs.
+* abandon(): after a failed sync the lease is freed and the webhook answers
+  503; PagerDuty's redelivery syncs, and any sync reads everything, so the
+  webhooks queued behind the failed one are covered too.
 
 FirestoreLock keeps the lease in one Firestore document per page and does each
 step in one read-write transaction; MemoryLock gives the same semantics within
@@ -279,11 +280,12 @@ class ProcessGate:
             return released
 
     def abandon(self, lease: Lease) -> None:
+        # Webhooks queued here are covered by the redelivery of the one that
+        # failed (it answers 503): any sync reads everything. The mutex is held
+        # throughout, so no webhook is queued behind a holder that is leaving.
         with self._mutex:
-            # Webhooks queued here are covered by the redelivery of the one that
-            # failed, or by the next webhook: any sync reads everything.
             self._forget()
-        self.shared.abandon(lease)
+            self.shared.abandon(lease)
 
     def _forget(self) -> None:
         self._held = None
@@ -561,19 +563,12 @@ def run_coalesced(lock: SyncLock, sync_once: Callable[[Callable[[], None]], None
     def guard() -> None:
         lock.check(lease)
 
-    for round_ in range(1, max_rounds + 1):
+    for _ in range(max_rounds):
         try:
             sync_once(guard)
         except BaseException:
             _abandon_quietly(lock, lease)
             raise
-        if round_ == max_rounds:
-            # Leave pending (if set) for the next webhook rather than syncing forever.
-            _abandon_quietly(lock, lease)
-            log.warning("sync round limit reached; the lease is free and a pending sync, if any, "
-                        "waits for the next webhook", action="resync-limit", holder=lease.holder,
-                        page=lease.page, rounds=round_)
-            return "performed"
         try:
             released = lock.release(lease)
         except UpstreamError:
@@ -583,7 +578,13 @@ def run_coalesced(lock: SyncLock, sync_once: Callable[[Callable[[], None]], None
             raise
         if released:
             return "performed"
-    raise AssertionError("unreachable")  # pragma: no cover
+    # Changes keep arriving: rather than sync forever (or answer 200 and leave
+    # the last queued change to chance), free the lease and answer 503, so that
+    # PagerDuty redelivers this webhook and its sync covers what came since.
+    _abandon_quietly(lock, lease)
+    log.warning("sync round limit reached with changes still arriving; asking for a redelivery",
+                action="resync-limit", holder=lease.holder, page=lease.page, rounds=max_rounds)
+    raise UpstreamError("sync", f"changes still arriving after {max_rounds} syncs; redeliver to sync again")
 
 
 def _abandon_quietly(lock: SyncLock, lease: Lease) -> None:
@@ -605,7 +606,7 @@ def make_lock(settings: Any) -> SyncLock:
     """The lock for these settings, one per process and page (a MemoryLock must be shared)."""
     page = settings.statuspage_page
     if settings.lock == "firestore":
-        database = os.environ.get("PAGERSTATUS_FIRESTORE_DATABASE", "").strip() or "(default)"
+        database = settings.firestore_database
         key = ("firestore", settings.project or "", database, page)
     else:
         key = ("memory", page)

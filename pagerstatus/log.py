@@ -11,7 +11,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-_secrets: set[str] = set()
+_secrets: frozenset[str] = frozenset()
 _write_lock = threading.Lock()
 _stream: TextIO | None = None  # None: sys.stdout at write time (pytest's capsys swaps it)
 
@@ -28,8 +28,12 @@ def use_stream(stream: TextIO | None) -> None:
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value so that it is masked in every later log line."""
-    if value and len(value) >= _MIN_SECRET_LENGTH:
-        _secrets.add(value)
+    global _secrets
+    if value and len(value) >= _MIN_SECRET_LENGTH and value not in _secrets:
+        with _write_lock:
+            # A new frozenset, never a mutation: a thread masking a line meanwhile
+            # iterates over the old one undisturbed.
+            _secrets = _secrets | {value}
 
 
 def redact(text: str) -> str:

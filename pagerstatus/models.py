@@ -13,6 +13,8 @@ COMPONENT_STATUSES = (
     "major_outage",
 )
 OUTAGE_STATUSES = COMPONENT_STATUSES[2:]
+# PagerDuty incident statuses that count as open.
+OPEN_PD_STATUSES = ("triggered", "acknowledged")
 
 
 def severity_rank(status: str) -> int:

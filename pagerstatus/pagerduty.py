@@ -9,11 +9,10 @@ import requests
 
 from .http import RetryPolicy, make_session, request_error, send_json
 from .log import register_secret
-from .models import PdIncident
+from .models import OPEN_PD_STATUSES, PdIncident
 from .tags import component_ids_from_tags, tags_from_alerts, tags_from_log_entry
 
 DEFAULT_BASE_URL = "https://api.pagerduty.com"
-OPEN_STATUSES = ("triggered", "acknowledged")
 PAGE_LIMIT = 100  # PagerDuty's maximum
 # PagerDuty refuses offset + limit beyond this: a longer list cannot be read whole.
 MAX_OFFSET_PLUS_LIMIT = 10_000
@@ -22,7 +21,7 @@ MAX_OFFSET_PLUS_LIMIT = 10_000
 ALERT_READERS = 8
 
 _OPEN_INCIDENTS_QUERY = {
-    "statuses[]": OPEN_STATUSES,
+    "statuses[]": OPEN_PD_STATUSES,
     "include[]": ("first_trigger_log_entries",),
     # Without it PagerDuty lists only the last month: a long-running incident would vanish.
     "date_range": "all",
@@ -90,7 +89,7 @@ class PagerDutyClient:
         """Every triggered or acknowledged incident. All or nothing: never a partial list."""
         raws = self._list("/incidents", "incidents", _OPEN_INCIDENTS_QUERY)
         for raw in raws:
-            if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw.get("status") in OPEN_STATUSES):
+            if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw.get("status") in OPEN_PD_STATUSES):
                 raise request_error(self.service, "GET", self.base_url + "/incidents",
                                     "malformed response: an incident without an id or an open status")
         from_trigger = {raw["id"]: component_ids_from_tags(tags_from_log_entry(raw.get("first_trigger_log_entry") or {}))

@@ -10,18 +10,58 @@ Rules (the README explains them for operators):
 - One owned Statuspage incident per component: the oldest is kept, later ones
   are resolved as duplicates.
 - Unowned incidents are never in the plan; a component that an unowned
-  unresolved incident covers is not set operational by us.
+  unresolved incident covers is not set operational by us, nor below the
+  status it has.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
-from .config import SeverityMap
-from .models import Component, PdIncident, SpIncident, severity_rank
+from .errors import ConfigError
+from .models import OPEN_PD_STATUSES, OUTAGE_STATUSES, Component, PdIncident, SpIncident, severity_rank
 from .ownership import mark_body, metadata_for
 
-OPEN_STATUSES = frozenset({"triggered", "acknowledged"})
+OPEN_STATUSES = frozenset(OPEN_PD_STATUSES)
+DEFAULT_INCIDENT_NAME = "Investigating errors in {component}"
+DEFAULT_INCIDENT_BODY = "We are investigating errors affecting {component}."
+DEFAULT_RESOLVED_BODY = "This incident has been resolved."
+
+
+@dataclass(frozen=True)
+class SeverityMap:
+    """Maps a PagerDuty priority name or urgency to a Statuspage component status.
+
+    A priority rule wins over an urgency rule; `default` covers the rest.
+    """
+
+    rules: Mapping[str, str] = field(default_factory=dict)  # lower-case key -> status
+    default: str = "partial_outage"
+
+    def status_for(self, priority: str | None, urgency: str | None) -> str:
+        for key in (priority, urgency):
+            if key and key.lower() in self.rules:
+                return self.rules[key.lower()]
+        return self.default
+
+    @classmethod
+    def parse(cls, text: str, variable: str = "PAGERSTATUS_SEVERITY") -> "SeverityMap":
+        """Parse 'P1=major_outage,low=degraded_performance,*=partial_outage'."""
+        rules: dict[str, str] = {}
+        default = "partial_outage"
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, sep, status = (s.strip() for s in item.partition("="))
+            if not sep or not key:
+                raise ConfigError(f"{variable}: expected KEY=STATUS items, found {item!r}")
+            if status not in OUTAGE_STATUSES:
+                raise ConfigError(
+                    f"{variable}: expected a status in {', '.join(OUTAGE_STATUSES)} for {key!r}, found {status!r}"
+                )
+            if key == "*":
+                default = status
+            else:
+                rules[key.lower()] = status
+        return cls(rules=rules, default=default)
 
 
 @dataclass(frozen=True)
@@ -30,9 +70,9 @@ class Policy:
 
     open_on: str = "acknowledged"  # or "triggered"
     severity: SeverityMap = field(default_factory=SeverityMap)
-    incident_name: str = "Investigating errors in {component}"
-    incident_body: str = "We are investigating errors affecting {component}."
-    resolved_body: str = "This incident has been resolved."
+    incident_name: str = DEFAULT_INCIDENT_NAME
+    incident_body: str = DEFAULT_INCIDENT_BODY
+    resolved_body: str = DEFAULT_RESOLVED_BODY
 
     @property
     def opening_statuses(self) -> frozenset[str]:
@@ -147,6 +187,12 @@ def plan(
         if cid not in components
     )
     wanted = {cid: w for cid, w in wanted_all.items() if cid in components}
+    # Where a person's incident also covers the component, never show less than
+    # what they set: highest wins, whoever set it.
+    for cid in wanted.keys() & unowned_cover:
+        current = components[cid].status
+        if current in OUTAGE_STATUSES and severity_rank(current) > severity_rank(wanted[cid].status):
+            wanted[cid] = replace(wanted[cid], status=current)
 
     # The oldest owned incident covering a wanted component keeps it.
     keeper: dict[str, SpIncident] = {}

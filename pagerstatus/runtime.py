@@ -13,7 +13,7 @@ from .config import KeySource, Settings, load_key_source, load_settings
 from .http import RetryPolicy, make_session
 from .lock import SyncLock, make_lock, run_coalesced
 from .pagerduty import PagerDutyClient, TagCache
-from .reconcile import Plan, Policy
+from .reconcile import Plan
 from .statuspage import StatuspageClient
 from .sync import sync_once
 
@@ -23,13 +23,7 @@ class Runtime:
         self.settings = settings
         self.keys = keys
         self.lock = lock
-        self.policy = Policy(
-            open_on=settings.open_on,
-            severity=settings.severity,
-            incident_name=settings.incident_name,
-            incident_body=settings.incident_body,
-            resolved_body=settings.resolved_body,
-        )
+        self.policy = settings.policy
         self._tag_cache = TagCache()
         self._pagerduty_session = make_session(RetryPolicy())
         self._statuspage_session = make_session(RetryPolicy())

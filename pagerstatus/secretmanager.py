@@ -60,17 +60,12 @@ STALE_GRACE_SECONDS = 3600.0
 T = TypeVar("T")
 
 
-def _valid_account(name: str) -> bool:
-    # fullmatch: ACCOUNT_NAME ends in `$`, which also matches before a trailing newline.
-    return ACCOUNT_NAME.fullmatch(name) is not None
-
-
 def account_secret_ids(account: str) -> tuple[str, str, str]:
     """The (api key, webhook secret, webhook token) secret ids of an account.
 
     Raises ValueError for anything but a valid account name (ACCOUNT_NAME).
     """
-    if not _valid_account(account):
+    if not ACCOUNT_NAME.fullmatch(account):
         raise ValueError(f"not an account name: {account!r}")
     base = f"{ACCOUNT_SECRET_PREFIX}{account}"
     return f"{base}-api-key", f"{base}-webhook-secret", f"{base}-webhook-token"
@@ -143,7 +138,7 @@ class SecretManagerKeySource:
 
     def account(self, name: str) -> AccountKeys | None:
         # Validate before the name goes anywhere near a secret id.
-        if not isinstance(name, str) or not _valid_account(name):
+        if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
             return None
         api_key_id = account_secret_ids(name)[0]
         secret_ids = self._secret_ids()

@@ -63,7 +63,7 @@ class StatuspageClient:
     def create_incident(self, write: IncidentWrite) -> str:
         """Open an incident, notifying subscribers; returns its id."""
         url = self._url("incidents")
-        fields = {**_incident_fields(write), "deliver_notifications": True}
+        fields = {**_incident_fields(write, creating=True), "deliver_notifications": True}
         created = self._write("POST", url, fields)
         if not (isinstance(created, dict) and isinstance(created.get("id"), str)):
             raise request_error(SERVICE, "POST", url, "malformed response: no incident id")
@@ -106,7 +106,7 @@ def _timestamp(value: Any) -> str:
         return value if isinstance(value, str) else ""
 
 
-def _incident_fields(write: IncidentWrite) -> dict[str, Any]:
+def _incident_fields(write: IncidentWrite, creating: bool = False) -> dict[str, Any]:
     fields = {
         name: value
         for name, value in (("name", write.name), ("status", write.status), ("body", write.body),
@@ -114,10 +114,13 @@ def _incident_fields(write: IncidentWrite) -> dict[str, Any]:
         if value is not None
     }
     if write.components:
-        # The map sets each component's status; component_ids says which
-        # components the incident affects. Statuspage wants both.
+        # The map sets each component's status.
         fields["components"] = dict(write.components)
-        fields["component_ids"] = sorted(write.components)
+        if creating:
+            # component_ids is the whole list of affected components: sent on
+            # create only, since on an update it would replace the incident's
+            # list with just the components whose status changes.
+            fields["component_ids"] = sorted(write.components)
     return fields
 
 

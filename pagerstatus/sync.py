@@ -50,10 +50,6 @@ def observe(sources: Sequence[IncidentSource], page: StatusPage) -> Observed:
         return Observed(pd_incidents, components.result(), sp_incidents.result())
 
 
-def make_plan(observed: Observed, policy: Policy) -> Plan:
-    return plan(observed.pd_incidents, observed.components, observed.sp_incidents, policy)
-
-
 def _behind(incidents: tuple[PdIncident, ...]) -> list[str]:
     return [f"{i.account}/{i.id}" for i in incidents]
 
@@ -92,7 +88,7 @@ def apply(plan: Plan, page: StatusPage, guard: Callable[[], None], dry_run: bool
 def sync_once(sources: Sequence[IncidentSource], page: StatusPage, policy: Policy,
               guard: Callable[[], None], dry_run: bool = False) -> Plan:
     observed = observe(sources, page)
-    result = make_plan(observed, policy)
+    result = plan(observed.pd_incidents, observed.components, observed.sp_incidents, policy)
     log.info("sync planned", action="plan", accounts=[s.account for s in sources],
              pd_incidents=len(observed.pd_incidents), sp_incidents=len(observed.sp_incidents),
              opens=len(result.opens), updates=len(result.updates), resolves=len(result.resolves))

@@ -77,7 +77,7 @@ def event_types(body: bytes) -> list[str]:
     """The event types of a V2 or V3 payload; BadRequest(400) for anything else."""
     try:
         payload: Any = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         raise BadRequest(400, "expected a JSON body") from None
     if isinstance(payload, dict) and "messages" in payload:
         messages = payload["messages"]

@@ -1,7 +1,8 @@
 """Configuration from the environment: defaults, and errors that name the variable."""
 import pytest
 
-from pagerstatus.config import EnvKeySource, SeverityMap, load_settings
+from pagerstatus.config import EnvKeySource, load_settings
+from pagerstatus.reconcile import SeverityMap
 from pagerstatus.errors import ConfigError
 
 BASE = {"STATUSPAGE_PAGE": "abc123"}
@@ -11,8 +12,9 @@ def test_defaults():
     settings = load_settings(BASE)
     assert settings.pagerduty_api_url == "https://api.pagerduty.com"
     assert settings.statuspage_api_url == "https://api.statuspage.io/v1"
-    assert settings.open_on == "acknowledged"
-    assert settings.severity.status_for("P1", "high") == "partial_outage"
+    assert settings.policy.open_on == "acknowledged"
+    assert settings.policy.severity.status_for("P1", "high") == "partial_outage"
+    assert settings.firestore_database == "(default)"
     assert (settings.secrets, settings.lock, settings.dry_run) == ("env", "memory", False)
 
 
@@ -68,3 +70,14 @@ def test_env_keys_missing_name_the_variable():
 def test_account_keys_repr_hides_keys():
     keys = EnvKeySource({"PD_ACCOUNT_A": "secret-api-key", "PD_WEBHOOK_TOKEN_A": "secret-token"}).account("a")
     assert "secret" not in repr(keys)
+
+
+@pytest.mark.parametrize("variable", ["PD_ACCOUNT_HugOps", "PD_ACCOUNT_MY-TEAM", "PD_ACCOUNT_"])
+def test_a_non_canonical_account_variable_is_an_error_not_a_silently_dropped_account(variable):
+    with pytest.raises(ConfigError, match=variable):
+        EnvKeySource({variable: "key-0123456789", "PD_ACCOUNT_OTHER": "key-9876543210"}).accounts()
+
+
+def test_template_with_an_attribute_names_the_variable():
+    with pytest.raises(ConfigError, match="PAGERSTATUS_INCIDENT_BODY"):
+        load_settings({**BASE, "PAGERSTATUS_INCIDENT_BODY": "{component.name} is down"})

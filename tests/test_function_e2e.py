@@ -125,6 +125,7 @@ def test_official_payloads(hugops, name, expected):
     ("POST", "/hugops", '{"hello": "world"}', 400),
     ("POST", "/hugops", '{"messages": []}', 400),
     ("POST", "/hugops", "", 400),
+    ("POST", "/hugops", "[" * 100_000, 400),
     ("GET", "/hugops", None, 405),
     ("PUT", "/hugops", json.dumps(ACK_V2), 405),
     ("DELETE", "/", None, 405),
@@ -307,6 +308,7 @@ def test_one_accounts_api_failing_leaves_the_page_unchanged():
         sandbox.clear_requests()
         response = function.post("/alpha", ACK_V2)
         assert response.status_code == 503 and "pagerduty" in response.json()["error"]
+        assert "401" not in response.json()["error"]  # the upstream's answer stays in the log
         assert statuspage_writes(sandbox) == [] and page_state(sandbox) == before
 
 
@@ -372,3 +374,16 @@ def test_cli_plan_writes_nothing_and_sync_does():
                               capture_output=True, text=True, timeout=60)
         assert sync.returncode == 0 and "sync performed" in sync.stdout
         assert len(page_state(sandbox)[1]) == 1
+
+
+def test_adopted_incident_on_two_components_keeps_the_one_still_down():
+    with world() as (sandbox, function):
+        legacy = sandbox.add_sp_incident(PAGE_ID, name="Errors in API and Website", body="\u26c8 Investigating",
+                                         components={API: "partial_outage", WEB: "partial_outage"})
+        sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
+        assert function.post("/hugops", ACK_V2).json() == ["Performed sync"]
+        assert function.post("/hugops", ACK_V2).json() == ["Performed sync"]  # and it stays that way
+        components, unresolved = page_state(sandbox)
+        assert [(i["id"], sorted(i["component_ids"])) for i in unresolved] == [(legacy["id"], sorted([API, WEB]))]
+        assert (components[API], components[WEB]) == ("partial_outage", "operational")
+        assert [r for r in statuspage_writes(sandbox) if r["method"] == "POST"] == []

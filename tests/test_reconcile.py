@@ -6,10 +6,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pagerstatus.config import SeverityMap
 from pagerstatus.models import Component, PdIncident, SpIncident
 from pagerstatus.ownership import BODY_MARKER, METADATA_KEY
-from pagerstatus.reconcile import Open, Policy, Resolve, Update, plan
+from pagerstatus.reconcile import Open, Policy, Resolve, SeverityMap, Update, plan
 
 PAGE = {
     "api": Component("api", "API"),
@@ -141,6 +140,15 @@ def test_unowned_incident_is_never_touched():
 def test_unowned_incident_does_not_stand_in_for_ours():
     result = plan([pd("P1")], down("api"), [sp("H1", owned=False)], POLICY)
     assert [o.component_id for o in result.opens] == ["api"]
+
+
+def test_status_set_by_a_persons_incident_is_never_lowered():
+    page = down("api", status="major_outage")
+    result = plan([pd("P1")], page, [sp("H1", owned=False)], POLICY)
+    assert [(o.component_id, o.status) for o in result.opens] == [("api", "major_outage")]
+    assert result.wanted["api"].status == "major_outage"
+    # Without a person's incident on it, our own mapping decides.
+    assert plan([pd("P1")], page, [sp("S1")], POLICY).updates[0].components == {"api": "partial_outage"}
 
 
 def test_resolve_leaves_component_of_unowned_incident_as_it_is():

@@ -98,7 +98,7 @@ def test_sync_events_are_exactly_the_documented_ones():
 @pytest.mark.parametrize("body", [
     b"not json", b"\xff\xfe", b"[]", b"{}", b'{"messages": []}', b'{"messages": {}}',
     b'{"messages": [{"type": "x"}]}', b'{"messages": [1]}', b'{"event": "x"}', b'{"event": {"event_type": 3}}',
-    b'"string"', b"null",
+    b'"string"', b"null", b"[" * 100_000,
 ])
 def test_malformed_payloads_are_400(body):
     with pytest.raises(BadRequest) as caught:
