@@ -13,25 +13,26 @@ from .runtime import Runtime
 
 
 def describe(plan: Plan) -> str:
-    """A plan for people: one line per action, with the PagerDuty incidents behind it."""
+    """A plan for people: one line per action, then a line per PagerDuty incident behind it."""
 
     def behind(incidents) -> str:
-        return ", ".join(f"{i.account}/{i.id} ({i.status})" for i in incidents) or "-"
+        return "".join(f"\n           {i.account}/{i.id} {i.status}: {i.title} {i.html_url}".rstrip()
+                       for i in incidents)
 
     lines = []
     for action in plan.opens:
-        lines.append(f"open     {action.component_id}: {action.status} '{action.name}' <- {behind(action.pd_incidents)}")
+        lines.append(f"open     {action.component_id}: {action.status} '{action.name}'{behind(action.pd_incidents)}")
     for action in plan.updates:
         changes = ", ".join(f"{cid}={status}" for cid, status in action.components.items())
-        lines.append(f"update   {action.incident_id}: {changes} <- {behind(action.pd_incidents)}")
+        lines.append(f"update   {action.incident_id}: {changes}{behind(action.pd_incidents)}")
     for action in plan.resolves:
-        lines.append(f"resolve  {action.incident_id}: {action.reason}")
+        lines.append(f"resolve  {action.incident_id} '{action.name}': {action.reason}")
     for skip in plan.skips:
-        lines.append(f"skip     {skip.component_id}: {skip.reason} <- {behind(skip.pd_incidents)}")
+        lines.append(f"skip     {skip.component_id}: {skip.reason}{behind(skip.pd_incidents)}")
     if not lines:
         lines.append("nothing to do")
     for cid, wanted in plan.wanted.items():
-        lines.append(f"wanted   {cid}: {wanted.status} <- {behind(wanted.pd_incidents)}")
+        lines.append(f"wanted   {cid}: {wanted.status}{behind(wanted.pd_incidents)}")
     return "\n".join(lines)
 
 

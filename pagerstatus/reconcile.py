@@ -111,6 +111,7 @@ class Resolve:
     body: str
     components: dict[str, str]  # component id -> "operational"; may be empty
     reason: str  # "recovered" or "duplicate"
+    name: str = ""  # the incident's, for people reading a plan
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,7 @@ def plan(
             body=policy.resolved_body,
             components=released(incident),
             reason="duplicate" if incident.component_ids & wanted.keys() else "recovered",
+            name=incident.name,
         )
         for incident in owned
         if incident.id not in kept_ids

@@ -17,6 +17,8 @@ from .errors import BadRequest
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 TOKEN_HEADER = "X-Pagerstatus-Token"
 
+RESYNC_EVENT = "pagerstatus.resync"
+
 # Events that can change what the page should show.
 SYNC_EVENTS = frozenset(
     {
@@ -32,6 +34,8 @@ SYNC_EVENTS = frozenset(
         "incident.resolved",
         "incident.reopened",
         "incident.priority_updated",
+        # Not PagerDuty's: the periodic backstop sync (terraform/scheduler.tf) sends it.
+        RESYNC_EVENT,
     }
 )
 

@@ -12,9 +12,10 @@ locals {
     "artifactregistry.googleapis.com", # function images
     "cloudbuild.googleapis.com",       # builds the function from source
     "cloudfunctions.googleapis.com",
-    "firestore.googleapis.com", # sync lock
-    "iam.googleapis.com",       # the service accounts below
-    "run.googleapis.com",       # 2nd gen functions run on Cloud Run
+    "cloudscheduler.googleapis.com", # the periodic resync (scheduler.tf)
+    "firestore.googleapis.com",      # sync lock
+    "iam.googleapis.com",            # the service accounts below
+    "run.googleapis.com",            # 2nd gen functions run on Cloud Run
     "secretmanager.googleapis.com",
     "storage.googleapis.com", # source archive bucket
   ])

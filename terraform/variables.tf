@@ -109,6 +109,17 @@ variable "dry_run" {
   default     = false
 }
 
+variable "resync_schedule" {
+  type        = string
+  description = "Cron schedule (UTC) of the periodic backstop sync that covers lost webhooks, e.g. \"*/5 * * * *\". Empty: no periodic sync."
+  default     = "*/5 * * * *"
+
+  validation {
+    condition     = var.resync_schedule == "" || length(split(" ", trimspace(var.resync_schedule))) == 5
+    error_message = "resync_schedule must be empty or a five-field cron expression."
+  }
+}
+
 variable "max_instance_request_concurrency" {
   type        = number
   description = "Concurrent requests one function instance serves. Above 1, webhooks arriving together are coalesced inside the instance before they reach the Firestore lock."

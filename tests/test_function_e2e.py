@@ -117,6 +117,12 @@ def test_official_payloads(hugops, name, expected):
     assert (response.status_code, response.json()) == (200, [expected])
 
 
+def test_the_scheduled_resync_performs_a_sync(hugops):
+    _, function = hugops
+    response = function.post("/hugops", {"event": {"event_type": "pagerstatus.resync"}})
+    assert (response.status_code, response.json()) == (200, ["Performed sync"])
+
+
 @pytest.mark.parametrize("method,path,data,status", [
     ("POST", "/nobody", json.dumps(ACK_V2), 404),
     ("POST", "/bad.name", json.dumps(ACK_V2), 404),
@@ -361,14 +367,16 @@ def test_statuspage_rate_limit_is_respected():
 
 def test_cli_plan_writes_nothing_and_sync_does():
     with world() as (sandbox, function):
-        sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
+        incident = sandbox.trigger("hugops", title="API 5xx above 2%", tags=f"component:{API}",
+                                   status="acknowledged", deliver=False)["incident"]
         env = {"PATH": "/usr/bin:/bin", "STATUSPAGE_PAGE": PAGE_ID, "STATUSPAGE_KEY": SP_KEY,
                "PD_ACCOUNT_HUGOPS": pd_key("hugops"), "STATUSPAGE_API_URL": sandbox.statuspage_url,
                "PAGERDUTY_API_URL": sandbox.pagerduty_url}
         plan = subprocess.run([sys.executable, "-m", "pagerstatus", "plan"], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=60)
         assert plan.returncode == 0, plan.stderr
-        assert f"open     {API}: partial_outage" in plan.stdout and "hugops/" in plan.stdout
+        assert f"open     {API}: partial_outage 'Investigating errors in API'" in plan.stdout
+        assert f"hugops/{incident['id']} acknowledged: API 5xx above 2% {incident['html_url']}" in plan.stdout
         assert page_state(sandbox)[1] == []
         sync = subprocess.run([sys.executable, "-m", "pagerstatus", "sync"], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=60)

@@ -63,7 +63,7 @@ def test_retriggered_incident_keeps_the_open_component_open():
 
 def test_component_resolves_when_no_open_incident_carries_it():
     result = plan([], down("api"), [sp("S1")], POLICY)
-    assert result.resolves == (Resolve("S1", POLICY.resolved_body, {"api": "operational"}, "recovered"),)
+    assert result.resolves == (Resolve("S1", POLICY.resolved_body, {"api": "operational"}, "recovered", "incident S1"),)
 
 
 def test_incident_on_other_component_does_not_keep_it_open():
@@ -153,7 +153,7 @@ def test_status_set_by_a_persons_incident_is_never_lowered():
 
 def test_resolve_leaves_component_of_unowned_incident_as_it_is():
     result = plan([], down("api"), [sp("S1"), sp("H1", owned=False)], POLICY)
-    assert result.resolves == (Resolve("S1", POLICY.resolved_body, {}, "recovered"),)
+    assert result.resolves == (Resolve("S1", POLICY.resolved_body, {}, "recovered", "incident S1"),)
 
 
 # --- rule 7: self-healing ---

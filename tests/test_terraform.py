@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from pagerstatus.webhook import SYNC_EVENTS
+from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_DIR = ROOT / "terraform"
@@ -391,6 +391,18 @@ def test_webhook_delivery_and_filter():
     assert headers[0]["value"] == "${var.webhook_token}"
     assert code_has_exact_literal(TOKEN_HEADER), f"the code does not read the {TOKEN_HEADER} header"
     assert literal(body["filter"][0]["type"]) == "account_reference"
+
+
+def test_the_periodic_resync_posts_a_sync_event_with_an_accounts_token():
+    job = only(resources("google_cloud_scheduler_job"), "google_cloud_scheduler_job")
+    target = job["http_target"][0]
+    assert literal(target["http_method"]) == "POST"
+    assert unquote(target["uri"]) == "${local.function_url}/${local.resync_account}"
+    assert RESYNC_EVENT in target["body"] and "base64encode(jsonencode(" in target["body"]
+    headers = {unquote(k): v for k, v in target["headers"].items()}
+    assert headers[TOKEN_HEADER] == "${random_password.webhook_token[local.resync_account].result}"
+    assert literal(headers["Content-Type"]) == "application/json"
+    assert unquote(variable_default("resync_schedule")) == "*/5 * * * *"
 
 
 def test_each_account_module_is_wired_to_its_own_provider_and_token():

@@ -5,7 +5,7 @@ import pytest
 
 from pagerstatus.config import AccountKeys
 from pagerstatus.errors import BadRequest
-from pagerstatus.webhook import SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
+from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
 from tests.reference import load_json
 
 VECTOR = load_json("pagerduty-webhooks/v3-signature-vector.json")
@@ -91,7 +91,7 @@ def test_sync_events_are_exactly_the_documented_ones():
     assert SYNC_EVENTS == {
         "incident.trigger", "incident.acknowledge", "incident.unacknowledge", "incident.resolve",
         "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.resolved",
-        "incident.reopened", "incident.priority_updated",
+        "incident.reopened", "incident.priority_updated", "pagerstatus.resync",
     }
 
 
@@ -104,3 +104,7 @@ def test_malformed_payloads_are_400(body):
     with pytest.raises(BadRequest) as caught:
         event_types(body)
     assert caught.value.status == 400 and caught.value.reason.startswith("expected")
+
+
+def test_the_scheduled_resync_is_a_v3_shaped_sync_event():
+    assert needs_sync(event_types(json.dumps({"event": {"event_type": RESYNC_EVENT}}).encode()))
