@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from pagerstatus.models import Component, PdIncident, SpIncident
 from pagerstatus.ownership import BODY_MARKER, METADATA_KEY
-from pagerstatus.reconcile import Open, Policy, Resolve, SeverityMap, Update, plan
+from pagerstatus.reconcile import Policy, Resolve, SeverityMap, Update, plan
 
 PAGE = {
     "api": Component("api", "API"),
