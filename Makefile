@@ -30,8 +30,9 @@ run: install
 test: install .venv-checkov/.make-stamp
 	scripts/with-firestore-emulator.sh $(BIN)/python -m pytest
 
+# The benchmark against the sandbox and the Firestore emulator; writes docs/PERFORMANCE.md.
 bench: install
-	$(BIN)/python bench/sync_bench.py
+	scripts/with-firestore-emulator.sh $(BIN)/python bench/performance.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov

@@ -8,7 +8,7 @@ the sandbox's Statuspage rate limit on (60 deep, 1/s per key, reads included, as
 Statuspage counts them). Prints plain-text tables; asserts nothing: speed goals
 live here, never in tests.
 
-    make bench                              # the full matrix, ~3 minutes
+    .venv/bin/python bench/sync_bench.py            # the full matrix, ~3 minutes
     .venv/bin/python bench/sync_bench.py --quick
 
 Progress goes to stderr, the tables to stdout.
@@ -17,31 +17,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # run from anywhere; the fixtures live in tests/
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere: bench/, tests/
 
-from tests.function_fixture import RunningFunction, running_function  # noqa: E402
+from bench.report import machine, percentile, table  # noqa: E402
+from bench.world import (ACK_V2, DEADLINE_S, PAGE_ID, account_names, add_page_and_accounts,  # noqa: E402
+                         component_id, count_syncs, function_env, set_latency, warm_function)
+from tests.function_fixture import RunningFunction  # noqa: E402
 from tests.sandbox_fixture import Sandbox, running_sandbox  # noqa: E402
 
-PAGE_ID = "page00000001"
-SP_KEY = "sp-key-0123456789"
-DEADLINE_S = 5.0  # PagerDuty's webhook delivery timeout
-ACK_V2 = {"messages": [{"event": "incident.acknowledge"}]}
-# Needs no sync, but builds the function's Runtime: keeps cold start out of the samples.
-WARM_UP_V3 = {"event": {"event_type": "service.updated"}}
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
 
@@ -116,37 +108,10 @@ class Sample:
 
 # --- the world, through the sandbox's control API -----------------------------------
 
-def account_names(count: int) -> list[str]:
-    return [f"acct{n}" for n in range(count)]
-
-
-def pd_key(account: str) -> str:
-    return f"{account}-pd-key-0123456789"
-
-
-def component_id(n: int) -> str:
-    return f"comp{n:08d}"
-
-
-def function_env(sandbox: Sandbox, accounts: int) -> dict[str, str]:
-    env = {
-        "STATUSPAGE_PAGE": PAGE_ID,
-        "STATUSPAGE_KEY": SP_KEY,
-        "STATUSPAGE_API_URL": sandbox.statuspage_url,
-        "PAGERDUTY_API_URL": sandbox.pagerduty_url,
-    }
-    for name in account_names(accounts):
-        env[f"PD_ACCOUNT_{name.upper()}"] = pd_key(name)
-    return env
-
-
 def build_world(sandbox: Sandbox, world: World, latency_ms: int) -> None:
     """Reset the sandbox to exactly `world`, no webhook delivered, faults and limit set."""
-    sandbox.reset()  # also clears faults and switches the rate limit off
-    components = [{"id": component_id(n), "name": f"Component {n}"} for n in range(world.components)]
-    sandbox.add_page(PAGE_ID, SP_KEY, components=components)
+    add_page_and_accounts(sandbox, world.components, world.accounts)
     for account in account_names(world.accounts):
-        sandbox.add_account(account, pd_key(account))
         # Spread evenly: component n gets incidents // components (+1 for the first few).
         for n in range(world.components):
             count = world.incidents // world.components + (n < world.incidents % world.components)
@@ -156,29 +121,11 @@ def build_world(sandbox: Sandbox, world: World, latency_ms: int) -> None:
     for n in range(world.sp_unowned):
         sandbox.add_sp_incident(PAGE_ID, name=f"Maintenance note {n}", body="posted by a person")
     sandbox.rate_limit(True)  # Statuspage's defaults: 60 deep, 1 token/s
-    if latency_ms:
-        # No count: the latency lasts until the next reset clears it.
-        for api in ("pagerduty", "statuspage"):
-            sandbox.fault(api, latency=latency_ms / 1000)
+    set_latency(sandbox, latency_ms / 1000, latency_ms / 1000)
     sandbox.clear_requests()
 
 
-@contextmanager
-def function_for(sandbox: Sandbox, accounts: int) -> Iterator[RunningFunction]:
-    """A fresh function process per case: its write bucket (process-wide, 60 deep)
-    and tag cache start full and empty, as on a new instance."""
-    with running_function(function_env(sandbox, accounts)) as function:
-        response = function.post(f"/{account_names(1)[0]}", WARM_UP_V3)
-        if response.status_code != 200:
-            raise RuntimeError(f"warm-up answered {response.status_code}: {response.text}")
-        yield function
-
-
 # --- measuring ----------------------------------------------------------------------
-
-def count_syncs(function: RunningFunction) -> int:
-    return sum(entry.get("action") == "plan" for entry in function.logs())
-
 
 def timed_post(function: RunningFunction, account: str) -> tuple[float, int]:
     started = time.perf_counter()
@@ -197,7 +144,7 @@ def run_sync_case(sandbox: Sandbox, case: SyncCase) -> tuple[list[Sample], list[
     """(first-sync samples, steady-state samples)."""
     first: list[Sample] = []
     steady: list[Sample] = []
-    with function_for(sandbox, case.world.accounts) as function:
+    with warm_function(function_env(sandbox, case.world.accounts)) as function:
         for _ in range(case.reps):
             build_world(sandbox, case.world, case.latency_ms)
             first.append(one_webhook(sandbox, function))
@@ -213,7 +160,7 @@ class BurstResult:
 
 
 def run_burst(sandbox: Sandbox, case: BurstCase) -> BurstResult:
-    with function_for(sandbox, case.world.accounts) as function:
+    with warm_function(function_env(sandbox, case.world.accounts)) as function:
         build_world(sandbox, case.world, case.latency_ms)
         if not case.first:
             one_webhook(sandbox, function)  # open everything: the burst finds nothing to write
@@ -263,12 +210,6 @@ def burst_cases(quick: bool) -> list[BurstCase]:
 
 # --- output -------------------------------------------------------------------------
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile: a value that was actually observed."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))]
-
-
 def per_sync(total: int, syncs: int) -> str:
     if not syncs:
         return "-"
@@ -312,25 +253,9 @@ BURST_HEADERS = ["burst onto", "world (accounts x incidents)", "lat ms", "webhoo
                  "other", "p50 s", "p95 s", "max s", ">5s", "PD GET", "SP GET", "SP wr", "429s"]
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned text, right-aligned numbers."""
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(width) if i < 2 else cell.rjust(width)
-                         for i, (cell, width) in enumerate(zip(cells, widths))).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
-
-
 def header() -> str:
-    revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
-                              text=True).stdout.strip() or "?"
     threads = os.environ.get("THREADS", str((os.cpu_count() or 1) * 4))
-    return (f"pagerstatus sync bench  {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}  "
-            f"nproc={os.cpu_count()}  python={platform.python_version()}  git={revision}  "
-            f"gunicorn threads={threads}  lock=memory")
+    return f"pagerstatus sync bench  {machine()}  gunicorn threads={threads}  lock=memory"
 
 
 LEGEND = """\

@@ -5,11 +5,11 @@ A lease has a holder id, an expiry and, next to it, a *pending* marker:
 * acquire(): a free or expired lease is taken (clearing pending: the sync that
   follows reads everything afresh). A live lease held by someone else gets
   pending set instead, and the webhook answers 202 "Sync queued".
-* release(): in the same transaction that would free the lease, a set pending
+* release(): in the same atomic step that would free the lease, a set pending
   marker is cleared and the lease renewed instead; the holder syncs again. So a
   change that arrives during a sync is always reflected, and a burst of
   webhooks costs a couple of syncs, not one each.
-* check(): before every write the holder confirms, in a transaction, that the
+* check(): before every write the holder confirms, in an atomic step, that the
   lease is still its own and unexpired, and renews it (heartbeat). A holder
   whose lease expired and was taken over gets LeaseLost and stops writing.
 * abandon(): after a failed sync the lease is freed and the webhook answers
@@ -17,12 +17,13 @@ A lease has a holder id, an expiry and, next to it, a *pending* marker:
   webhooks queued behind the failed one are covered too.
 
 FirestoreLock keeps the lease in one Firestore document per page and does each
-step in one read-write transaction; MemoryLock gives the same semantics within
+step as an optimistic transaction (read, then a commit that applies only if the
+document is unchanged); MemoryLock gives the same semantics within
 one process (local runs, `make run`). Both share the transition functions
 below, so they cannot drift apart.
 
 Clocks: FirestoreLock compares the stored expiry with the wall clock (UTC) of
-whichever instance runs the transaction, inside the transaction (a Firestore
+whichever instance runs the step, between its read and its write (a Firestore
 TTL policy deletes late and is no expiry). That assumes the instances' clocks
 agree to well within lease_seconds (Google's hosts are NTP-synced to
 milliseconds; lease_seconds is 60). Firestore errors become
@@ -84,7 +85,7 @@ class SyncLock(Protocol):
         ...
 
     def release(self, lease: Lease) -> bool:
-        """One transaction: pending set -> clear it, renew, False (sync again); else free, True.
+        """One atomic step: pending set -> clear it, renew, False (sync again); else free, True.
 
         Raises LeaseLost if the lease is no longer ours.
         """
@@ -238,9 +239,9 @@ class MemoryLock:
 class ProcessGate:
     """An in-process front for a shared lock: coalesces this process' own webhooks.
 
-    An instance that serves many requests at once would otherwise open one
-    Firestore transaction per webhook on the same document; they contend with
-    each other and with the holder's heartbeats until all of them time out. The
+    An instance that serves many requests at once would otherwise send one
+    Firestore step per webhook on the same document; they race each other and
+    the holder's heartbeats, re-reading after every lost race. The
     gate lets one request per process talk to the shared lock at a time, and
     queues a webhook locally while this process holds the lease: the holder sees
     the local marker before it releases and syncs again, renewing the lease.
@@ -299,18 +300,27 @@ class ProcessGate:
 
 
 class FirestoreLock:
-    """The lease in Firestore: document <collection>/<page_id>, one transaction per step.
+    """The lease in Firestore: document <collection>/<page_id>, one optimistic transaction per step.
+
+    Each step reads the document and, when it changes the state, commits a write
+    with a precondition: the document's update time as read (or its absence).
+    That is how Firestore's mobile and web SDKs run every transaction: the
+    server applies the commit atomically only if nothing it read has changed. A
+    step that lost a race gets FAILED_PRECONDITION, reads again and decides
+    again. Unlike a server SDK's read-write transaction, no lock is held between
+    the read and the commit: racing instances never wait on each other's locks
+    (the emulator settles such a wait with a 2 s timeout), the loser re-reads.
 
     Fields: holder (string or null), expires (timestamp or null), pending (bool),
     generation (int), updated (timestamp, diagnostics only).
 
-    The transactions are driven through the client's GAPIC layer so that every
-    call carries a short timeout and bounded retries: the high-level
-    `transactional` helper begins and commits with the library defaults, which
-    retry an unreachable Firestore for 60 s, far past PagerDuty's 5 s deadline.
+    The calls go through the client's GAPIC layer so that every one carries a
+    short timeout and bounded retries: the high-level helpers use the library
+    defaults, which retry an unreachable Firestore for 60 s, far past
+    PagerDuty's 5 s deadline.
 
     rpc_timeout: the most one Firestore call may take, retries included.
-    max_attempts: transaction attempts when Firestore aborts one for contention.
+    max_attempts: attempts of a step whose write loses a race.
     """
 
     def __init__(
@@ -337,33 +347,18 @@ class FirestoreLock:
     # -- SyncLock
 
     def acquire(self) -> Lease | None:
+        # When the lease is live and a sync already pending, _acquire writes
+        # nothing: in a burst, the requests that lose the race to the one that
+        # set pending answer "queued" after one read.
         holder = new_holder_id()
-        attempts = 0
-        while True:
-            # A plain (strongly consistent) read first: when the lease is live and
-            # a sync already pending, there is nothing to write. In a burst, the
-            # requests that lose a transaction to the one that set pending come
-            # back here and answer "queued" instead of contending again with each
-            # other and with the holder's heartbeats.
-            state = self._decode(self._read(transaction=None))
-            if state.pending and state.live(self._now()):
-                log.info("sync lease held; sync queued for the holder", action="queued", page=self.page_id,
-                         lock="firestore", holder=state.holder, already_pending=True)
-                return None
-            attempts += 1
-            try:
-                return self._transact(lambda s, now: _acquire(s, now, now + self.lease, holder, self.page_id),
-                                      "acquire", attempts=1)
-            except _Contended:
-                if attempts >= self._max_attempts:
-                    raise _Contended(SERVICE, f"acquire: the lock document stayed contended for {attempts} attempts")
+        return self._step(lambda s, now: _acquire(s, now, now + self.lease, holder, self.page_id), "acquire")
 
     def release(self, lease: Lease) -> bool:
-        return self._transact(lambda s, now: _release(s, lease, now + self.lease), "release")
+        return self._step(lambda s, now: _release(s, lease, now + self.lease), "release")
 
     def abandon(self, lease: Lease) -> None:
         try:
-            self._transact(lambda s, now: _abandon(s, lease), "abandon")
+            self._step(lambda s, now: _abandon(s, lease), "abandon")
         except UpstreamError as exc:
             # Best effort: the lease expires by itself, and the caller is already
             # reporting a failure that must not be replaced by this one.
@@ -371,11 +366,11 @@ class FirestoreLock:
                         page=self.page_id, holder=lease.holder, error=str(exc))
 
     def check(self, lease: Lease) -> None:
-        self._transact(lambda s, now: _check(s, now, lease, now + self.lease), "check")
+        self._step(lambda s, now: _check(s, now, lease, now + self.lease), "check")
 
     def snapshot(self) -> dict[str, Any]:
         """The stored state (a plain read), for tests and diagnostics."""
-        state = self._decode(self._read(transaction=None))
+        state = self._decode(self._read())
         return {"holder": state.holder, "expires": state.expires, "pending": state.pending,
                 "generation": state.generation}
 
@@ -410,70 +405,45 @@ class FirestoreLock:
             options["retry"] = None
         return options
 
-    def _read(self, transaction: bytes | None) -> Any:
-        """The lock document (a firestore_v1.types.Document) or None when missing."""
+    def _read(self) -> Any:
+        """The lock document (a firestore_v1.types.Document) or None when missing; a strong read."""
         request: dict[str, Any] = {"database": self.client._database_string, "documents": [self._document_name]}
-        if transaction is not None:
-            request["transaction"] = transaction
         with _firestore_errors("reading the lock document"):
             for response in self.client._firestore_api.batch_get_documents(request=request, **self._options()):
                 if response._pb.WhichOneof("result") == "found":
                     return response.found
             return None
 
-    def _transact(self, decide: Callable[[_State, datetime], _Outcome], step: str, attempts: int | None = None) -> Any:
+    def _step(self, decide: Callable[[_State, datetime], _Outcome], step: str) -> Any:
+        """Read, decide, and write the decision only if the document is still the one read."""
         from google.cloud.firestore_v1 import types
 
-        api = self.client._firestore_api
-        database = self.client._database_string
-        retry_id: bytes | None = None
-        attempts = attempts or self._max_attempts
-        for attempt in range(1, attempts + 1):
-            options = {"read_write": {"retry_transaction": retry_id} if retry_id else {}}
-            transaction: bytes | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            document = self._read()
             try:
-                with _firestore_errors(f"{step}: beginning a transaction"):
-                    transaction = api.begin_transaction(request={"database": database, "options": options},
-                                                        **self._options()).transaction
-                state = self._decode(self._read(transaction))
-                outcome = decide(state, self._now())
-                if outcome.write is None:
-                    self._rollback(transaction)
-                else:
-                    write = types.Write(update=self._encode(outcome.write))
+                outcome = decide(self._decode(document), self._now())
+            except LeaseLost as exc:
+                _log_lost(exc, self.page_id, "firestore")
+                raise
+            if outcome.write is not None:
+                unchanged = (types.Precondition(exists=False) if document is None
+                             else types.Precondition(update_time=document.update_time))
+                write = types.Write(update=self._encode(outcome.write), current_document=unchanged)
+                try:
                     with _firestore_errors(f"{step}: committing"):
                         # Never retried blindly: a commit that may have applied is
                         # reported (503, PagerDuty redelivers) rather than guessed at.
-                        api.commit(request={"database": database, "writes": [write], "transaction": transaction},
-                                   **self._options(retry=False))
-            except _Aborted:
-                if transaction is not None:
-                    self._rollback(transaction)  # releases its read lock, if the abort left one
-                retry_id = transaction or retry_id
-                # Firestore keeps a retried transaction's place in line; a little
-                # jitter still keeps two retrying instances from meeting again.
-                time.sleep(random.uniform(0, 0.05 * attempt))
-                continue
-            except BaseException as exc:
-                if transaction is not None:
-                    self._rollback(transaction)
-                if isinstance(exc, LeaseLost):
-                    _log_lost(exc, self.page_id, "firestore")
-                raise
+                        self.client._firestore_api.commit(
+                            request={"database": self.client._database_string, "writes": [write]},
+                            **self._options(retry=False))
+                except _Changed:
+                    # Another instance wrote first: read its state and decide again.
+                    # A little jitter keeps two retrying instances from meeting again.
+                    time.sleep(random.uniform(0, 0.02 * attempt))
+                    continue
             _log(outcome, self.page_id, "firestore")
             return outcome.result
-        raise _Contended(SERVICE, f"{step}: the lock document stayed contended for {attempts} attempts")
-
-    def _rollback(self, transaction: bytes) -> None:
-        from google.api_core import exceptions as api_exceptions
-
-        try:
-            self.client._firestore_api.rollback(
-                request={"database": self.client._database_string, "transaction": transaction},
-                **{**self._options(retry=False), "timeout": min(1.0, self._rpc_timeout)},
-            )
-        except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError):
-            pass  # the transaction expires on its own; it holds no write
+        raise _Contended(SERVICE, f"{step}: the lock document kept changing for {self._max_attempts} attempts")
 
     def _encode(self, state: _State) -> Any:
         from google.cloud.firestore_v1 import types
@@ -512,16 +482,16 @@ class FirestoreLock:
         )
 
 
-class _Aborted(Exception):
-    """Firestore aborted the transaction for contention; it is retried."""
+class _Changed(Exception):
+    """The lock document changed between a step's read and its write; the step is retried."""
 
 
 class _Contended(UpstreamError):
-    """Every attempt of a transaction was aborted for contention."""
+    """Every attempt of a step lost its race to another instance's write."""
 
 
 class _firestore_errors:
-    """Map Firestore client failures to UpstreamError (Aborted to _Aborted, for a retry)."""
+    """Map Firestore client failures to UpstreamError; a failed precondition to _Changed, for a retry."""
 
     def __init__(self, doing: str):
         self.doing = doing
@@ -535,8 +505,10 @@ class _firestore_errors:
         from google.api_core import exceptions as api_exceptions
         from google.auth import exceptions as auth_exceptions
 
-        if isinstance(exc, api_exceptions.Aborted):
-            raise _Aborted(str(exc)) from exc
+        # FAILED_PRECONDITION: the update time moved; ALREADY_EXISTS: the document
+        # appeared; ABORTED: Firestore gave up the commit for contention.
+        if isinstance(exc, (api_exceptions.FailedPrecondition, api_exceptions.AlreadyExists, api_exceptions.Aborted)):
+            raise _Changed(str(exc)) from exc
         if isinstance(exc, (api_exceptions.GoogleAPICallError, api_exceptions.RetryError,
                             auth_exceptions.TransportError, auth_exceptions.RefreshError)):
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__

@@ -58,6 +58,9 @@ class SpIncident:
     created_at: str  # ISO 8601, as Statuspage returns it; sorts chronologically
     component_ids: frozenset[str] = frozenset()
     owned: bool = False
+    # The components it lists, as Statuspage returns them with the incident: their
+    # status is current on every read, unlike a cached component list's.
+    components: tuple[Component, ...] = ()
 
 
 @dataclass(frozen=True)

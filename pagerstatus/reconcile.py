@@ -201,7 +201,11 @@ def plan(
         for component_id in sorted(incident.component_ids):
             if component_id in wanted and component_id not in keeper:
                 keeper[component_id] = incident
-    kept_ids = {i.id for i in keeper.values()}
+    # Each keeper's components, found once: a scan per incident is quadratic
+    # on a page of a thousand open incidents.
+    kept: dict[str, list[str]] = {}
+    for component_id, incident in keeper.items():
+        kept.setdefault(incident.id, []).append(component_id)
 
     def released(incident: SpIncident) -> dict[str, str]:
         """Components of an incident that no owned keeper and no unowned incident holds."""
@@ -229,9 +233,9 @@ def plan(
 
     updates = []
     for incident in owned:
-        if incident.id not in kept_ids:
+        if incident.id not in kept:
             continue
-        mine = sorted(cid for cid, k in keeper.items() if k.id == incident.id)
+        mine = sorted(kept[incident.id])
         changes = {cid: wanted[cid].status for cid in mine if components[cid].status != wanted[cid].status}
         changes.update(released(incident))
         if changes:
@@ -247,6 +251,6 @@ def plan(
             name=incident.name,
         )
         for incident in owned
-        if incident.id not in kept_ids
+        if incident.id not in kept
     )
     return Plan(wanted=wanted, opens=opens, updates=tuple(updates), resolves=resolves, skips=skips)

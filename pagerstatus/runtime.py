@@ -1,20 +1,22 @@
 """Wires settings, keys, clients and the lock together, once per process.
 
 A warm function instance reuses one Runtime across requests: HTTP connection
-pools, the tag cache and the key cache survive between webhooks.
+pools, the tag cache, the component list and the key cache survive between
+webhooks.
 """
 from __future__ import annotations
 
 import os
 import threading
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .config import KeySource, Settings, load_key_source, load_settings
+from .errors import UpstreamError
 from .http import RetryPolicy, make_session
 from .lock import SyncLock, make_lock, run_coalesced
 from .pagerduty import PagerDutyClient, TagCache
 from .reconcile import Plan
-from .statuspage import StatuspageClient
+from .statuspage import ComponentCache, StatuspageClient
 from .sync import sync_once
 
 
@@ -25,6 +27,7 @@ class Runtime:
         self.lock = lock
         self.policy = settings.policy
         self._tag_cache = TagCache()
+        self._components = ComponentCache()
         self._pagerduty_session = make_session(RetryPolicy())
         self._statuspage_session = make_session(RetryPolicy())
 
@@ -42,18 +45,25 @@ class Runtime:
 
     def page(self) -> StatuspageClient:
         return StatuspageClient(self.settings.statuspage_page, self.keys.statuspage_key(),
-                                self.settings.statuspage_api_url, session=self._statuspage_session)
+                                self.settings.statuspage_api_url, session=self._statuspage_session,
+                                component_cache=self._components)
 
     def plan(self) -> Plan:
         """What a sync would do now; writes nothing and takes no lock."""
-        return sync_once(self.sources(), self.page(), self.policy, guard=lambda: None, dry_run=True)
+        return self._sync_once(guard=lambda: None, dry_run=True)
 
     def sync(self) -> str:
         """Sync under the lock: "performed", or "queued" when another holder will."""
-        return run_coalesced(
-            self.lock,
-            lambda guard: sync_once(self.sources(), self.page(), self.policy, guard, self.settings.dry_run),
-        )
+        return run_coalesced(self.lock, lambda guard: self._sync_once(guard, self.settings.dry_run))
+
+    def _sync_once(self, guard: Callable[[], None], dry_run: bool) -> Plan:
+        try:
+            return sync_once(self.sources(), self.page(), self.policy, guard, dry_run)
+        except UpstreamError:
+            # A write may have been refused for a component deleted from the page
+            # since the cached listing: the redelivery's sync lists it afresh.
+            self._components.clear()
+            raise
 
 
 _runtime: Runtime | None = None

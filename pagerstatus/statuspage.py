@@ -1,8 +1,10 @@
 """Statuspage REST API v1: one page's components and unresolved incidents, and writes to them."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import requests
 
@@ -20,17 +22,53 @@ MAX_PAGES = 100
 # Statuspage limits requests (reads too) per API key, not per client: every
 # client of the process shares this bucket (see TokenBucket).
 DEFAULT_BUCKET = TokenBucket()
+# How long an instance reuses the page's component list. The list changes when
+# someone edits the page, not with incidents. A tag naming a component the copy
+# lacks makes the sync list the page afresh (sync.observe).
+COMPONENTS_TTL_SECONDS = 300.0
+
+
+class ComponentCache:
+    """The page's component list, read at most once per TTL by the syncs of an instance.
+
+    Only names and membership are taken from it: the statuses the reconcile core
+    compares are those of components an unresolved incident covers, and every
+    unresolved incident, read on each sync, brings its components' current status
+    (sync.observe lays them over the cached list).
+    """
+
+    def __init__(self, ttl_seconds: float = COMPONENTS_TTL_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._components: dict[str, Component] | None = None
+        self._read_at = 0.0
+        # Held during a read, so that syncs starting together list the page once.
+        self._lock = threading.Lock()
+
+    def get(self, read: Callable[[], dict[str, Component]]) -> dict[str, Component]:
+        with self._lock:
+            if self._components is None or self._clock() - self._read_at >= self.ttl_seconds:
+                read_at = self._clock()
+                self._components = read()
+                self._read_at = read_at
+            return self._components
+
+    def clear(self) -> None:
+        with self._lock:
+            self._components = None
 
 
 class StatuspageClient:
     """Reads and writes one page. Every failure raises UpstreamError("statuspage", ...)."""
 
     def __init__(self, page_id: str, api_key: str, base_url: str = DEFAULT_BASE_URL,
-                 session: requests.Session | None = None, bucket: TokenBucket | None = None) -> None:
+                 session: requests.Session | None = None, bucket: TokenBucket | None = None,
+                 component_cache: ComponentCache | None = None) -> None:
         self.page_id = page_id
         self.base_url = base_url.rstrip("/")
         self._session = session if session is not None else make_session(RetryPolicy())
         self.bucket = bucket if bucket is not None else DEFAULT_BUCKET
+        self._component_cache = component_cache
         register_secret(api_key)  # masked should it surface in an error detail or a log line
         # Sent with each request rather than set on a session that may be shared.
         self._headers = {"Authorization": f"OAuth {api_key}"}
@@ -38,27 +76,21 @@ class StatuspageClient:
     def __repr__(self) -> str:
         return f"StatuspageClient(page_id={self.page_id!r}, base_url={self.base_url!r})"
 
-    def components(self) -> dict[str, Component]:
+    def components(self, fresh: bool = False) -> dict[str, Component]:
         """The page's components by id, without groups: a group only gathers
-        components, its status follows theirs, so a tag naming it means nothing."""
-        return {
-            raw["id"]: Component(raw["id"], raw.get("name") or "", raw.get("status") or "operational")
-            for raw in self._list("components")
-            if not raw.get("group")
-        }
+        components, its status follows theirs, so a tag naming it means nothing.
+        From the component cache when the client has one, unless fresh."""
+        if self._component_cache is None:
+            return self._read_components()
+        if fresh:
+            self._component_cache.clear()
+        return self._component_cache.get(self._read_components)
+
+    def _read_components(self) -> dict[str, Component]:
+        return {raw["id"]: _component(raw) for raw in self._list("components") if not raw.get("group")}
 
     def unresolved_incidents(self) -> list[SpIncident]:
-        return [
-            SpIncident(
-                id=raw["id"],
-                name=raw.get("name") or "",
-                status=raw.get("status") or "",
-                created_at=_timestamp(raw.get("created_at")),
-                component_ids=_component_ids(raw.get("components")),
-                owned=is_owned(raw),
-            )
-            for raw in self._list("incidents/unresolved")
-        ]
+        return [_sp_incident(raw) for raw in self._list("incidents/unresolved")]
 
     def create_incident(self, write: IncidentWrite) -> str:
         """Open an incident, notifying subscribers; returns its id."""
@@ -124,5 +156,19 @@ def _incident_fields(write: IncidentWrite, creating: bool = False) -> dict[str, 
     return fields
 
 
-def _component_ids(components: Any) -> frozenset[str]:
-    return frozenset(c["id"] for c in components or [] if isinstance(c, dict) and isinstance(c.get("id"), str))
+def _component(raw: dict[str, Any]) -> Component:
+    return Component(raw["id"], raw.get("name") or "", raw.get("status") or "operational")
+
+
+def _sp_incident(raw: dict[str, Any]) -> SpIncident:
+    components = tuple(_component(c) for c in raw.get("components") or []
+                       if isinstance(c, dict) and isinstance(c.get("id"), str))
+    return SpIncident(
+        id=raw["id"],
+        name=raw.get("name") or "",
+        status=raw.get("status") or "",
+        created_at=_timestamp(raw.get("created_at")),
+        component_ids=frozenset(c.id for c in components),
+        owned=is_owned(raw),
+        components=components,
+    )

@@ -8,7 +8,7 @@ that lost its lease stops before writing.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol, Sequence
 
 from . import log
@@ -23,7 +23,9 @@ class IncidentSource(Protocol):
 
 
 class StatusPage(Protocol):
-    def components(self) -> dict[str, Component]: ...
+    def components(self, fresh: bool = False) -> dict[str, Component]:
+        """fresh: read the page now rather than reuse a cached list."""
+        ...
 
     def unresolved_incidents(self) -> list[SpIncident]: ...
 
@@ -47,7 +49,27 @@ def observe(sources: Sequence[IncidentSource], page: StatusPage) -> Observed:
         sp_incidents = pool.submit(page.unresolved_incidents)
         # .result() re-raises the first failure; nothing has been written yet.
         pd_incidents = [incident for read in incident_reads for incident in read.result()]
-        return Observed(pd_incidents, components.result(), sp_incidents.result())
+        unresolved = sp_incidents.result()
+        listed = components.result()
+        # A tag naming a component the (possibly cached) list lacks may name one just
+        # added to the page: list it afresh rather than skip the component until the
+        # cache expires. A tag that names no component at all costs this read each sync.
+        if any(cid not in listed for incident in pd_incidents for cid in incident.component_ids):
+            listed = page.components(fresh=True)
+        return Observed(pd_incidents, with_current_statuses(listed, unresolved), unresolved)
+
+
+def with_current_statuses(components: dict[str, Component], sp_incidents: Sequence[SpIncident]) -> dict[str, Component]:
+    """The component list with each status as the unresolved incidents show it now.
+
+    The list may be an instance's cached copy (statuspage.ComponentCache), its
+    statuses as old as the copy. The plan compares statuses only of components
+    that an unresolved incident covers, and each such incident, read this sync,
+    carries its components' current status.
+    """
+    current = {c.id: c.status for incident in sp_incidents for c in incident.components}
+    return {cid: replace(c, status=current[cid]) if cid in current and current[cid] != c.status else c
+            for cid, c in components.items()}
 
 
 def _behind(incidents: tuple[PdIncident, ...]) -> list[str]:

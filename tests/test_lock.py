@@ -423,3 +423,26 @@ def test_gate_run_coalesced_resyncs_for_a_webhook_during_the_sync():
 
     assert run_coalesced(gate, sync) == "performed"
     assert len(rounds) == 2
+
+
+def test_a_write_between_a_steps_read_and_its_write_makes_the_step_decide_again(firestore_clients):
+    # No lock is held between a step's read and its write (a compare-and-set, not
+    # a transaction): another instance can take the lease in between, and the
+    # step, its write refused, reads again and queues behind it. Holding a
+    # transaction's read lock there would block the other instance's write.
+    clock = FakeClock(datetime.now(timezone.utc))
+    late = FirestoreLock(firestore_clients(), PAGE, clock=clock, rpc_timeout=10)
+    early = FirestoreLock(firestore_clients(), PAGE, clock=clock, rpc_timeout=10)
+    read = late._read
+    taken: list[Lease | None] = []
+
+    def read_then_lose_the_race() -> Any:
+        document = read()
+        if not taken:
+            taken.append(early.acquire())
+        return document
+
+    late._read = read_then_lose_the_race  # type: ignore[method-assign]
+    assert late.acquire() is None
+    state = late.snapshot()
+    assert taken[0] is not None and state["holder"] == taken[0].holder and state["pending"] is True

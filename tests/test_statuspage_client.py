@@ -142,6 +142,27 @@ def test_components_reads_every_page_and_leaves_out_groups(api, client):
     assert api.calls[0].request.headers["Authorization"] == f"OAuth {KEY}"
 
 
+def test_component_cache_lists_the_page_once_per_ttl(api, bucket):
+    api.get(COMPONENTS, json=[component("abc123")])
+    now = [0.0]
+    cache = statuspage.ComponentCache(ttl_seconds=300, clock=lambda: now[0])
+    session = make_session(RetryPolicy(sleep=lambda seconds: None))
+
+    def client() -> StatuspageClient:  # a new client per sync, as the Runtime makes them
+        return StatuspageClient(PAGE, KEY, session=session, bucket=bucket, component_cache=cache)
+
+    assert client().components() == client().components() == {"abc123": Component("abc123", "API")}
+    assert len(api.calls) == 1
+    now[0] = 300.0
+    client().components()
+    assert len(api.calls) == 2
+    cache.clear()
+    client().components()
+    assert len(api.calls) == 3
+    client().components(fresh=True)  # within the TTL, yet read again
+    assert len(api.calls) == 4
+
+
 def test_unresolved_incidents_reads_pages_until_a_short_one(api, client):
     everything = [sp_incident(f"inc{n:04d}") for n in range(250)]
     for page in (1, 2, 3):
@@ -166,7 +187,9 @@ def test_unresolved_incidents_maps_each_incident_and_its_ownership(api, client):
     ])
     found = {i.id: i for i in client.unresolved_incidents()}
     assert found["ours"] == SpIncident("ours", "Investigating errors in API (ours)", "investigating",
-                                       "2026-01-05T10:01:00.000000+00:00", frozenset({"abc123", "def456"}), owned=True)
+                                       "2026-01-05T10:01:00.000000+00:00", frozenset({"abc123", "def456"}), owned=True,
+                                       components=(Component("abc123", "API", "partial_outage"),
+                                                   Component("def456", "API", "partial_outage")))
     assert found["marked"].owned and found["legacy"].owned
     assert not found["theirs"].owned
     assert found["theirs"].status == "identified" and found["theirs"].component_ids == frozenset()

@@ -18,12 +18,18 @@ class Source:
 
 
 class Page:
-    def __init__(self, components, incidents=()):
+    def __init__(self, components, incidents=(), fresh_components=None):
         self._components = components
+        # What a fresh listing shows, when the cached list above is out of date.
+        self._fresh_components = fresh_components if fresh_components is not None else components
         self._incidents = list(incidents)
         self.writes = []
+        self.fresh_reads = 0
 
-    def components(self):
+    def components(self, fresh=False):
+        if fresh:
+            self.fresh_reads += 1
+            return self._fresh_components
         return self._components
 
     def unresolved_incidents(self):
@@ -83,3 +89,30 @@ def test_dry_run_writes_nothing_but_plans():
     page = Page(COMPONENTS, [STALE])
     result = sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None, dry_run=True)
     assert page.writes == [] and result.writes == 2
+
+
+def test_statuses_come_from_the_unresolved_incidents_not_a_cached_component_list():
+    # The component list may be an instance's copy from before our own incident
+    # set API to partial_outage; the incident, read this sync, shows the status now.
+    cached = {"api": Component("api", "API", "operational")}
+    ours = SpIncident("S2", "ours", "investigating", "2026-01-01T00:00:00Z", frozenset({"api"}), owned=True,
+                      components=(Component("api", "API", "partial_outage"),))
+    page = Page(cached, [ours])
+    sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None)
+    assert page.writes == []
+
+
+def test_a_tag_naming_a_component_missing_from_the_cached_list_lists_the_page_afresh():
+    added = Component("new", "New service")
+    tagged = PdIncident("a", "P2", "acknowledged", component_ids=frozenset({"new"}))
+    page = Page(COMPONENTS, fresh_components={**COMPONENTS, "new": added})
+    sync_once([Source("a", [tagged])], page, Policy(), guard=lambda: None)
+    assert page.fresh_reads == 1
+    [(kind, opened)] = page.writes
+    assert kind == "create" and opened.components == {"new": "partial_outage"}
+
+
+def test_known_components_need_no_fresh_listing():
+    page = Page(COMPONENTS, [STALE])
+    sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None)
+    assert page.fresh_reads == 0

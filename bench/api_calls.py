@@ -1,0 +1,163 @@
+"""Figure 1: API calls per sync against the floor.
+
+With A accounts of N open incidents each, M owned unresolved Statuspage incidents
+and K writes the page needs, a sync cannot do with fewer than
+
+    A * ceil(N/100) + ceil(M/100) + K
+
+calls (lists page at 100), plus one component listing per instance and TTL. The
+first sync runs on a fresh instance (component list and alert tags not yet
+read); the steady one on the same instance after K priorities changed.
+
+The world: component n belongs to account n % A and carries an owned incident at
+partial_outage; each account's N incidents are spread over its components; every
+10th carries its tags only in its alerts (an Events API v2 integration); the
+first incident of K components is P1 (major_outage), so the first sync updates
+K incidents, and clearing those priorities makes the steady sync update them back.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from bench.world import (ACK_V2, account_names, add_owned_incident, add_page_and_accounts, component_id,
+                         count_syncs, function_env, warm_function)
+from tests.function_fixture import RunningFunction
+from tests.sandbox_fixture import Sandbox
+
+PER_PAGE = 100  # both APIs' list maximum
+ALERTS_EVERY = 10  # every 10th incident has its tags only in its alerts
+HEALTHY_COMPONENTS = 10  # components without an incident, listed all the same
+SEVERITY = "P1=major_outage"
+BUCKET = 60  # the function's Statuspage token bucket: 60 deep, 1/s
+ORIGINAL_PD_LIMIT = 100  # the original tool read one page of acknowledged incidents
+
+
+@dataclass(frozen=True)
+class CallsCase:
+    accounts: int  # A
+    incidents: int  # N, open per account
+    owned: int  # M
+    writes: int  # K
+
+    def label(self) -> str:
+        return f"A={self.accounts} N={self.incidents} M={self.owned} K={self.writes}"
+
+    @property
+    def components(self) -> int:
+        return self.owned + HEALTHY_COMPONENTS
+
+    def floor(self, first: bool) -> int:
+        listing = math.ceil(self.components / PER_PAGE) if first else 0
+        return (self.accounts * math.ceil(self.incidents / PER_PAGE) + math.ceil(self.owned / PER_PAGE)
+                + self.writes + listing)
+
+    def original(self, first: bool) -> str:
+        """The original tool, modelled: one page of the sending account's acknowledged
+        incidents, one unpaginated unresolved list, the components once per process;
+        no severity, so none of the K updates."""
+        seen = min(self.incidents, ORIGINAL_PD_LIMIT) / (self.accounts * self.incidents)
+        return f"{2 + first} (sees {seen:.0%} of incidents)"
+
+
+CASES = [CallsCase(1, 10, 5, 2), CallsCase(3, 250, 120, 20), CallsCase(10, 1000, 500, 50)]
+
+
+@dataclass(frozen=True)
+class Calls:
+    pd_lists: int
+    pd_alerts: int
+    sp_components: int
+    sp_unresolved: int
+    sp_writes: int
+    refused: int  # 420/429 answers: a paced client gets none
+
+    @property
+    def total(self) -> int:
+        return self.pd_lists + self.pd_alerts + self.sp_components + self.sp_unresolved + self.sp_writes
+
+    @classmethod
+    def of(cls, log: list[dict]) -> "Calls":
+        def count(api: str, test: Callable[[dict], bool]) -> int:
+            return sum(r["api"] == api and test(r) for r in log)
+
+        return cls(
+            pd_lists=count("pagerduty", lambda r: r["path"] == "/incidents"),
+            pd_alerts=count("pagerduty", lambda r: r["path"].endswith("/alerts")),
+            sp_components=count("statuspage", lambda r: r["path"].endswith("/components")),
+            sp_unresolved=count("statuspage", lambda r: r["path"].endswith("/incidents/unresolved")),
+            sp_writes=count("statuspage", lambda r: r["method"] in ("POST", "PATCH", "PUT")),
+            refused=count("statuspage", lambda r: r["status"] in (420, 429)),
+        )
+
+
+def build(sandbox: Sandbox, case: CallsCase) -> list[str]:
+    """The world above; answers the ids of the K P1 incidents."""
+    add_page_and_accounts(sandbox, case.components, case.accounts)
+    prioritised: list[str] = []
+    for a, account in enumerate(account_names(case.accounts)):
+        mine = [n for n in range(case.owned) if n % case.accounts == a]
+        first = 0  # the account's running incident number: every 10th is tagged in its alerts only
+        for i, n in enumerate(mine):
+            count = case.incidents // len(mine) + (i < case.incidents % len(mine))
+            tags = f"component:{component_id(n)}"
+            numbers = range(first, first + count)
+            first += count
+            if n < case.writes:
+                made = sandbox.trigger(account, tags=tags, priority="P1", status="acknowledged", deliver=False,
+                                       count=1)
+                prioritised.append(made["incidents"][0]["id"])
+                numbers = numbers[1:]
+            in_alerts = sum(j % ALERTS_EVERY == ALERTS_EVERY - 1 for j in numbers)
+            for tags_in, how_many in (("trigger", len(numbers) - in_alerts), ("alerts", in_alerts)):
+                if how_many:
+                    sandbox.trigger(account, tags=tags, tags_in=tags_in, status="acknowledged", deliver=False,
+                                    count=how_many)
+            add_owned_incident(sandbox, component_id(n))
+    return prioritised
+
+
+def one_sync(sandbox: Sandbox, function: RunningFunction) -> Calls:
+    sandbox.clear_requests()
+    before = count_syncs(function)
+    response = function.post(f"/{account_names(1)[0]}", ACK_V2)
+    if response.status_code != 200 or count_syncs(function) != before + 1:
+        raise RuntimeError(f"expected one sync, got {response.status_code} {response.text} and "
+                           f"{count_syncs(function) - before} syncs")
+    return Calls.of(sandbox.requests())
+
+
+def measure(sandbox: Sandbox, case: CallsCase, progress: Callable[[str], None]) -> tuple[Calls, Calls]:
+    """(first sync on a fresh instance, steady sync on the same instance)."""
+    prioritised = build(sandbox, case)
+    sandbox.rate_limit(True)  # Statuspage's: 60 deep, 1/s; a 429 would cost a call
+    with warm_function(function_env(sandbox, case.accounts, PAGERSTATUS_SEVERITY=SEVERITY)) as function:
+        started = time.monotonic()
+        first = one_sync(sandbox, function)
+        for incident in prioritised:
+            sandbox.set_priority(incident, None, deliver=False)
+        # Counting, not timing: let the function's bucket refill so that pacing
+        # does not outlast the webhook's HTTP timeout.
+        spent = first.sp_components + first.sp_unresolved + first.sp_writes
+        wait = spent + (spent - first.sp_components) - BUCKET - (time.monotonic() - started)
+        if wait > 0:
+            progress(f"        waiting {wait:.0f} s for the function's Statuspage bucket to refill")
+            time.sleep(wait)
+        steady = one_sync(sandbox, function)
+    for calls in (first, steady):
+        if calls.sp_writes != case.writes:
+            raise RuntimeError(f"{case.label()}: the world needed {calls.sp_writes} writes, not {case.writes}")
+    return first, steady
+
+
+HEADERS = ["case", "sync", "PD lists", "PD alerts", "SP components", "SP unresolved", "SP writes", "429s",
+           "calls", "floor", "actual / floor", "original tool (modelled)"]
+
+
+def rows(case: CallsCase, first: Calls, steady: Calls) -> list[list[str]]:
+    return [[case.label(), name, str(c.pd_lists), str(c.pd_alerts), str(c.sp_components), str(c.sp_unresolved),
+             str(c.sp_writes), str(c.refused), str(c.total), str(case.floor(is_first)),
+             f"{c.total / case.floor(is_first):.3f}", case.original(is_first)]
+            for name, c, is_first in (("first", first, True), ("steady", steady, False))]

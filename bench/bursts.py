@@ -1,0 +1,127 @@
+"""Figure 2: a burst of webhooks at once over two function processes that share
+the lock in the real Firestore emulator, as two Cloud Run instances would.
+
+Before each burst the page is steady (10 components open, both processes warm)
+and D distinct changes happen in PagerDuty (D incidents acknowledged on D more
+components); then B webhooks go out at once, alternating between the processes
+and the two accounts. Every API call takes 50 ms, a network round trip, so the
+burst meets the syncs it sets off.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from bench.report import percentile
+from bench.world import (ACK_V2, PAGE_ID, account_names, add_page_and_accounts, component_id, count_syncs,
+                         function_env, set_latency, warm_function)
+from tests.firestore_fixture import require_emulator, unique_project, warm_up
+from tests.function_fixture import RunningFunction
+from tests.sandbox_fixture import Sandbox
+
+BURSTS = (10, 100, 500)
+CHANGES = 5  # D
+OPEN_BEFORE = 10  # components already open when the burst starts
+INCIDENTS_BEFORE = 50
+ACCOUNTS = 2
+LATENCY_S = 0.05
+P99_TARGET_S = 1.0
+
+
+@dataclass(frozen=True)
+class BurstResult:
+    webhooks: int
+    seconds: list[float]
+    statuses: list[int]
+    syncs: int
+    creates: int  # Statuspage incidents opened during the burst
+    open_per_component: dict[str, int]  # unresolved incidents per component afterwards
+
+    @property
+    def duplicates(self) -> int:
+        return sum(count - 1 for count in self.open_per_component.values() if count > 1)
+
+    @property
+    def answered_2xx(self) -> int:
+        return sum(200 <= status < 300 for status in self.statuses)
+
+
+async def _post(url: str, path: str, body: bytes) -> tuple[float, int]:
+    """One webhook on its own connection, timed from connecting to the last byte."""
+    parts = urlsplit(url)
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    await writer.drain()
+    status_line = await reader.readline()
+    await reader.read()  # the rest, until the server closes
+    writer.close()
+    return time.perf_counter() - started, int(status_line.split()[1])
+
+
+async def _burst(targets: list[tuple[str, str]], body: bytes) -> list[tuple[float, int]]:
+    # asyncio rather than threads: 500 client threads would fight the sandbox,
+    # which runs in this process, for the GIL and slow down what they measure.
+    return list(await asyncio.gather(*(asyncio.wait_for(_post(url, path, body), 30) for url, path in targets)))
+
+
+def _open_per_component(sandbox: Sandbox) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for incident in sandbox.dump()["statuspage"]["incidents"]:
+        if incident["page_id"] == PAGE_ID and incident["status"] != "resolved":
+            for component in incident["component_ids"]:
+                counts[component] = counts.get(component, 0) + 1
+    return counts
+
+
+def _acknowledge(sandbox: Sandbox, components: range, incidents: int) -> None:
+    accounts = account_names(ACCOUNTS)
+    for i, n in enumerate(components):
+        count = incidents // len(components) + (i < incidents % len(components))
+        sandbox.trigger(accounts[i % ACCOUNTS], tags=f"component:{component_id(n)}", status="acknowledged",
+                        deliver=False, count=count)
+
+
+def run(sandbox: Sandbox, webhooks: int) -> BurstResult:
+    warm_up(require_emulator())
+    add_page_and_accounts(sandbox, OPEN_BEFORE + CHANGES, ACCOUNTS)
+    _acknowledge(sandbox, range(OPEN_BEFORE), INCIDENTS_BEFORE)
+    set_latency(sandbox, LATENCY_S, LATENCY_S)
+    sandbox.rate_limit(True)
+    # A project of its own: a fresh lock document in the shared emulator.
+    env = function_env(sandbox, ACCOUNTS, GOOGLE_CLOUD_PROJECT=unique_project())
+    with warm_function(env) as first, warm_function(env) as second:
+        processes: list[RunningFunction] = [first, second]
+        for process in processes:  # open the 10, and fill both processes' caches
+            process.post(f"/{account_names(1)[0]}", ACK_V2).raise_for_status()
+        _acknowledge(sandbox, range(OPEN_BEFORE, OPEN_BEFORE + CHANGES), CHANGES)
+        sandbox.clear_requests()
+        syncs_before = sum(count_syncs(p) for p in processes)
+        accounts = account_names(ACCOUNTS)
+        targets = [(processes[n % 2].url, f"/{accounts[(n // 2) % ACCOUNTS]}") for n in range(webhooks)]
+        answers = asyncio.run(_burst(targets, json.dumps(ACK_V2).encode()))
+        syncs = sum(count_syncs(p) for p in processes) - syncs_before
+    creates = sum(r["method"] == "POST" for r in sandbox.requests(api="statuspage"))
+    return BurstResult(webhooks, [s for s, _ in answers], [status for _, status in answers], syncs, creates,
+                       _open_per_component(sandbox))
+
+
+def _others(statuses: list[int]) -> str:
+    others = sorted(status for status in statuses if not 200 <= status < 300)
+    return f" ({', '.join(f'{others.count(s)}x{s}' for s in sorted(set(others)))})" if others else ""
+
+
+HEADERS = ["burst B", "changes D", "syncs", "target syncs", "opened", "duplicates", "2xx", "p50 s", "p99 s",
+           "max s", "target p99", "original tool (modelled)"]
+
+
+def row(result: BurstResult) -> list[str]:
+    return [str(result.webhooks), str(CHANGES), str(result.syncs), f"<= {CHANGES + 2}", str(result.creates),
+            str(result.duplicates), f"{result.answered_2xx}/{result.webhooks}" + _others(result.statuses),
+            f"{percentile(result.seconds, 0.5):.3f}", f"{percentile(result.seconds, 0.99):.3f}",
+            f"{max(result.seconds):.3f}", f"< {P99_TARGET_S:g} s",
+            f"{result.webhooks} syncs, no lock"]

@@ -1,0 +1,82 @@
+"""What every benchmark builds on: the sandbox's page and accounts, and the real
+function (a functions-framework process) configured for them."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from pagerstatus.ownership import metadata_for
+from tests.function_fixture import RunningFunction, running_function
+from tests.sandbox_fixture import Sandbox
+
+PAGE_ID = "page00000001"
+SP_KEY = "sp-key-0123456789"
+DEADLINE_S = 5.0  # PagerDuty's webhook delivery timeout
+ACK_V2 = {"messages": [{"event": "incident.acknowledge"}]}
+# Needs no sync, but builds the function's Runtime: keeps cold start out of the samples.
+WARM_UP_V3 = {"event": {"event_type": "service.updated"}}
+
+
+def account_names(count: int) -> list[str]:
+    return [f"acct{n}" for n in range(count)]
+
+
+def pd_key(account: str) -> str:
+    return f"{account}-pd-key-0123456789"
+
+
+def component_id(n: int) -> str:
+    return f"comp{n:08d}"
+
+
+def function_env(sandbox: Sandbox, accounts: int, **extra: str) -> dict[str, str]:
+    env = {
+        "STATUSPAGE_PAGE": PAGE_ID,
+        "STATUSPAGE_KEY": SP_KEY,
+        "STATUSPAGE_API_URL": sandbox.statuspage_url,
+        "PAGERDUTY_API_URL": sandbox.pagerduty_url,
+        **extra,
+    }
+    for name in account_names(accounts):
+        env[f"PD_ACCOUNT_{name.upper()}"] = pd_key(name)
+    return env
+
+
+def add_page_and_accounts(sandbox: Sandbox, components: int, accounts: int) -> None:
+    """Reset the sandbox to a page of `components` operational components and
+    `accounts` PagerDuty accounts without incidents (no faults, no rate limit)."""
+    sandbox.reset()
+    sandbox.add_page(PAGE_ID, SP_KEY, components=[{"id": component_id(n), "name": f"Component {n}"}
+                                                  for n in range(components)])
+    for account in account_names(accounts):
+        sandbox.add_account(account, pd_key(account))
+
+
+def add_owned_incident(sandbox: Sandbox, component: str, status: str = "partial_outage") -> dict:
+    """An incident this service opened earlier, as it would have opened it."""
+    return sandbox.add_sp_incident(PAGE_ID, name=f"Investigating errors in {component}",
+                                   components={component: status}, component_ids=[component],
+                                   metadata=metadata_for(component))
+
+
+def set_latency(sandbox: Sandbox, pagerduty_s: float, statuspage_s: float) -> None:
+    """A delay on every request to each API, until the next reset: a network round trip."""
+    for api, seconds in (("pagerduty", pagerduty_s), ("statuspage", statuspage_s)):
+        if seconds:
+            sandbox.fault(api, latency=seconds)
+
+
+def count_syncs(function: RunningFunction) -> int:
+    """Syncs the function ran: its "sync planned" log lines."""
+    return sum(entry.get("action") == "plan" for entry in function.logs())
+
+
+@contextmanager
+def warm_function(env: dict[str, str]) -> Iterator[RunningFunction]:
+    """A fresh function process, its Runtime built by a webhook that needs no sync:
+    its write bucket (process-wide, 60 deep) full, its caches empty."""
+    with running_function(env) as function:
+        response = function.post(f"/{account_names(1)[0]}", WARM_UP_V3)
+        if response.status_code != 200:
+            raise RuntimeError(f"warm-up answered {response.status_code}: {response.text}")
+        yield function
