@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: install run test bench checkov clean
+.PHONY: install run test bench checkov deploy clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ test: install .venv-checkov/.make-stamp
 # The benchmark against the sandbox and the Firestore emulator; writes docs/PERFORMANCE.md.
 bench: install
 	scripts/with-firestore-emulator.sh $(BIN)/python bench/performance.py
+
+# Provisions everything on Google Cloud and PagerDuty (terraform/README.md: first deploy).
+deploy:
+	terraform -chdir=terraform init -input=false
+	terraform -chdir=terraform apply
 
 clean:
 	rm -rf $(VENV) .venv-checkov

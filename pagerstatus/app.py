@@ -2,6 +2,7 @@
 
 GET /            -> 200 ["Hello from Pagerstatus"]
 POST /<account>  -> a webhook from that PagerDuty account
+POST /_sync      -> the periodic sync, from Cloud Scheduler with a Google ID token
 Bad input is a 4xx with {"error": ...}; an upstream failure a 503 so that
 PagerDuty redelivers; never a stack trace in a response.
 """
@@ -17,10 +18,13 @@ import flask
 from . import log
 from .config import ACCOUNT_NAME
 from .errors import BadRequest, ConfigError, LeaseLost, UpstreamError
-from .runtime import get_runtime
+from .oidc import verify_caller
+from .runtime import Runtime, get_runtime
 from .webhook import authenticate, event_types, needs_sync
 
 HELLO = ["Hello from Pagerstatus"]
+# Account names start with a letter or digit, so this path can never be an account.
+SCHEDULED_SYNC_PATH = "_sync"
 
 
 def _json(body: Any, status: int) -> flask.Response:
@@ -55,6 +59,8 @@ def _route(request: flask.Request) -> flask.Response:
         if request.method not in ("GET", "HEAD"):
             raise BadRequest(405, f"expected GET on /, found {request.method}")
         return _json(HELLO, 200)
+    if path == SCHEDULED_SYNC_PATH:
+        return _scheduled_sync(request)
     if "/" in path:
         raise BadRequest(404, "expected /<account>, found a deeper path")
     account = path.lower()
@@ -76,9 +82,24 @@ def _route(request: flask.Request) -> flask.Response:
         log.info("webhook needs no sync", action="ignore", **fields)
         return _json(["No need to sync"], 200)
 
+    return _sync(runtime, "webhook", fields)
+
+
+def _scheduled_sync(request: flask.Request) -> flask.Response:
+    if request.method != "POST":
+        raise BadRequest(405, f"expected POST on /{SCHEDULED_SYNC_PATH}, found {request.method}")
+    runtime = get_runtime()
+    identity = runtime.settings.scheduler
+    if identity is None:
+        raise BadRequest(404, "periodic sync is not enabled (PAGERSTATUS_SCHEDULER_AUDIENCE is not set)")
+    claims = verify_caller(request.headers.get("Authorization"), identity, runtime.certs_session)
+    return _sync(runtime, "scheduled", dict(caller=claims.get("email")))
+
+
+def _sync(runtime: Runtime, trigger: str, fields: dict[str, Any]) -> flask.Response:
     started = time.monotonic()
     outcome = runtime.sync()
-    log.info(f"webhook sync {outcome}", action=outcome, seconds=round(time.monotonic() - started, 3), **fields)
+    log.info(f"{trigger} sync {outcome}", action=outcome, seconds=round(time.monotonic() - started, 3), **fields)
     if outcome == "queued":
         return _json(["Sync queued"], 202)
     return _json(["Performed sync"], 200)

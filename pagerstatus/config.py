@@ -13,6 +13,7 @@ from typing import Mapping, Protocol
 
 from .errors import ConfigError
 from .log import register_secret
+from .oidc import GOOGLE_CERTS_URL, SchedulerIdentity
 from .pagerduty import DEFAULT_BASE_URL as DEFAULT_PAGERDUTY_API_URL
 from .reconcile import DEFAULT_INCIDENT_BODY, DEFAULT_INCIDENT_NAME, DEFAULT_RESOLVED_BODY, Policy, SeverityMap
 from .statuspage import DEFAULT_BASE_URL as DEFAULT_STATUSPAGE_API_URL
@@ -64,6 +65,8 @@ class Settings:
     lock: str = "memory"  # or "firestore"
     project: str | None = None
     firestore_database: str = "(default)"
+    # Who may call POST /_sync (the periodic sync); None: nobody, the path answers 404.
+    scheduler: SchedulerIdentity | None = None
 
 
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -119,7 +122,23 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         lock=lock,
         project=project,
         firestore_database=environ.get("PAGERSTATUS_FIRESTORE_DATABASE", "").strip() or "(default)",
+        scheduler=_scheduler(environ),
     )
+
+
+def _scheduler(environ: Mapping[str, str]) -> SchedulerIdentity | None:
+    audience = environ.get("PAGERSTATUS_SCHEDULER_AUDIENCE", "").strip()
+    service_account = environ.get("PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT", "").strip()
+    if not audience and not service_account:
+        return None
+    if not audience or not service_account:
+        raise ConfigError("PAGERSTATUS_SCHEDULER_AUDIENCE and PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT: "
+                          "expected both set (the periodic sync) or neither, found only one")
+    if "@" not in service_account:
+        raise ConfigError(f"PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT: expected a service account email, "
+                          f"found {service_account!r}")
+    return SchedulerIdentity(audience=audience, service_account=service_account,
+                             certs_url=_url(environ, "PAGERSTATUS_OIDC_CERTS_URL", GOOGLE_CERTS_URL))
 
 
 class EnvKeySource:

@@ -30,6 +30,8 @@ class Runtime:
         self._components = ComponentCache()
         self._pagerduty_session = make_session(RetryPolicy())
         self._statuspage_session = make_session(RetryPolicy())
+        # Fetches Google's public keys to check the periodic sync's ID token (pagerstatus.oidc).
+        self.certs_session = make_session(RetryPolicy())
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Runtime":

@@ -1,72 +1,30 @@
-locals {
-  # Account names are map keys of a sensitive variable, so Terraform marks them sensitive too
-  # and refuses them in for_each. The names are not secret (they appear in URLs and secret IDs).
-  accounts = nonsensitive(toset(keys(var.pagerduty_accounts)))
+# pagerstatus on Google Cloud, wired to the PagerDuty accounts in pagerduty.tf.
+# Everything on Google Cloud is in modules/pagerstatus; each account's webhook subscription
+# is an instance of modules/pagerduty_account. examples/two-accounts shows the same for two.
 
-  labels = {
-    app        = "pagerstatus"
-    managed-by = "terraform"
+module "pagerstatus" {
+  source = "./modules/pagerstatus"
+
+  project_id         = var.project_id
+  region             = var.region
+  statuspage_page_id = var.statuspage_page_id
+  statuspage_api_key = var.statuspage_api_key
+  # The module stores keys; the Terraform-only fields (terraform_token, service_ids) stay here.
+  pagerduty_accounts = {
+    for name, account in var.pagerduty_accounts : name => {
+      api_key        = account.api_key
+      webhook_secret = account.webhook_secret
+    }
   }
 
-  required_apis = toset([
-    "artifactregistry.googleapis.com", # function images
-    "cloudbuild.googleapis.com",       # builds the function from source
-    "cloudfunctions.googleapis.com",
-    "cloudscheduler.googleapis.com", # the periodic resync (scheduler.tf)
-    "firestore.googleapis.com",      # sync lock
-    "iam.googleapis.com",            # the service accounts below
-    "run.googleapis.com",            # 2nd gen functions run on Cloud Run
-    "secretmanager.googleapis.com",
-    "storage.googleapis.com", # source archive bucket
-  ])
-}
-
-resource "google_project_service" "apis" {
-  for_each = local.required_apis
-
-  project = var.project_id
-  service = each.value
-
-  # Other workloads in the project may rely on these APIs; never switch them off on destroy.
-  disable_on_destroy = false
-}
-
-# Identity the function runs as. It gets only: read access to the pagerstatus secrets
-# (secrets.tf), secret metadata listing to discover accounts, and Firestore document access
-# for the lock (firestore.tf).
-resource "google_service_account" "function" {
-  project      = var.project_id
-  account_id   = "pagerstatus-fn"
-  display_name = "pagerstatus function"
-  description  = "Runtime identity of the pagerstatus Cloud Function."
-
-  depends_on = [google_project_service.apis]
-}
-
-# Identity Cloud Build uses to build the function image. Since mid-2024 new projects no longer
-# give the default build identity enough rights (organization policy
-# iam.automaticIamGrantsForDefaultServiceAccounts), so a dedicated one makes the deploy
-# independent of project history.
-resource "google_service_account" "build" {
-  project      = var.project_id
-  account_id   = "pagerstatus-build"
-  display_name = "pagerstatus build"
-  description  = "Cloud Build identity that builds the pagerstatus function image."
-
-  depends_on = [google_project_service.apis]
-}
-
-# What the build needs, and no more: write build logs, push the image to Artifact Registry
-# (gcf-artifacts), read the source archive Cloud Functions copies into its gcf-v2-sources bucket.
-# Not roles/cloudbuild.builds.builder: it can run builds as other service accounts.
-resource "google_project_iam_member" "build" {
-  for_each = toset([
-    "roles/logging.logWriter",
-    "roles/artifactregistry.writer",
-    "roles/storage.objectViewer",
-  ])
-
-  project = var.project_id
-  role    = each.value
-  member  = "serviceAccount:${google_service_account.build.email}"
+  open_on                          = var.open_on
+  severity                         = var.severity
+  dry_run                          = var.dry_run
+  sync_schedule                    = var.sync_schedule
+  max_instance_request_concurrency = var.max_instance_request_concurrency
+  max_instance_count               = var.max_instance_count
+  timeout_seconds                  = var.timeout_seconds
+  firestore_database               = var.firestore_database
+  create_firestore_database        = var.create_firestore_database
+  firestore_location               = var.firestore_location
 }

@@ -1,32 +1,36 @@
 output "function_url" {
   description = "HTTPS URL of the function. PagerDuty account <account> posts to <function_url>/<account>."
-  value       = local.function_url
-}
-
-output "function_service_account_email" {
-  description = "Email of the service account the function runs as."
-  value       = google_service_account.function.email
+  value       = module.pagerstatus.function_url
 }
 
 output "webhook_urls" {
   description = "Webhook URL per PagerDuty account (the path segment is the account name)."
-  value       = { for account in local.accounts : account => "${local.function_url}/${account}" }
+  value       = module.pagerstatus.webhook_urls
+}
+
+output "function_service_account_email" {
+  description = "Email of the service account the function runs as."
+  value       = module.pagerstatus.function_service_account_email
+}
+
+output "scheduler_service_account_email" {
+  description = "Email of the service account the periodic sync presents an ID token for."
+  value       = module.pagerstatus.scheduler_service_account_email
 }
 
 output "secret_ids" {
-  description = "Secret Manager secret IDs created for the function: the Statuspage key and, per PagerDuty account, its API key, webhook token and (when supplied) webhook signing secret."
-  value = {
-    statuspage_api_key = google_secret_manager_secret.statuspage_api_key.secret_id
-    accounts = {
-      for account in local.accounts : account => {
-        for kind, secret_id in local.account_secret_ids[account] : kind => secret_id
-        if contains(keys(google_secret_manager_secret.account), "${account}/${kind}")
-      }
-    }
-  }
+  description = "Secret Manager secret IDs the function reads, per kind and account."
+  value       = module.pagerstatus.secret_ids
 }
 
 output "source_bucket" {
   description = "Bucket that holds the function's source archives."
-  value       = google_storage_bucket.source.name
+  value       = module.pagerstatus.source_bucket
+}
+
+output "webhook_subscription_ids" {
+  description = "PagerDuty webhook subscription IDs per account (one per service when service_ids is set)."
+  value = {
+    primary = module.pagerduty_primary.webhook_subscription_ids
+  }
 }

@@ -2,7 +2,7 @@
 # configuration. Terraform cannot create provider configurations with for_each (nor pass a
 # different one to each instance of a for_each module), so every account is wired explicitly:
 # one provider alias and one module block per key of var.pagerduty_accounts.
-# Secrets and webhook tokens for all accounts are created with for_each in secrets.tf.
+# Secrets and webhook tokens for all accounts are created with for_each in modules/pagerstatus.
 #
 # To add an account, add its entry to pagerduty_accounts and copy these two blocks with the
 # new name; see README.md ("Adding a PagerDuty account").
@@ -25,6 +25,8 @@ module "pagerduty_primary" {
   providers = { pagerduty = pagerduty.primary }
 
   account       = "primary"
-  function_url  = local.function_url
-  webhook_token = random_password.webhook_token["primary"].result
+  function_url  = module.pagerstatus.function_url
+  webhook_token = module.pagerstatus.webhook_tokens["primary"]
+  # Service IDs are not secret; the map they come from is.
+  service_ids = nonsensitive(var.pagerduty_accounts["primary"].service_ids)
 }

@@ -52,6 +52,15 @@ def test_make_run_demo_end_to_end():
         requests.post(f"{control}/{incident}/priority", json={"priority": "P1"}, timeout=10)
         assert "Major Outage" in requests.get(sandbox + "/", timeout=10).text
 
+        # The periodic sync as printed: a token from the sandbox's issuer, then POST /_sync.
+        token_request = re.search(r"--data '(\{\"audience\".*?\})' (\S+/_sandbox/oidc/token)", guide)
+        token = requests.post(token_request.group(2), data=token_request.group(1),
+                              headers={"Content-Type": "application/json"}, timeout=10).json()["id_token"]
+        assert f"{function}/_sync" in guide
+        scheduled = requests.post(f"{function}/_sync", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert (scheduled.status_code, scheduled.json()) == (200, ["Performed sync"])
+        assert requests.post(f"{function}/_sync", timeout=10).status_code == 401
+
         requests.post(f"{control}/{incident}/resolve", timeout=10)
         statuspage = requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["statuspage"]
         assert {c["status"] for c in statuspage["components"]} == {"operational"}

@@ -13,15 +13,21 @@ import functools
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS
+from pagerstatus.app import SCHEDULED_SYNC_PATH
+from pagerstatus.webhook import SYNC_EVENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_DIR = ROOT / "terraform"
+# Everything on Google Cloud; the root module (TF_DIR) and the examples instantiate it.
+GCP_MODULE = TF_DIR / "modules" / "pagerstatus"
+ACCOUNT_MODULE = TF_DIR / "modules" / "pagerduty_account"
+EXAMPLE = TF_DIR / "examples" / "two-accounts"
 PACKAGE = ROOT / "pagerstatus"
 CHECKOV_SCRIPT = ROOT / "scripts" / "checkov.sh"
 
@@ -31,7 +37,6 @@ STATUSPAGE_SECRET_ID = "pagerstatus-statuspage-api-key"
 ACCOUNT_SECRET_PREFIX = "pagerstatus-pd-"
 ACCOUNT_SECRET_SUFFIXES = ("-api-key", "-webhook-token", "-webhook-secret")
 TOKEN_HEADER = "X-Pagerstatus-Token"
-ACCOUNT_MODULE_SOURCE = "./modules/pagerduty_account"
 
 # Settings the code reads that Terraform deliberately leaves unset. A new setting in the code
 # must either be set in terraform/function.tf (local.function_env) or be listed here.
@@ -42,6 +47,7 @@ NOT_SET_BY_TERRAFORM = {
     "PAGERSTATUS_INCIDENT_NAME": "optional template; the code's default applies",
     "PAGERSTATUS_INCIDENT_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_RESOLVED_BODY": "optional template; the code's default applies",
+    "PAGERSTATUS_OIDC_CERTS_URL": "certificate URL override for the sandbox and tests; Google's by default",
 }
 # The local emulator: its settings never reach the deployed function.
 CODE_DIRS_NOT_DEPLOYED_CONFIG = ("sandbox",)
@@ -98,7 +104,7 @@ def blocks(kind: str, directory: Path | None = None) -> Iterator[tuple[Path, dic
             yield path, block
 
 
-def resources(resource_type: str, directory: Path = TF_DIR) -> dict[str, dict]:
+def resources(resource_type: str, directory: Path = GCP_MODULE) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for _, block in blocks("resource", directory):
         for rtype, by_name in block.items():
@@ -109,7 +115,7 @@ def resources(resource_type: str, directory: Path = TF_DIR) -> dict[str, dict]:
     return found
 
 
-def data_sources(data_type: str, directory: Path = TF_DIR) -> dict[str, dict]:
+def data_sources(data_type: str, directory: Path = GCP_MODULE) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for _, block in blocks("data", directory):
         for dtype, by_name in block.items():
@@ -118,14 +124,14 @@ def data_sources(data_type: str, directory: Path = TF_DIR) -> dict[str, dict]:
     return found
 
 
-def locals_(directory: Path = TF_DIR) -> dict[str, Any]:
+def locals_(directory: Path = GCP_MODULE) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for _, block in blocks("locals", directory):
         merged.update({k: v for k, v in block.items() if not k.startswith("__")})
     return merged
 
 
-def resolve_local(value: Any, directory: Path = TF_DIR) -> Any:
+def resolve_local(value: Any, directory: Path = GCP_MODULE) -> Any:
     """Follow a bare "${local.name}" reference to the local's value."""
     match = re.fullmatch(r"\$\{local\.(\w+)\}", value) if isinstance(value, str) else None
     if match is None:
@@ -144,7 +150,7 @@ def the_function() -> dict:
     return only(resources("google_cloudfunctions2_function"), "google_cloudfunctions2_function")
 
 
-def variable_default(name: str, directory: Path = TF_DIR) -> Any:
+def variable_default(name: str, directory: Path = GCP_MODULE) -> Any:
     for _, block in blocks("variable", directory):
         for label, body in block.items():
             if unquote(label) == name:
@@ -176,12 +182,12 @@ def code_has_exact_literal(text: str) -> bool:
     return re.search(r"[\"']" + re.escape(text) + r"[\"']", code_text()) is not None
 
 
-def account_modules() -> dict[str, dict]:
-    """Root module blocks that instantiate modules/pagerduty_account, by block name."""
+def module_calls(directory: Path, module: Path) -> dict[str, dict]:
+    """Module blocks in directory that instantiate module, by block name."""
     found = {}
-    for _, block in blocks("module", TF_DIR):
+    for _, block in blocks("module", directory):
         for name, body in block.items():
-            if unquote(body.get("source")) == ACCOUNT_MODULE_SOURCE:
+            if (directory / unquote(body.get("source"))).resolve() == module.resolve():
                 found[unquote(name)] = body
     return found
 
@@ -325,7 +331,7 @@ def test_secret_ids_follow_the_convention_in_the_code():
 
 def test_account_names_are_validated_with_the_same_pattern():
     pattern = re.escape(ACCOUNT_NAME_PATTERN.replace("\\", "\\\\"))
-    for directory, variable in ((TF_DIR, "pagerduty_accounts"), (TF_DIR / "modules" / "pagerduty_account", "account")):
+    for directory, variable in ((GCP_MODULE, "pagerduty_accounts"), (ACCOUNT_MODULE, "account")):
         conditions = [
             rule["condition"]
             for _, block in blocks("variable", directory)
@@ -363,15 +369,14 @@ def test_every_output_has_a_description():
             assert unquote(body.get("description", "")).strip(), f"{path}: output {unquote(label)} has no description"
 
 
-# -- 6. PagerDuty webhook subscriptions ------------------------------------------------------
+# -- 6. PagerDuty webhooks, the periodic sync, and how the modules are wired ----------------
 
 def subscription() -> dict:
-    module_dir = TF_DIR / "modules" / "pagerduty_account"
-    return only(resources("pagerduty_webhook_subscription", module_dir), "pagerduty_webhook_subscription")
+    return only(resources("pagerduty_webhook_subscription", ACCOUNT_MODULE), "pagerduty_webhook_subscription")
 
 
 def test_webhook_events_are_ones_the_function_syncs_on():
-    events = resolve_local(subscription()["events"], TF_DIR / "modules" / "pagerduty_account")
+    events = resolve_local(subscription()["events"], ACCOUNT_MODULE)
     assert isinstance(events, list) and events, f"events must be a literal list, found {events!r}"
     events = [literal(e) for e in events]
     assert set(events) <= SYNC_EVENTS, f"not synced on: {sorted(set(events) - SYNC_EVENTS)}"
@@ -379,48 +384,106 @@ def test_webhook_events_are_ones_the_function_syncs_on():
     assert not unknown_to_code, f"pagerstatus/**/*.py does not handle {unknown_to_code}"
 
 
-def test_webhook_delivery_and_filter():
+def test_webhook_delivery_header_and_scope():
     body = subscription()
     assert literal(body["type"]) == "webhook_subscription"
     assert body["active"] is True
     delivery = body["delivery_method"][0]
     assert literal(delivery["type"]) == "http_delivery_method"
-    assert delivery["url"].endswith('/${var.account}"'), delivery["url"]
+    url = resolve_local(delivery["url"], ACCOUNT_MODULE)
+    assert url.endswith('/${var.account}"'), url
     headers = delivery["custom_header"]
     assert [literal(h["name"]) for h in headers] == [TOKEN_HEADER]
     assert headers[0]["value"] == "${var.webhook_token}"
     assert code_has_exact_literal(TOKEN_HEADER), f"the code does not read the {TOKEN_HEADER} header"
-    assert literal(body["filter"][0]["type"]) == "account_reference"
+    # Account-wide without service_ids, else one subscription per service.
+    assert body["for_each"] == "${local.subscription_scopes}"
+    scopes = locals_(ACCOUNT_MODULE)["subscription_scopes"]
+    assert "account_reference" in scopes and "service_reference" in scopes and "var.service_ids" in scopes, scopes
+    filter_ = body["filter"][0]
+    assert (filter_["type"], filter_["id"]) == ("${each.value.type}", "${each.value.id}")
 
 
-def test_the_periodic_resync_posts_a_sync_event_with_an_accounts_token():
+def test_the_legacy_v2_extension_is_opt_in_and_sends_the_token():
+    extension = only(resources("pagerduty_extension", ACCOUNT_MODULE), "pagerduty_extension")
+    assert "var.generic_v2_webhook" in extension["for_each"]
+    assert extension["endpoint_url"] == "${local.webhook_url}"
+    assert TOKEN_HEADER in extension["config"] and "var.webhook_token" in extension["config"]
+    schema = only(data_sources("pagerduty_extension_schema", ACCOUNT_MODULE), "pagerduty_extension_schema")
+    assert literal(schema["name"]) == "Generic V2 Webhook"
+    assert variable_default("generic_v2_webhook", ACCOUNT_MODULE) is False
+
+
+def test_the_periodic_sync_calls_a_path_the_function_serves_with_an_oidc_token():
     job = only(resources("google_cloud_scheduler_job"), "google_cloud_scheduler_job")
     target = job["http_target"][0]
     assert literal(target["http_method"]) == "POST"
-    assert unquote(target["uri"]) == "${local.function_url}/${local.resync_account}"
-    assert RESYNC_EVENT in target["body"] and "base64encode(jsonencode(" in target["body"]
-    headers = {unquote(k): v for k, v in target["headers"].items()}
-    assert headers[TOKEN_HEADER] == "${random_password.webhook_token[local.resync_account].result}"
-    assert literal(headers["Content-Type"]) == "application/json"
-    assert unquote(variable_default("resync_schedule")) == "*/5 * * * *"
+    assert unquote(target["uri"]) == "${local.function_url}/" + SCHEDULED_SYNC_PATH
+    assert "headers" not in target, "the periodic sync authenticates with its ID token, not a shared token"
+    oidc = target["oidc_token"][0]
+    assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
+    assert oidc["audience"] == "${local.scheduler_audience}"
+    # The function trusts exactly that identity and audience.
+    env = terraform_env()
+    assert env["PAGERSTATUS_SCHEDULER_AUDIENCE"] == oidc["audience"]
+    assert env["PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT"] == oidc["service_account_email"]
+    assert unquote(variable_default("sync_schedule")) == "*/5 * * * *"
+    assert job["count"] == '${var.sync_schedule == "" ? 0 : 1}'
+    scheduler = resources("google_service_account")["scheduler"]
+    assert not [binding for binding in resources("google_project_iam_member").values()
+                if "google_service_account.scheduler" in binding["member"]], "the scheduler identity needs no roles"
+    assert literal(scheduler["account_id"]) == "pagerstatus-scheduler"
 
 
-def test_each_account_module_is_wired_to_its_own_provider_and_token():
-    modules = account_modules()
-    assert modules, f"no module uses {ACCOUNT_MODULE_SOURCE}"
+@pytest.mark.parametrize("directory", [TF_DIR, EXAMPLE], ids=["root", "two-accounts"])
+def test_each_account_module_is_wired_to_its_own_provider_and_token(directory):
+    modules = module_calls(directory, ACCOUNT_MODULE)
+    assert modules, f"{directory}: no module uses modules/pagerduty_account"
     aliases = {
         literal(body["alias"])
-        for _, block in blocks("provider", TF_DIR)
+        for _, block in blocks("provider", directory)
         for name, body in block.items() if unquote(name) == "pagerduty" and "alias" in body
     }
+    accounts = set()
     for name, body in modules.items():
         account = literal(body["account"])
+        accounts.add(account)
         assert body["providers"] == {"pagerduty": f"${{pagerduty.{account}}}"}, (name, body["providers"])
         assert account in aliases, f"module {name}: no provider \"pagerduty\" with alias = \"{account}\""
-        assert body["webhook_token"] == f'${{random_password.webhook_token["{account}"].result}}', (name, body["webhook_token"])
-        assert body["function_url"] == "${local.function_url}"
-    example = _hcl2().load((TF_DIR / "terraform.tfvars.example").open(encoding="utf-8"))
-    assert set(example["pagerduty_accounts"]) == {literal(b["account"]) for b in modules.values()}
+        assert body["webhook_token"] == f'${{module.pagerstatus.webhook_tokens["{account}"]}}', (name, body["webhook_token"])
+        assert body["function_url"] == "${module.pagerstatus.function_url}"
+    assert len(accounts) == len(modules), f"{directory}: two modules for one account"
+    if directory == TF_DIR:
+        example = _hcl2().load((TF_DIR / "terraform.tfvars.example").open(encoding="utf-8"))
+        assert set(example["pagerduty_accounts"]) == accounts
+    else:
+        call = only(module_calls(directory, GCP_MODULE), "module using modules/pagerstatus")
+        keys = {name for name in call["pagerduty_accounts"] if not name.startswith("__")}
+        assert keys == accounts, call["pagerduty_accounts"]
+
+
+def module_variables(module: Path) -> dict[str, dict]:
+    return {unquote(label): body for _, block in blocks("variable", module) for label, body in block.items()}
+
+
+def test_the_root_passes_every_input_of_the_google_cloud_module():
+    call = only(module_calls(TF_DIR, GCP_MODULE), "module using modules/pagerstatus")
+    passed = {name for name in call if not name.startswith("__")} - {"source"}
+    declared = module_variables(GCP_MODULE)
+    assert passed == set(declared), f"not passed: {sorted(set(declared) - passed)}; unknown: {sorted(passed - set(declared))}"
+    root_variables = module_variables(TF_DIR)
+    for name in passed - {"pagerduty_accounts"}:
+        assert call[name] == f"${{var.{name}}}", (name, call[name])
+        assert root_variables[name].get("default") == declared[name].get("default"), f"defaults of {name} differ"
+    required = {name for name, body in declared.items() if "default" not in body}
+    example_call = only(module_calls(EXAMPLE, GCP_MODULE), "module using modules/pagerstatus")
+    assert required <= set(example_call), f"the example misses {sorted(required - set(example_call))}"
+
+
+def test_make_deploy_applies_the_root_module():
+    result = subprocess.run(["make", "-n", "deploy"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "terraform -chdir=terraform apply" in result.stdout, result.stdout
 
 
 # -- 7. the function's source archive --------------------------------------------------------
@@ -448,7 +511,7 @@ def test_archive_is_built_from_the_include_list():
     dynamic = archive["dynamic"][0]['"source"']
     assert dynamic["for_each"] == "${local.source_files}"
     assert dynamic["content"][0]["filename"] == "${source.value}"
-    assert unquote(locals_()["repo_root"]) == "${path.module}/.."
+    assert unquote(locals_()["repo_root"]) == "${path.module}/../../.."
 
     files = shipped_files()
     for required in ("main.py", "requirements.txt", "pagerstatus/__init__.py"):
@@ -466,6 +529,86 @@ def test_archive_is_built_from_the_include_list():
             (ROOT / path).read_text(encoding="utf-8")
         except UnicodeDecodeError:
             pytest.fail(f"{path} is not UTF-8 text; Terraform's file() cannot put it in the zip")
+
+
+# Third-party imports the deployed code may make, and the requirements.txt entry that provides each.
+PROVIDED_BY = {
+    "flask": "functions-framework",  # the framework's request type
+    "functions_framework": "functions-framework",
+    "google.api_core": "google-api-core",
+    "google.auth": "google-auth",
+    "google.oauth2": "google-auth",
+    "google.cloud.firestore": "google-cloud-firestore",
+    "google.cloud.firestore_v1": "google-cloud-firestore",
+    "google.cloud.secretmanager": "google-cloud-secret-manager",
+    "requests": "requests",
+    "urllib3": "urllib3",
+    "werkzeug": "functions-framework",  # Flask's HTTP layer
+}
+
+
+def imports_of(path: Path, package: str) -> set[str]:
+    """Absolute names of every module path imports, also inside functions (the lazy imports)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names.add(base)
+            # `from . import x` or `from google.cloud import firestore` may name modules.
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def module_file(name: str) -> Path | None:
+    parts = name.split(".")
+    for candidate in (ROOT.joinpath(*parts).with_suffix(".py"), ROOT.joinpath(*parts, "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_by_the_function() -> tuple[set[str], set[str]]:
+    """(repository files, third-party modules) reachable by imports from main.py."""
+    files, third_party, seen = {"main.py"}, set(), set()
+    queue = [(ROOT / "main.py", "")]
+    while queue:
+        path, package = queue.pop()
+        for name in imports_of(path, package):
+            top = name.split(".")[0]
+            if top == "pagerstatus":
+                found = module_file(name)
+                if found is not None and found not in seen:
+                    seen.add(found)
+                    files.add(found.relative_to(ROOT).as_posix())
+                    queue.append((found, name if found.name == "__init__.py" else name.rpartition(".")[0]))
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                third_party.add(name)
+    return files, third_party
+
+
+def test_the_zip_holds_every_module_the_function_imports():
+    files, _ = imported_by_the_function()
+    assert "pagerstatus/app.py" in files and "pagerstatus/oidc.py" in files, sorted(files)
+    missing = files - set(shipped_files())
+    assert not missing, f"the function imports {sorted(missing)}, which the zip leaves out"
+    assert not [f for f in files if f.startswith("pagerstatus/sandbox/")], "deployed code must not import the sandbox"
+
+
+def test_every_third_party_import_is_pinned_in_requirements():
+    _, third_party = imported_by_the_function()
+    pinned = {line.split("==")[0].strip().lower() for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if "==" in line and not line.lstrip().startswith("#")}
+    # `from google.cloud import firestore` also yields the namespace google.cloud: judge the leaf.
+    leaves = {name for name in third_party if not any(other.startswith(name + ".") for other in third_party)}
+    for name in sorted(leaves):
+        provider = next((dist for prefix, dist in PROVIDED_BY.items() if name == prefix or name.startswith(prefix + ".")), None)
+        assert provider is not None, f"deployed code imports {name}: add it to requirements.txt and PROVIDED_BY"
+        assert provider in pinned, f"{name} comes from {provider}, which requirements.txt does not pin"
 
 
 def test_code_changes_redeploy_the_function():

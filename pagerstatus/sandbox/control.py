@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, jsonify, request
 
 from pagerstatus.sandbox import pagerduty_api, pagerduty_json, statuspage_api, statuspage_json, webhooks
+from pagerstatus.sandbox.google_oidc import GOOGLE_ISSUER, OidcIssuer
 from pagerstatus.sandbox.seed import seed_demo
 from pagerstatus.sandbox.state import (
     PdAccount,
@@ -210,6 +211,26 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             except ValueError as invalid:
                 raise SandboxError(400, str(invalid)) from None
             return jsonify({"rate_limit": state.rate_limiter.settings()})
+
+    # --- Google ID tokens, as Cloud Scheduler sends with the periodic sync ---
+
+    oidc = OidcIssuer()
+
+    @blueprint.get("/oidc/certs")
+    def oidc_certs() -> Response:
+        return jsonify(oidc.certs())
+
+    @blueprint.post("/oidc/token")
+    def oidc_token() -> Response:
+        data = _body()
+        token = oidc.mint(
+            audience=_field(data, "audience", str),
+            email=_field(data, "email", str),
+            lifetime_seconds=_field(data, "lifetime_seconds", int, 3600),
+            issuer=_field(data, "issuer", str, GOOGLE_ISSUER),
+            email_verified=_field(data, "email_verified", bool, True),
+        )
+        return jsonify({"id_token": token})
 
     # --- PagerDuty ---
 

@@ -19,6 +19,9 @@ from pagerstatus.sandbox.state import SandboxState
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
+# The periodic sync's caller in the demo; the sandbox signs its ID token in Google's place.
+DEMO_SCHEDULER_AUDIENCE = "pagerstatus-sync:demo"
+DEMO_SCHEDULER_SERVICE_ACCOUNT = "pagerstatus-scheduler@demo.iam.gserviceaccount.com"
 # Any of these in the environment means the person wants the real thing.
 REAL_CONFIGURATION = ("STATUSPAGE_KEY", "PAGERSTATUS_SECRETS")
 
@@ -51,6 +54,9 @@ def demo_environment(sandbox: SandboxServer, seeded: dict) -> dict[str, str]:
         PD_ACCOUNT_DEMO=seeded["pagerduty"]["api_key"],
         PAGERSTATUS_LOCK="memory",
         PAGERSTATUS_SEVERITY="P1=major_outage",
+        PAGERSTATUS_SCHEDULER_AUDIENCE=DEMO_SCHEDULER_AUDIENCE,
+        PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT=DEMO_SCHEDULER_SERVICE_ACCOUNT,
+        PAGERSTATUS_OIDC_CERTS_URL=f"{sandbox.url}/_sandbox/oidc/certs",
         PYTHONUNBUFFERED="1",
     )
     # No webhook secret for the demo account, so a hand-written curl is accepted too;
@@ -62,6 +68,7 @@ def demo_environment(sandbox: SandboxServer, seeded: dict) -> dict[str, str]:
 def demo_guide(function_url: str, sandbox: SandboxServer, seeded: dict) -> str:
     control = f"{sandbox.url}/_sandbox/pagerduty/incidents"
     take_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"incident\"][\"id\"])'"
+    take_token = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id_token\"])'"
     api = seeded["statuspage"]["components"]["API"]
     return f"""
 pagerstatus demo: nothing here talks to the real PagerDuty or Statuspage.
@@ -86,6 +93,9 @@ would; the answer shows what the function said):
   4. It is resolved; the Statuspage incident resolves and API is operational again:
        curl -s -XPOST {control}/$ID/resolve
   The Pingdom monitor "pingdom-website" works the same way for Website.
+  The periodic sync, as Cloud Scheduler calls it (the sandbox signs the ID token in Google's place):
+       TOKEN=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"audience":"{DEMO_SCHEDULER_AUDIENCE}","email":"{DEMO_SCHEDULER_SERVICE_ACCOUNT}"}}' {sandbox.url}/_sandbox/oidc/token | {take_token})
+       curl -s -XPOST -H "Authorization: Bearer $TOKEN" {function_url}/_sync
   Plan from the command line at any moment (writes nothing):
        STATUSPAGE_PAGE={seeded["statuspage"]["page_id"]} STATUSPAGE_KEY={seeded["statuspage"]["api_key"]} PD_ACCOUNT_DEMO={seeded["pagerduty"]["api_key"]} \\
        STATUSPAGE_API_URL={sandbox.statuspage_url} PAGERDUTY_API_URL={sandbox.pagerduty_url} .venv/bin/python -m pagerstatus plan

@@ -8,9 +8,20 @@ locals {
     "incident.reopened",
     "incident.priority_updated",
   ]
+
+  webhook_url = "${trimsuffix(var.function_url, "/")}/${var.account}"
+
+  # One subscription for the whole account, or one per listed service.
+  subscription_scopes = length(var.service_ids) == 0 ? {
+    account = { type = "account_reference", id = null }
+    } : {
+    for id in var.service_ids : id => { type = "service_reference", id = id }
+  }
 }
 
 resource "pagerduty_webhook_subscription" "pagerstatus" {
+  for_each = local.subscription_scopes
+
   type        = "webhook_subscription"
   active      = true
   description = "pagerstatus (${var.account}): keeps Statuspage in step with incidents. Managed by Terraform."
@@ -18,7 +29,7 @@ resource "pagerduty_webhook_subscription" "pagerstatus" {
 
   delivery_method {
     type = "http_delivery_method"
-    url  = "${trimsuffix(var.function_url, "/")}/${var.account}"
+    url  = local.webhook_url
 
     custom_header {
       name  = "X-Pagerstatus-Token"
@@ -26,8 +37,37 @@ resource "pagerduty_webhook_subscription" "pagerstatus" {
     }
   }
 
-  # Every incident in the account; the function maps services to Statuspage components itself.
+  # The function maps incidents to Statuspage components itself, from monitor tags.
   filter {
-    type = "account_reference"
+    type = each.value.type
+    id   = each.value.id
   }
+}
+
+# The legacy "Generic V2 Webhook" extension, for those who still run V2 webhooks. PagerDuty
+# attaches an extension to services, one extension per service.
+data "pagerduty_extension_schema" "generic_v2_webhook" {
+  count = var.generic_v2_webhook ? 1 : 0
+
+  name = "Generic V2 Webhook"
+}
+
+resource "pagerduty_extension" "generic_v2_webhook" {
+  for_each = var.generic_v2_webhook ? toset(var.service_ids) : toset([])
+
+  name              = "pagerstatus (${var.account})"
+  endpoint_url      = local.webhook_url
+  extension_schema  = data.pagerduty_extension_schema.generic_v2_webhook[0].id
+  extension_objects = [each.value]
+  # The token header, as in the V3 subscription. Unverified against a live account: if PagerDuty
+  # drops custom headers for this extension, the function answers 401 (nothing is synced from it).
+  config = jsonencode({
+    headers = [{ name = "X-Pagerstatus-Token", value = var.webhook_token }]
+  })
+}
+
+# The subscription was a single resource before service_ids existed.
+moved {
+  from = pagerduty_webhook_subscription.pagerstatus
+  to   = pagerduty_webhook_subscription.pagerstatus["account"]
 }

@@ -28,3 +28,25 @@ variable "webhook_token" {
     error_message = "webhook_token must be at least 32 characters."
   }
 }
+
+variable "service_ids" {
+  type        = list(string)
+  description = "PagerDuty service IDs whose incidents this account sends. Empty: one subscription for the whole account."
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.service_ids : can(regex("^P[A-Z0-9]{6,}$", id))])
+    error_message = "service_ids must be PagerDuty service IDs such as PABC123."
+  }
+}
+
+variable "generic_v2_webhook" {
+  type        = bool
+  description = "Also add the legacy \"Generic V2 Webhook\" extension to each service in service_ids (V2 payloads, same URL and token header)."
+  default     = false
+
+  validation {
+    condition     = !var.generic_v2_webhook || length(var.service_ids) > 0
+    error_message = "generic_v2_webhook needs service_ids: PagerDuty attaches V2 extensions to services."
+  }
+}

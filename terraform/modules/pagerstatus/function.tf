@@ -1,5 +1,6 @@
 locals {
-  repo_root = "${path.module}/.."
+  # The repository root: this module lives in terraform/modules/pagerstatus.
+  repo_root = "${path.module}/../../.."
 
   # The function zip is built from an allow-list, not by excluding things from the repo root:
   # a stray .env, virtualenv, test fixture or local state file can never be shipped.
@@ -26,6 +27,9 @@ locals {
     PAGERSTATUS_OPEN_ON            = var.open_on
     PAGERSTATUS_SEVERITY           = var.severity
     PAGERSTATUS_DRY_RUN            = tostring(var.dry_run)
+    # Who may call POST /_sync, the periodic sync (scheduler.tf).
+    PAGERSTATUS_SCHEDULER_AUDIENCE        = local.scheduler_audience
+    PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email
   }
 
   function_url = google_cloudfunctions2_function.pagerstatus.service_config[0].uri
@@ -85,7 +89,7 @@ resource "google_storage_bucket_object" "source" {
 }
 
 resource "google_cloudfunctions2_function" "pagerstatus" {
-  #checkov:skip=CKV_GCP_124:PagerDuty delivers webhooks from the public internet, from addresses that are not in a VPC, so ingress must be ALLOW_ALL; every request is authenticated by the function (token header or V3 signature).
+  #checkov:skip=CKV_GCP_124:PagerDuty delivers webhooks from the public internet, from addresses that are not in a VPC, so ingress must be ALLOW_ALL; every request is authenticated by the function (token header, V3 signature, or the scheduler's Google ID token).
   project     = var.project_id
   name        = "pagerstatus"
   location    = var.region
@@ -134,8 +138,9 @@ resource "google_cloudfunctions2_function" "pagerstatus" {
 # Unauthenticated invoke is required: PagerDuty webhooks cannot carry a Google identity token.
 # The function authenticates every request itself: the X-Pagerstatus-Token header must equal the
 # account's pagerstatus-pd-<account>-webhook-token secret, or the V3 X-PagerDuty-Signature must
-# verify against pagerstatus-pd-<account>-webhook-secret where one is stored. A request that fails
-# gets 401 before any PagerDuty or Statuspage call.
+# verify against pagerstatus-pd-<account>-webhook-secret where one is stored; POST /_sync needs
+# the scheduler's Google-signed ID token. A request that fails gets 401 before any PagerDuty or
+# Statuspage call.
 resource "google_cloud_run_service_iam_member" "public_invoker" {
   #checkov:skip=CKV_GCP_102:Webhook receiver for PagerDuty, which cannot present Google credentials; the function authenticates each request with a per-account shared token header (and optionally the V3 signature).
   project  = var.project_id

@@ -1,0 +1,174 @@
+variable "project_id" {
+  type        = string
+  description = "ID of the Google Cloud project that hosts the function, its secrets and its Firestore database."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project ID: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the Cloud Function and of its source bucket, e.g. us-central1 or europe-west1."
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as us-central1 or europe-west1 (not a zone, not a multi-region)."
+  }
+}
+
+variable "statuspage_page_id" {
+  type        = string
+  description = "ID of the Atlassian Statuspage page the function keeps truthful (set as STATUSPAGE_PAGE)."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]+$", var.statuspage_page_id))
+    error_message = "statuspage_page_id must be the alphanumeric page ID from the Statuspage API (manage.statuspage.io/pages/<ID>)."
+  }
+}
+
+variable "statuspage_api_key" {
+  type        = string
+  description = "Statuspage API key. Stored in Secret Manager as pagerstatus-statuspage-api-key; prefer passing it as TF_VAR_statuspage_api_key."
+  sensitive   = true
+
+  validation {
+    condition     = length(var.statuspage_api_key) > 0
+    error_message = "statuspage_api_key must not be empty."
+  }
+}
+
+variable "pagerduty_accounts" {
+  type = map(object({
+    api_key        = string
+    webhook_secret = optional(string)
+  }))
+  description = <<-EOT
+    PagerDuty accounts the function serves, keyed by account name. The name is the webhook URL path
+    (https://FUNCTION_URL/<name>) and part of the secret IDs pagerstatus-pd-<name>-*; it must match
+    ^[a-z0-9][a-z0-9_-]{0,62}$.
+      api_key         - REST API key the function uses to read incidents (a read-only key is enough);
+                        stored as pagerstatus-pd-<name>-api-key.
+      webhook_secret  - optional V3 webhook signing secret, stored as pagerstatus-pd-<name>-webhook-secret.
+                        Only for subscriptions created outside Terraform: PagerDuty shows the signing
+                        secret once at creation and the provider does not expose it.
+    Each account's webhook is made by modules/pagerduty_account, one instance per account.
+  EOT
+  sensitive   = true
+
+  validation {
+    condition     = length(var.pagerduty_accounts) > 0
+    error_message = "pagerduty_accounts needs at least one PagerDuty account."
+  }
+
+  validation {
+    condition     = alltrue([for name in keys(var.pagerduty_accounts) : can(regex("^[a-z0-9][a-z0-9_-]{0,62}$", name))])
+    error_message = "Every pagerduty_accounts key must match ^[a-z0-9][a-z0-9_-]{0,62}$ (it becomes a URL path, a secret ID part and a label value)."
+  }
+
+  validation {
+    condition     = alltrue([for account in values(var.pagerduty_accounts) : length(account.api_key) > 0])
+    error_message = "Every pagerduty_accounts entry needs a non-empty api_key."
+  }
+}
+
+variable "open_on" {
+  type        = string
+  description = "PagerDuty incident status from which a Statuspage incident is opened (PAGERSTATUS_OPEN_ON): acknowledged or triggered."
+  default     = "acknowledged"
+
+  validation {
+    condition     = contains(["acknowledged", "triggered"], var.open_on)
+    error_message = "open_on must be \"acknowledged\" or \"triggered\"."
+  }
+}
+
+variable "severity" {
+  type        = string
+  description = "Map from PagerDuty priority name or urgency to Statuspage component status (PAGERSTATUS_SEVERITY), e.g. \"P1=major_outage,P2=partial_outage,low=degraded_performance\"; key * sets the default. Empty means every incident is partial_outage."
+  default     = ""
+
+  validation {
+    # Same grammar the function parses at startup; a typo here would otherwise fail every webhook.
+    condition = alltrue([
+      for item in split(",", var.severity) :
+      trimspace(item) == "" || can(regex("^[^=]*[^= ][^=]*=[ ]*(major_outage|partial_outage|degraded_performance)[ ]*$", item))
+    ])
+    error_message = "severity must be empty or comma-separated KEY=STATUS items, STATUS one of major_outage, partial_outage, degraded_performance."
+  }
+}
+
+variable "dry_run" {
+  type        = bool
+  description = "Run the function in dry-run mode (PAGERSTATUS_DRY_RUN): it logs the Statuspage changes it would make and writes nothing. Useful for a first rollout."
+  default     = false
+}
+
+variable "sync_schedule" {
+  type        = string
+  description = "Cron schedule (UTC) of the periodic sync that covers lost webhooks: Cloud Scheduler calls POST /_sync with an OIDC ID token. E.g. \"*/5 * * * *\". Empty: no periodic sync."
+  default     = "*/5 * * * *"
+
+  validation {
+    condition     = var.sync_schedule == "" || length(split(" ", trimspace(var.sync_schedule))) == 5
+    error_message = "sync_schedule must be empty or a five-field cron expression."
+  }
+}
+
+variable "max_instance_request_concurrency" {
+  type        = number
+  description = "Concurrent requests one function instance serves. Above 1, webhooks arriving together are coalesced inside the instance before they reach the Firestore lock."
+  default     = 16
+
+  validation {
+    condition     = var.max_instance_request_concurrency >= 1 && var.max_instance_request_concurrency <= 1000 && floor(var.max_instance_request_concurrency) == var.max_instance_request_concurrency
+    error_message = "max_instance_request_concurrency must be an integer between 1 and 1000."
+  }
+}
+
+variable "max_instance_count" {
+  type        = number
+  description = "Upper bound on concurrently running function instances; keeps a webhook storm from fanning out into Statuspage rate limits."
+  default     = 10
+
+  validation {
+    condition     = var.max_instance_count >= 1 && var.max_instance_count <= 100 && floor(var.max_instance_count) == var.max_instance_count
+    error_message = "max_instance_count must be an integer between 1 and 100."
+  }
+}
+
+variable "timeout_seconds" {
+  type        = number
+  description = "Function timeout in seconds for one webhook (one reconcile with PagerDuty, Statuspage, Secret Manager and Firestore)."
+  default     = 60
+
+  validation {
+    condition     = var.timeout_seconds >= 1 && var.timeout_seconds <= 3600 && floor(var.timeout_seconds) == var.timeout_seconds
+    error_message = "timeout_seconds must be an integer between 1 and 3600 (the HTTP function maximum)."
+  }
+}
+
+variable "firestore_database" {
+  type        = string
+  description = "Firestore database (native mode) that holds the sync lock (PAGERSTATUS_FIRESTORE_DATABASE). \"(default)\" or the ID of a named database."
+  default     = "(default)"
+
+  validation {
+    condition     = var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
+    error_message = "firestore_database must be \"(default)\" or a database ID of 4-63 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "create_firestore_database" {
+  type        = bool
+  description = "Create firestore_database in native mode. Set to false to use a database that already exists in the project (it must be in native mode)."
+  default     = true
+}
+
+variable "firestore_location" {
+  type        = string
+  description = "Location of the Firestore database when it is created, e.g. nam5, eur3 or a region. Null means the function's region. Cannot be changed later."
+  default     = null
+}
