@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: install run test bench checkov deploy clean
+.PHONY: install run test soak bench checkov deploy clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,12 @@ run: install
 # The Firestore emulator runs for the whole suite, in its own process group.
 test: install .venv-checkov/.make-stamp
 	scripts/with-firestore-emulator.sh $(BIN)/python -m pytest
+
+# The soak of `make test` for longer: SOAK_SECONDS of random changes; SOAK_SEED replays a failed run's.
+SOAK_SECONDS ?= 600
+soak: install
+	PAGERSTATUS_SOAK_SECONDS=$(SOAK_SECONDS) PAGERSTATUS_SOAK_SEED=$(SOAK_SEED) \
+		scripts/with-firestore-emulator.sh $(BIN)/python -m pytest tests/test_soak.py -s -o timeout=0
 
 # The benchmark against the sandbox and the Firestore emulator; writes docs/PERFORMANCE.md.
 bench: install

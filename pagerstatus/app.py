@@ -14,6 +14,7 @@ import traceback
 from typing import Any
 
 import flask
+from werkzeug.exceptions import HTTPException
 
 from . import log
 from .config import ACCOUNT_NAME
@@ -33,6 +34,12 @@ def _json(body: Any, status: int) -> flask.Response:
 
 def _error(status: int, reason: str) -> flask.Response:
     return _json({"error": reason}, status)
+
+
+def framework_error(exc: HTTPException) -> flask.Response:
+    """What functions-framework answers before the function runs (a path its router
+    does not match, such as one with a newline; /robots.txt): a JSON error all the same."""
+    return _error(exc.code or 500, exc.name)
 
 
 def handle(request: flask.Request) -> flask.Response:

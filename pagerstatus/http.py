@@ -219,11 +219,13 @@ def send_json(session: requests.Session, service: str, method: str, url: str, **
 def upstream_error(service: str, failure: requests.Response | requests.RequestException,
                    problem: str | None = None) -> UpstreamError:
     """An UpstreamError with a short detail: method, path, then the status and a
-    trimmed body (or `problem`), or the exception. Never headers: keys travel in them."""
+    trimmed body (or `problem`), or the exception. Never headers: keys travel in them.
+    Keys are masked before trimming: a cut through a key would leave its start unmasked."""
     if isinstance(failure, requests.Response):
-        detail = f"{_request_line(failure.request)} answered {failure.status_code}: {problem or _trim(failure.text)}"
+        body = problem or _trim(redact(failure.text))
+        detail = f"{_request_line(failure.request)} answered {failure.status_code}: {body}"
     else:
-        detail = f"{_request_line(failure.request)} failed: {type(failure).__name__}: {_trim(_reason(failure))}"
+        detail = f"{_request_line(failure.request)} failed: {type(failure).__name__}: {_trim(redact(_reason(failure)))}"
     return UpstreamError(service, redact(detail))
 
 

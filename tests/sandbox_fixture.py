@@ -98,7 +98,8 @@ class Sandbox:
     # --- faults, rate limit, inspection ---
 
     def fault(self, api: str, path: str = "", **fields: Any) -> dict:
-        """fields: method, status, count, retry_after, latency, drop."""
+        """fields: method, status, count, retry_after, latency, drop, query (a regex
+        searched in the raw query string, e.g. "offset=100")."""
         return self.control("POST", "/faults", {"api": api, "path": path, **fields})["fault"]
 
     def clear_faults(self) -> None:

@@ -32,7 +32,7 @@ def pd_key(account: str) -> str:
 
 
 @contextmanager
-def world(accounts=("hugops",), extra_env=None, webhook=None):
+def world(accounts=("hugops",), extra_env=None, webhook=None, components=COMPONENTS):
     """A sandbox with a page and PagerDuty accounts, and the function configured for them.
 
     webhook: settings for every account's webhooks, e.g. {"webhook_version": 2,
@@ -41,7 +41,7 @@ def world(accounts=("hugops",), extra_env=None, webhook=None):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running_sandbox() as sandbox:
-        sandbox.add_page(PAGE_ID, SP_KEY, components=COMPONENTS)
+        sandbox.add_page(PAGE_ID, SP_KEY, components=components)
         env = {
             "STATUSPAGE_PAGE": PAGE_ID,
             "STATUSPAGE_KEY": SP_KEY,

@@ -388,6 +388,15 @@ def test_a_key_echoed_in_a_body_is_masked():
     assert KEY not in str(error) and KEY[-4:] in str(error)
 
 
+@responses.activate
+def test_a_key_cut_by_the_trimmed_body_is_masked_whole():
+    # Regression (tests/test_key_leak.py): trimming first left the key's start unmasked.
+    register_secret(KEY)
+    responses.get("https://api.example.com/things", status=500, body="E" * (DETAIL_BODY_CHARS - 8) + KEY)
+    error = upstream_error("pagerduty:main", requests.get("https://api.example.com/things"))
+    assert KEY[:8] not in str(error)
+
+
 def test_a_request_exception_becomes_an_upstream_error_naming_the_cause():
     with pytest.raises(requests.ConnectionError) as caught:
         requests.get(f"http://127.0.0.1:{_closed_port()}/things", timeout=1)

@@ -62,6 +62,17 @@ def test_faults_match_api_path_regex_and_method(ready: Sandbox) -> None:
     assert cleared.status_code == 201
 
 
+def test_faults_match_the_query_string(ready: Sandbox) -> None:
+    # The second page of a list, say, and not the first.
+    ready.fault("pagerduty", "/incidents$", query=r"(^|&)offset=100(&|$)", status=500)
+
+    def page(offset: int) -> int:
+        return requests.get(f"{ready.pagerduty_url}/incidents", params={"offset": offset},
+                            headers=PD_KEY, timeout=10).status_code
+
+    assert [page(0), page(100), page(1000)] == [200, 500, 200]
+
+
 def test_429_with_retry_after(ready: Sandbox) -> None:
     fault = ready.fault("pagerduty", "/incidents", retry_after=7, count=1)
     assert fault["status"] == 429
@@ -92,6 +103,7 @@ def test_bad_fault_definitions_are_refused(ready: Sandbox) -> None:
         {"api": "pagerduty", "status": 200},
         {"api": "pagerduty"},
         {"api": "pagerduty", "status": 500, "count": 0},
+        {"api": "pagerduty", "query": "[", "status": 500},
     ):
         response = requests.post(f"{ready.url}/_sandbox/faults", json=body, timeout=10)
         assert response.status_code == 400, body

@@ -181,6 +181,7 @@ def create_blueprint(state: SandboxState) -> Blueprint:
                     retry_after=_field(data, "retry_after", int, None),
                     latency=float(_field(data, "latency", (int, float), 0)),
                     drop=_field(data, "drop", bool, False),
+                    query=_field(data, "query", str, ""),
                 )
             except ValueError as invalid:
                 raise SandboxError(400, str(invalid)) from None

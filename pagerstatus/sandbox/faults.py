@@ -1,5 +1,5 @@
 """Faults on demand: latency, error statuses, 429 with Retry-After and dropped
-connections, per API, path and method.
+connections, per API, path, method and query string.
 
 The table is not locked itself: SandboxState.lock guards it like all other state.
 """
@@ -20,6 +20,9 @@ class Fault:
     # prefix such as "/incidents" works too ("/pages/[^/]+/incidents$" is a regex).
     path: str
     method: str | None  # None matches every method
+    # Regex searched in the raw query string, e.g. "offset=100" for the second
+    # page of a PagerDuty list; "" matches every query.
+    query: str
     status: int | None  # None with latency only: delay, then answer normally
     count: int | None  # requests left to hit; None until the faults are cleared
     retry_after: int | None
@@ -27,11 +30,12 @@ class Fault:
     drop: bool
     hits: int = 0
 
-    def matches(self, api: str, method: str, path: str) -> bool:
+    def matches(self, api: str, method: str, path: str, query: str) -> bool:
         return (
             self.api == api
             and (self.method is None or self.method == method)
             and re.match(self.path, path) is not None
+            and re.search(self.query, query) is not None
         )
 
 
@@ -50,13 +54,15 @@ class FaultTable:
         retry_after: int | None = None,
         latency: float = 0.0,
         drop: bool = False,
+        query: str = "",
     ) -> Fault:
         if api not in APIS:
             raise ValueError(f"api must be one of {APIS}")
-        try:
-            re.compile(path)  # a bad regex fails here, not on the next request
-        except re.error as invalid:
-            raise ValueError(f"path is not a valid regex: {invalid}") from None
+        for name, pattern in (("path", path), ("query", query)):
+            try:
+                re.compile(pattern)  # a bad regex fails here, not on the next request
+            except re.error as invalid:
+                raise ValueError(f"{name} is not a valid regex: {invalid}") from None
         if retry_after is not None and status is None:
             status = 429
         if status is not None and not 400 <= status <= 599:
@@ -70,6 +76,7 @@ class FaultTable:
             api=api,
             path=path,
             method=method.upper() if method else None,
+            query=query,
             status=status,
             count=count,
             retry_after=retry_after,
@@ -80,10 +87,10 @@ class FaultTable:
         self._faults.append(fault)
         return fault
 
-    def take(self, api: str, method: str, path: str) -> Fault | None:
+    def take(self, api: str, method: str, path: str, query: str = "") -> Fault | None:
         """The first fault matching this request, counted as hit once."""
         for fault in self._faults:
-            if fault.matches(api, method, path):
+            if fault.matches(api, method, path, query):
                 fault.hits += 1
                 if fault.count is not None:
                     fault.count -= 1

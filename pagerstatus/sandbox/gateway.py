@@ -49,7 +49,7 @@ def install(app: Flask, state: SandboxState) -> None:
             return None
         api, path = located
         with state.lock:
-            fault = state.faults.take(api, request.method, path)
+            fault = state.faults.take(api, request.method, path, request.query_string.decode("latin-1"))
         if fault is not None:
             time.sleep(fault.latency)  # outside the lock: other requests go on
             if fault.drop:

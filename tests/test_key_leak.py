@@ -1,0 +1,147 @@
+"""No key in the logs or the answers: syncs with known keys, succeeding and failing
+in every way the upstreams can make them fail, including an upstream that echoes
+the request's Authorization header back in its error. Everything the function
+processes wrote (stdout and stderr) and every answer they gave is searched for
+each key, as is and URL- or JSON-encoded.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+from urllib.parse import quote, quote_plus
+
+import requests
+
+from pagerstatus.http import DETAIL_BODY_CHARS
+from tests.function_fixture import running_function
+from tests.sandbox_fixture import running_sandbox
+from tests.test_function_e2e import COMPONENTS, PAGE_ID
+
+# Keys with the characters that encodings change.
+PD_KEYS = {"alpha": "pdkey+alpha/0123456789=Secret", "beta": "pdkey+beta/9876543210=Secret"}
+SP_KEY = "spkey+page/0123456789=Secret"
+WEBHOOK_SECRET = "whsec+alpha/0123456789=Secret"
+WEBHOOK_TOKEN = "whtok+alpha/0123456789=Secret"
+KEYS = [*PD_KEYS.values(), SP_KEY, WEBHOOK_SECRET, WEBHOOK_TOKEN]
+API, WEB = COMPONENTS[0]["id"], COMPONENTS[1]["id"]
+ACK = json.dumps({"event": {"event_type": "incident.acknowledged"}}).encode()
+
+
+def leaks(text: str) -> list[str]:
+    """Every key, or a long piece of one, found in text in any encoding."""
+    found = []
+    for key in KEYS:
+        pieces = {key[i:i + 10] for i in range(len(key) - 9)}  # also a key cut short by a trimmed message
+        for piece in pieces:
+            for form in {piece, quote(piece, safe=""), quote_plus(piece), json.dumps(piece)[1:-1]}:
+                if form in text:
+                    found.append(f"{form!r} (of {key[:6]}...)")
+    return found
+
+
+class Echo(BaseHTTPRequestHandler):
+    """An upstream refusing the key (401, not retried) with the Authorization header in the body:
+    whole (`full`), or placed so that the cut of the body for an error message falls
+    16 characters into the key (`straddle`)."""
+
+    mode = "full"
+
+    def _answer(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        if Echo.mode == "full":
+            body = json.dumps({"error": "denied", "you_sent": {"Authorization": auth}})
+        else:
+            scheme = auth[:len(auth) - max((len(k) for k in KEYS if auth.endswith(k)), default=0)]
+            body = "E" * (DETAIL_BODY_CHARS - 16 - len(scheme)) + auth
+        data = body.encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def echo_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def signed(body: bytes) -> dict[str, str]:
+    return {"X-PagerDuty-Signature": "v1=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def answer_text(response: requests.Response) -> str:
+    return f"{response.status_code} {dict(response.headers)} {response.text}"
+
+
+def test_no_key_in_logs_or_answers():
+    answers: list[requests.Response] = []
+    outputs: list[str] = []
+    with running_sandbox() as sandbox, echo_server() as echo:
+        sandbox.add_page(PAGE_ID, SP_KEY, components=COMPONENTS)
+        for account, key in PD_KEYS.items():
+            sandbox.add_account(account, key)
+        env = {"STATUSPAGE_PAGE": PAGE_ID, "STATUSPAGE_KEY": SP_KEY,
+               "STATUSPAGE_API_URL": sandbox.statuspage_url, "PAGERDUTY_API_URL": sandbox.pagerduty_url,
+               "PD_WEBHOOK_SECRET_ALPHA": WEBHOOK_SECRET, "PD_WEBHOOK_TOKEN_ALPHA": WEBHOOK_TOKEN,
+               **{f"PD_ACCOUNT_{a.upper()}": k for a, k in PD_KEYS.items()}}
+
+        with running_function(env) as function:
+            def post(body: bytes = ACK, headers=None, account: str = "alpha") -> requests.Response:
+                answers.append(function.post(f"/{account}", data=body, headers=headers or signed(body)))
+                return answers[-1]
+
+            sandbox.trigger("alpha", tags=f"component:{API}", status="acknowledged", deliver=False)
+            assert post().json() == ["Performed sync"]
+            assert post(headers={"X-Pagerstatus-Token": WEBHOOK_TOKEN}).json() == ["Performed sync"]
+            # Wrong credentials, near the right ones.
+            assert post(headers={"X-Pagerstatus-Token": WEBHOOK_TOKEN[:-1]}).status_code == 401
+            assert post(headers=signed(ACK + b" ")).status_code == 401
+            assert post(headers={"Authorization": f"Token token={PD_KEYS['alpha']}"}).status_code == 401
+
+            failures = [
+                ("pagerduty", "/incidents", {"status": 500}),
+                ("pagerduty", "/incidents", {"drop": True}),
+                ("statuspage", "", {"retry_after": 30}),  # longer than the function waits
+                ("statuspage", "/pages/[^/]+/incidents$", {"method": "POST", "status": 500}),
+            ]
+            sandbox.trigger("beta", tags=f"component:{WEB}", status="acknowledged", deliver=False)
+            for api, path, fault in failures:
+                sandbox.fault(api, path, **fault)
+                assert post().status_code == 503
+                sandbox.clear_faults()
+            sandbox.add_account("beta", "a-key-the-function-does-not-have")  # PagerDuty answers 401
+            assert post().status_code == 503
+            sandbox.add_account("beta", PD_KEYS["beta"])
+            outputs.append(function.output())
+
+        # Upstreams that echo the key back: PagerDuty's, then Statuspage's.
+        for api_variable in ("PAGERDUTY_API_URL", "STATUSPAGE_API_URL"):
+            with running_function({**env, api_variable: echo}) as function:
+                for Echo.mode in ("full", "straddle"):
+                    answers.append(function.post("/alpha", data=ACK, headers=signed(ACK)))
+                    assert answers[-1].status_code == 503
+                outputs.append(function.output())
+
+    assert leaks("\n".join(outputs)) == []
+    assert leaks("\n".join(answer_text(a) for a in answers)) == []
+    errors = [line for output in outputs for line in output.splitlines() if '"severity": "ERROR"' in line]
+    assert len(errors) >= 9, errors  # every failure above was logged...
+    assert sum("********" in line for line in errors) >= 4, errors  # ...the echoes with the keys masked
