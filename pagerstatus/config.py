@@ -14,7 +14,7 @@ from typing import Mapping, Protocol
 from .errors import ConfigError
 from .log import register_secret
 from .oidc import GOOGLE_CERTS_URL, SchedulerIdentity
-from .pagerduty import DEFAULT_BASE_URL as DEFAULT_PAGERDUTY_API_URL
+from .pagerduty import DEFAULT_BASE_URL as DEFAULT_PAGERDUTY_API_URL, REGION_BASE_URLS as PAGERDUTY_REGION_URLS
 from .reconcile import DEFAULT_INCIDENT_BODY, DEFAULT_INCIDENT_NAME, DEFAULT_RESOLVED_BODY, Policy, SeverityMap
 from .statuspage import DEFAULT_BASE_URL as DEFAULT_STATUSPAGE_API_URL
 
@@ -58,6 +58,8 @@ class Settings:
 
     statuspage_page: str
     pagerduty_api_url: str = DEFAULT_PAGERDUTY_API_URL
+    # Accounts read through another API than pagerduty_api_url: EU ones, or a test's sandbox.
+    pagerduty_account_api_urls: Mapping[str, str] = field(default_factory=dict)
     statuspage_api_url: str = DEFAULT_STATUSPAGE_API_URL
     policy: Policy = field(default_factory=Policy)
     dry_run: bool = False
@@ -67,6 +69,9 @@ class Settings:
     firestore_database: str = "(default)"
     # Who may call POST /_sync (the periodic sync); None: nobody, the path answers 404.
     scheduler: SchedulerIdentity | None = None
+
+    def pagerduty_api_url_for(self, account: str) -> str:
+        return self.pagerduty_account_api_urls.get(account, self.pagerduty_api_url)
 
 
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -109,6 +114,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     return Settings(
         statuspage_page=page,
         pagerduty_api_url=_url(environ, "PAGERDUTY_API_URL", DEFAULT_PAGERDUTY_API_URL),
+        pagerduty_account_api_urls=_account_api_urls(environ, "PAGERSTATUS_PAGERDUTY_REGIONS"),
         statuspage_api_url=_url(environ, "STATUSPAGE_API_URL", DEFAULT_STATUSPAGE_API_URL),
         policy=Policy(
             open_on=_choice(environ, "PAGERSTATUS_OPEN_ON", ("acknowledged", "triggered"), "acknowledged"),
@@ -124,6 +130,24 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         firestore_database=environ.get("PAGERSTATUS_FIRESTORE_DATABASE", "").strip() or "(default)",
         scheduler=_scheduler(environ),
     )
+
+
+def _account_api_urls(environ: Mapping[str, str], name: str) -> dict[str, str]:
+    """ACCOUNT=REGION items, comma-separated; REGION is us, eu or an http(s) base URL."""
+    urls: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in environ.get(name, "").split(","))):
+        account, _, region = (piece.strip() for piece in item.partition("="))
+        account = account.lower()
+        if not ACCOUNT_NAME.fullmatch(account) or not region:
+            raise ConfigError(f"{name}: expected ACCOUNT=REGION items, found {item!r}")
+        if region.lower() in PAGERDUTY_REGION_URLS:
+            urls[account] = PAGERDUTY_REGION_URLS[region.lower()]
+        elif region.startswith(("http://", "https://")):
+            urls[account] = region.rstrip("/")
+        else:
+            raise ConfigError(f"{name}: expected a region ({', '.join(PAGERDUTY_REGION_URLS)}) or an http(s) URL "
+                              f"for {account}, found {region!r}")
+    return urls
 
 
 def _scheduler(environ: Mapping[str, str]) -> SchedulerIdentity | None:

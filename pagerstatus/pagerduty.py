@@ -13,6 +13,8 @@ from .models import OPEN_PD_STATUSES, PdIncident
 from .tags import component_ids_from_tags, tags_from_alerts, tags_from_log_entry
 
 DEFAULT_BASE_URL = "https://api.pagerduty.com"
+# PagerDuty's service regions: an account lives in one and is served by its API only.
+REGION_BASE_URLS = {"us": DEFAULT_BASE_URL, "eu": "https://api.eu.pagerduty.com"}
 PAGE_LIMIT = 100  # PagerDuty's maximum
 # PagerDuty refuses offset + limit beyond this: a longer list cannot be read whole.
 MAX_OFFSET_PLUS_LIMIT = 10_000

@@ -40,7 +40,7 @@ class Runtime:
 
     def sources(self) -> list[PagerDutyClient]:
         return [
-            PagerDutyClient(account.name, account.api_key, self.settings.pagerduty_api_url,
+            PagerDutyClient(account.name, account.api_key, self.settings.pagerduty_api_url_for(account.name),
                             session=self._pagerduty_session, tag_cache=self._tag_cache)
             for account in self.keys.accounts().values()
         ]

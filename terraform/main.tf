@@ -9,11 +9,12 @@ module "pagerstatus" {
   region             = var.region
   statuspage_page_id = var.statuspage_page_id
   statuspage_api_key = var.statuspage_api_key
-  # The module stores keys; the Terraform-only fields (terraform_token, service_ids) stay here.
+  # The Terraform-only fields (terraform_token, service_ids) stay here.
   pagerduty_accounts = {
     for name, account in var.pagerduty_accounts : name => {
       api_key        = account.api_key
       webhook_secret = account.webhook_secret
+      service_region = account.service_region
     }
   }
 

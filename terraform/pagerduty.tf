@@ -17,7 +17,8 @@ locals {
 provider "pagerduty" {
   alias = "primary"
   token = local.pagerduty_terraform_tokens["primary"]
-  # service_region = "eu" # for an account hosted in PagerDuty's EU service region
+  # The provider knows only "eu"; unset means the US service region.
+  service_region = var.pagerduty_accounts["primary"].service_region == "eu" ? "eu" : null
 }
 
 module "pagerduty_primary" {

@@ -28,6 +28,7 @@ variable "pagerduty_accounts" {
     api_key         = string
     terraform_token = optional(string)
     webhook_secret  = optional(string)
+    service_region  = optional(string, "us")
     service_ids     = optional(list(string), [])
   }))
   description = <<-EOT
@@ -37,6 +38,7 @@ variable "pagerduty_accounts" {
       terraform_token - optional full-access REST API key Terraform manages the webhook subscription
                         with; never stored in Secret Manager. Defaults to api_key.
       webhook_secret  - optional V3 signing secret of a subscription made outside Terraform.
+      service_region  - optional PagerDuty service region of the account: us (default) or eu.
       service_ids     - optional PagerDuty service IDs to subscribe to; empty: the whole account.
     Every key also needs a provider alias and a module block in pagerduty.tf (see README.md).
   EOT

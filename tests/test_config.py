@@ -81,3 +81,18 @@ def test_a_non_canonical_account_variable_is_an_error_not_a_silently_dropped_acc
 def test_template_with_an_attribute_names_the_variable():
     with pytest.raises(ConfigError, match="PAGERSTATUS_INCIDENT_BODY"):
         load_settings({**BASE, "PAGERSTATUS_INCIDENT_BODY": "{component.name} is down"})
+
+
+def test_accounts_in_other_pagerduty_regions_are_read_through_their_api():
+    settings = load_settings({**BASE, "PAGERSTATUS_PAGERDUTY_REGIONS": "Acme=eu, beta=us,lab=http://127.0.0.1:8900/pd/"})
+    assert settings.pagerduty_api_url_for("acme") == "https://api.eu.pagerduty.com"
+    assert settings.pagerduty_api_url_for("beta") == "https://api.pagerduty.com"
+    assert settings.pagerduty_api_url_for("lab") == "http://127.0.0.1:8900/pd"
+    assert settings.pagerduty_api_url_for("unlisted") == "https://api.pagerduty.com"
+    assert load_settings(BASE).pagerduty_account_api_urls == {}
+
+
+@pytest.mark.parametrize("value", ["acme", "acme=", "=eu", "acme=mars", "bad.name=eu", "acme=ftp://x"])
+def test_a_malformed_region_list_names_the_variable(value):
+    with pytest.raises(ConfigError, match="PAGERSTATUS_PAGERDUTY_REGIONS"):
+        load_settings({**BASE, "PAGERSTATUS_PAGERDUTY_REGIONS": value})

@@ -243,6 +243,25 @@ def test_another_accounts_incident_keeps_the_component_open():
         assert page_state(sandbox)[1] == []
 
 
+def test_an_account_in_another_service_region_is_read_through_its_own_api():
+    # A second sandbox plays PagerDuty's EU service region, which knows only account "euro".
+    with running_sandbox() as eu, world(extra_env={
+        "PD_ACCOUNT_EURO": pd_key("euro"),
+        "PAGERSTATUS_PAGERDUTY_REGIONS": f"euro={eu.pagerduty_url}",
+    }) as (sandbox, function):
+        eu.add_account("euro", pd_key("euro"), webhook_url=f"{function.url}/euro")
+        us = sandbox.acknowledge(sandbox.trigger("hugops", tags=f"component:{API}")["incident"]["id"])
+        assert us["webhook"]["body"] == ["Performed sync"]
+        european = eu.trigger("euro", tags=f"component:{WEB}")["incident"]
+        assert eu.acknowledge(european["id"])["webhook"]["body"] == ["Performed sync"]
+        assert sorted(i["component_ids"][0] for i in page_state(sandbox)[1]) == sorted([API, WEB])
+        # Each account was read through its own region's API: each sandbox knows only its
+        # own account's key and would refuse the other's (401, then a 503 and no incident).
+        for box in (eu, sandbox):
+            reads = box.requests(api="pagerduty")
+            assert reads and {r["status"] for r in reads} == {200}, reads
+
+
 def test_more_than_a_hundred_incidents_on_each_side():
     with world(accounts=("alpha", "beta")) as (sandbox, function):
         for n in range(105):  # unowned incidents on the page: paginated, never touched

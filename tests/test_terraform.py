@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 from pagerstatus.app import SCHEDULED_SYNC_PATH
+from pagerstatus.pagerduty import REGION_BASE_URLS
 from pagerstatus.webhook import SYNC_EVENTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,6 +283,16 @@ def test_fixed_environment_values():
     assert env["STATUSPAGE_PAGE"] == "${var.statuspage_page_id}"
     assert variable_default("open_on") == '"acknowledged"'
     assert variable_default("severity") == '""'
+
+
+def test_each_account_is_read_through_its_service_regions_api():
+    env = terraform_env()
+    assert env["PAGERSTATUS_PAGERDUTY_REGIONS"] == "${local.pagerduty_regions}"
+    regions = locals_()["pagerduty_regions"]
+    assert "local.accounts" in regions and ".service_region" in regions and "=" in regions, regions
+    conditions = " ".join(rule["condition"] for rule in module_variables(GCP_MODULE)["pagerduty_accounts"]["validation"])
+    assert 'contains(["us", "eu"], account.service_region)' in conditions, conditions
+    assert set(REGION_BASE_URLS) == {"us", "eu"}
 
 
 def test_every_variable_terraform_sets_is_read_by_the_code():

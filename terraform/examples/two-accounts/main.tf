@@ -16,7 +16,7 @@ module "pagerstatus" {
   statuspage_api_key = var.statuspage_api_key
   pagerduty_accounts = {
     payments = { api_key = var.payments_api_key }
-    platform = { api_key = var.platform_api_key }
+    platform = { api_key = var.platform_api_key, service_region = "eu" }
   }
   severity = "P1=major_outage,P2=partial_outage,low=degraded_performance"
 }
@@ -36,8 +36,9 @@ module "pagerduty_payments" {
 }
 
 provider "pagerduty" {
-  alias = "platform"
-  token = var.platform_terraform_token
+  alias          = "platform"
+  token          = var.platform_terraform_token
+  service_region = "eu" # this account lives in PagerDuty's EU service region
 }
 
 module "pagerduty_platform" {

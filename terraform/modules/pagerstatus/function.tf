@@ -27,10 +27,16 @@ locals {
     PAGERSTATUS_OPEN_ON            = var.open_on
     PAGERSTATUS_SEVERITY           = var.severity
     PAGERSTATUS_DRY_RUN            = tostring(var.dry_run)
+    PAGERSTATUS_PAGERDUTY_REGIONS  = local.pagerduty_regions
     # Who may call POST /_sync, the periodic sync (scheduler.tf).
     PAGERSTATUS_SCHEDULER_AUDIENCE        = local.scheduler_audience
     PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email
   }
+
+  # ACCOUNT=REGION for every account. Regions are not secret; the map they come from is.
+  pagerduty_regions = join(",", [
+    for account in sort(tolist(local.accounts)) : "${account}=${nonsensitive(var.pagerduty_accounts[account].service_region)}"
+  ])
 
   function_url = google_cloudfunctions2_function.pagerstatus.service_config[0].uri
 }

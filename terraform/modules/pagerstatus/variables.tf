@@ -44,6 +44,7 @@ variable "pagerduty_accounts" {
   type = map(object({
     api_key        = string
     webhook_secret = optional(string)
+    service_region = optional(string, "us")
   }))
   description = <<-EOT
     PagerDuty accounts the function serves, keyed by account name. The name is the webhook URL path
@@ -54,6 +55,8 @@ variable "pagerduty_accounts" {
       webhook_secret  - optional V3 webhook signing secret, stored as pagerstatus-pd-<name>-webhook-secret.
                         Only for subscriptions created outside Terraform: PagerDuty shows the signing
                         secret once at creation and the provider does not expose it.
+      service_region  - PagerDuty service region the account lives in: us (default) or eu. The function
+                        reads each account through its region's API.
     Each account's webhook is made by modules/pagerduty_account, one instance per account.
   EOT
   sensitive   = true
@@ -66,6 +69,11 @@ variable "pagerduty_accounts" {
   validation {
     condition     = alltrue([for name in keys(var.pagerduty_accounts) : can(regex("^[a-z0-9][a-z0-9_-]{0,62}$", name))])
     error_message = "Every pagerduty_accounts key must match ^[a-z0-9][a-z0-9_-]{0,62}$ (it becomes a URL path, a secret ID part and a label value)."
+  }
+
+  validation {
+    condition     = alltrue([for account in values(var.pagerduty_accounts) : contains(["us", "eu"], account.service_region)])
+    error_message = "Every pagerduty_accounts service_region must be \"us\" or \"eu\"."
   }
 
   validation {
