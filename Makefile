@@ -24,7 +24,7 @@ checkov: .venv-checkov/.make-stamp
 	scripts/checkov.sh
 
 run: install
-	$(BIN)/python -m pagerstatus.sandbox.launcher --port $(PORT)
+	$(BIN)/python -m sandbox.launcher --port $(PORT)
 
 # The Firestore emulator runs for the whole suite, in its own process group.
 test: install .venv-checkov/.make-stamp
@@ -38,7 +38,7 @@ soak: install
 
 # The benchmark against the sandbox and the Firestore emulator; writes docs/PERFORMANCE.md.
 bench: install
-	scripts/with-firestore-emulator.sh $(BIN)/python bench/performance.py
+	scripts/with-firestore-emulator.sh $(BIN)/python -m bench.performance
 
 # Provisions everything on Google Cloud and PagerDuty (terraform/README.md: first deploy).
 deploy:

@@ -19,13 +19,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from bench.world import (ACK_V2, account_names, add_owned_incident, add_page_and_accounts, component_id,
-                         count_syncs, function_env, warm_function)
-from tests.function_fixture import RunningFunction
-from tests.sandbox_fixture import Sandbox
+from bench.world import (
+    account_names,
+    add_owned_incident,
+    add_page_and_accounts,
+    component_id,
+    count_syncs,
+    warm_function,
+)
+from tests.harness.function import RunningFunction
+from tests.harness.sandbox import Sandbox
+from tests.harness.world import ACK_V2, function_env
 
 PER_PAGE = 100  # both APIs' list maximum
 ALERTS_EVERY = 10  # every 10th incident has its tags only in its alerts
@@ -79,7 +86,7 @@ class Calls:
         return self.pd_lists + self.pd_alerts + self.sp_components + self.sp_unresolved + self.sp_writes
 
     @classmethod
-    def of(cls, log: list[dict]) -> "Calls":
+    def of(cls, log: list[dict]) -> Calls:
         def count(api: str, test: Callable[[dict], bool]) -> int:
             return sum(r["api"] == api and test(r) for r in log)
 
@@ -133,7 +140,7 @@ def measure(sandbox: Sandbox, case: CallsCase, progress: Callable[[str], None]) 
     """(first sync on a fresh instance, steady sync on the same instance)."""
     prioritised = build(sandbox, case)
     sandbox.rate_limit(True)  # Statuspage's: 60 deep, 1/s; a 429 would cost a call
-    with warm_function(function_env(sandbox, case.accounts, PAGERSTATUS_SEVERITY=SEVERITY)) as function:
+    with warm_function(function_env(sandbox, account_names(case.accounts), PAGERSTATUS_SEVERITY=SEVERITY)) as function:
         started = time.monotonic()
         first = one_sync(sandbox, function)
         for incident in prioritised:

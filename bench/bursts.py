@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bench.report import percentile
-from bench.world import (ACK_V2, PAGE_ID, account_names, add_page_and_accounts, component_id, count_syncs,
-                         function_env, set_latency, warm_function)
-from tests.firestore_fixture import require_emulator, unique_project, warm_up
-from tests.function_fixture import RunningFunction
-from tests.sandbox_fixture import Sandbox
+from bench.world import account_names, add_page_and_accounts, component_id, count_syncs, set_latency, warm_function
+from tests.harness.firestore import require_emulator, unique_project
+from tests.harness.function import RunningFunction
+from tests.harness.sandbox import Sandbox
+from tests.harness.world import ACK_V2, PAGE_ID, function_env
 
 BURSTS = (10, 100, 500)
 CHANGES = 5  # D
@@ -87,13 +87,13 @@ def _acknowledge(sandbox: Sandbox, components: range, incidents: int) -> None:
 
 
 def run(sandbox: Sandbox, webhooks: int) -> BurstResult:
-    warm_up(require_emulator())
+    require_emulator()
     add_page_and_accounts(sandbox, OPEN_BEFORE + CHANGES, ACCOUNTS)
     _acknowledge(sandbox, range(OPEN_BEFORE), INCIDENTS_BEFORE)
     set_latency(sandbox, LATENCY_S, LATENCY_S)
     sandbox.rate_limit(True)
     # A project of its own: a fresh lock document in the shared emulator.
-    env = function_env(sandbox, ACCOUNTS, GOOGLE_CLOUD_PROJECT=unique_project())
+    env = function_env(sandbox, account_names(ACCOUNTS), GOOGLE_CLOUD_PROJECT=unique_project())
     with warm_function(env) as first, warm_function(env) as second:
         processes: list[RunningFunction] = [first, second]
         for process in processes:  # open the 10, and fill both processes' caches

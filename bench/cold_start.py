@@ -14,10 +14,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench.world import ACK_V2, account_names, add_page_and_accounts, component_id, function_env
-from tests.firestore_fixture import require_emulator, unique_project, warm_up
-from tests.function_fixture import REPO, running_function
-from tests.sandbox_fixture import Sandbox
+from bench.report import REPO
+from bench.world import account_names, add_page_and_accounts, component_id
+from tests.harness.firestore import require_emulator, unique_project
+from tests.harness.function import running_function
+from tests.harness.sandbox import Sandbox
+from tests.harness.world import ACK_V2, function_env
 
 IMPORT_TARGET_S = 0.300
 IMPORTS = {
@@ -47,14 +49,14 @@ def measure(sandbox: Sandbox, reps: int) -> ColdStart:
     for _ in range(reps):
         for name, statement in IMPORTS.items():
             imports[name].append(import_seconds(statement))
-    warm_up(require_emulator())
+    require_emulator()
     add_page_and_accounts(sandbox, 1, 1)
     account = account_names(1)[0]
     sandbox.trigger(account, tags=f"component:{component_id(0)}", status="acknowledged", deliver=False)
     first_get: list[float] = []
     first_webhook: list[float] = []
     for _ in range(max(3, reps // 3)):
-        env = function_env(sandbox, 1, GOOGLE_CLOUD_PROJECT=unique_project())
+        env = function_env(sandbox, account_names(1), GOOGLE_CLOUD_PROJECT=unique_project())
         started = time.perf_counter()
         with running_function(env) as function:  # returns once GET / answered
             first_get.append(time.perf_counter() - started)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The performance benchmark: each figure against its floor or target.
 
 1. API calls per sync against the minimum     (bench/api_calls.py)
@@ -13,8 +12,8 @@ it in scripts/with-firestore-emulator.sh. Prints the tables; the full run also
 writes them into docs/PERFORMANCE.md between its result markers. Asserts
 nothing: speed goals live here, never in tests.
 
-    make bench                                                    # full, writes docs/PERFORMANCE.md
-    scripts/with-firestore-emulator.sh .venv/bin/python bench/performance.py --quick   # prints only
+    make bench                                                            # full, writes docs/PERFORMANCE.md
+    scripts/with-firestore-emulator.sh .venv/bin/python -m bench.performance --quick   # prints only
 """
 from __future__ import annotations
 
@@ -22,14 +21,11 @@ import argparse
 import shlex
 import sys
 import time
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere: bench/, tests/
-
-from bench import api_calls, bursts, cold_start, scale, webhook_latency  # noqa: E402
-from bench.report import REPO, machine, table  # noqa: E402
-from tests.sandbox_fixture import running_sandbox  # noqa: E402
+from bench import api_calls, bursts, cold_start, scale, webhook_latency
+from bench.report import REPO, machine, table
+from tests.harness.sandbox import running_sandbox
 
 DOC = REPO / "docs" / "PERFORMANCE.md"
 BEGIN = "<!-- bench:results:begin (written by bench/performance.py) -->"
@@ -68,8 +64,8 @@ def run(quick: bool) -> str:
 
     progress(started, "5. scale")
     sections.append(("5. Scale", table(scale.HEADERS, scale.rows(scale.measure(3 if quick else 10)))))
-    command = "make bench" if not quick else "scripts/with-firestore-emulator.sh .venv/bin/python " + \
-        " ".join(shlex.quote(a) for a in ["bench/performance.py", *sys.argv[1:]])
+    command = "make bench" if not quick else "scripts/with-firestore-emulator.sh .venv/bin/python -m " + \
+        " ".join(shlex.quote(a) for a in ["bench.performance", *sys.argv[1:]])
     head = f"Measured {machine()}.\nCommand: `{command}` ({time.monotonic() - started:.0f} s).\n"
     return head + "".join(f"\n### {title}\n\n{body}\n" for title, body in sections)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,7 +26,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(cell.rjust(width) if numeric(cell) else cell.ljust(width)
-                                 for cell, width in zip(cells, widths)) + " |"
+                                 for cell, width in zip(cells, widths, strict=True)) + " |"
 
     rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
     return "\n".join([line(headers), rule, *(line(row) for row in rows)])
@@ -56,6 +56,6 @@ def machine() -> str:
     """Date, hardware, OS, Python and revision, on one line."""
     revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
                               text=True).stdout.strip() or "?"
-    return (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, {_cpu_model()} x {os.cpu_count()} CPUs, "
+    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {_cpu_model()} x {os.cpu_count()} CPUs, "
             f"{_memory_gib()}, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, git {revision}")

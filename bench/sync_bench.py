@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How long one webhook-triggered sync takes, and how many upstream requests it
 makes, as the world grows. PagerDuty gives a webhook 5 s to be answered.
 
@@ -8,8 +7,8 @@ the sandbox's Statuspage rate limit on (60 deep, 1/s per key, reads included, as
 Statuspage counts them). Prints plain-text tables; asserts nothing: speed goals
 live here, never in tests.
 
-    .venv/bin/python bench/sync_bench.py            # the full matrix, ~3 minutes
-    .venv/bin/python bench/sync_bench.py --quick
+    .venv/bin/python -m bench.sync_bench            # from the repository root; the full matrix, ~3 minutes
+    .venv/bin/python -m bench.sync_bench --quick
 
 Progress goes to stderr, the tables to stdout.
 """
@@ -21,18 +20,23 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere: bench/, tests/
-
-from bench.report import machine, percentile, table  # noqa: E402
-from bench.world import (ACK_V2, DEADLINE_S, PAGE_ID, account_names, add_page_and_accounts,  # noqa: E402
-                         component_id, count_syncs, function_env, set_latency, warm_function)
-from tests.function_fixture import RunningFunction  # noqa: E402
-from tests.sandbox_fixture import Sandbox, running_sandbox  # noqa: E402
+from bench.report import machine, percentile, table
+from bench.world import (
+    DEADLINE_S,
+    account_names,
+    add_page_and_accounts,
+    component_id,
+    count_syncs,
+    set_latency,
+    warm_function,
+)
+from tests.harness.function import RunningFunction
+from tests.harness.sandbox import Sandbox, running_sandbox
+from tests.harness.world import ACK_V2, PAGE_ID, function_env
 
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
@@ -86,7 +90,7 @@ class Requests:
     sp_429: int = 0
 
     @classmethod
-    def of(cls, log: list[dict]) -> "Requests":
+    def of(cls, log: list[dict]) -> Requests:
         pd = [r for r in log if r["api"] == "pagerduty" and r["method"] == "GET"]
         sp = [r for r in log if r["api"] == "statuspage"]
         return cls(
@@ -144,7 +148,7 @@ def run_sync_case(sandbox: Sandbox, case: SyncCase) -> tuple[list[Sample], list[
     """(first-sync samples, steady-state samples)."""
     first: list[Sample] = []
     steady: list[Sample] = []
-    with warm_function(function_env(sandbox, case.world.accounts)) as function:
+    with warm_function(function_env(sandbox, account_names(case.world.accounts))) as function:
         for _ in range(case.reps):
             build_world(sandbox, case.world, case.latency_ms)
             first.append(one_webhook(sandbox, function))
@@ -160,7 +164,7 @@ class BurstResult:
 
 
 def run_burst(sandbox: Sandbox, case: BurstCase) -> BurstResult:
-    with warm_function(function_env(sandbox, case.world.accounts)) as function:
+    with warm_function(function_env(sandbox, account_names(case.world.accounts))) as function:
         build_world(sandbox, case.world, case.latency_ms)
         if not case.first:
             one_webhook(sandbox, function)  # open everything: the burst finds nothing to write

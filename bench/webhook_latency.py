@@ -12,12 +12,12 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from bench.world import (ACK_V2, account_names, add_page_and_accounts, component_id, function_env, set_latency,
-                         warm_function)
-from tests.firestore_fixture import require_emulator, unique_project, warm_up
-from tests.sandbox_fixture import Sandbox
+from bench.world import account_names, add_page_and_accounts, component_id, set_latency, warm_function
+from tests.harness.firestore import require_emulator, unique_project
+from tests.harness.sandbox import Sandbox
+from tests.harness.world import ACK_V2, function_env
 
 PD_LATENCY_S = 0.150
 SP_LATENCY_S = 0.250
@@ -38,10 +38,10 @@ class Latency:
 
 
 def measure(sandbox: Sandbox, reps: int) -> Latency:
-    warm_up(require_emulator())
+    require_emulator()
     add_page_and_accounts(sandbox, reps + 1, 1)
     account = account_names(1)[0]
-    env = function_env(sandbox, 1, GOOGLE_CLOUD_PROJECT=unique_project())
+    env = function_env(sandbox, account_names(1), GOOGLE_CLOUD_PROJECT=unique_project())
     exists: list[float] = []
     answered: list[float] = []
     with warm_function(env) as function:
@@ -52,7 +52,7 @@ def measure(sandbox: Sandbox, reps: int) -> Latency:
         for n in range(reps):
             sandbox.trigger(account, tags=f"component:{component_id(n)}", status="acknowledged", deliver=False)
             sandbox.clear_requests()
-            sent = datetime.now(timezone.utc)
+            sent = datetime.now(UTC)
             started = time.perf_counter()
             function.post(f"/{account}", ACK_V2).raise_for_status()
             answered.append(time.perf_counter() - started)

@@ -2,17 +2,15 @@
 function (a functions-framework process) configured for them."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from pagerstatus.ownership import metadata_for
-from tests.function_fixture import RunningFunction, running_function
-from tests.sandbox_fixture import Sandbox
+from tests.harness.function import RunningFunction, running_function
+from tests.harness.sandbox import Sandbox
+from tests.harness.world import PAGE_ID, SP_KEY, pd_key
 
-PAGE_ID = "page00000001"
-SP_KEY = "sp-key-0123456789"
 DEADLINE_S = 5.0  # PagerDuty's webhook delivery timeout
-ACK_V2 = {"messages": [{"event": "incident.acknowledge"}]}
 # Needs no sync, but builds the function's Runtime: keeps cold start out of the samples.
 WARM_UP_V3 = {"event": {"event_type": "service.updated"}}
 
@@ -21,25 +19,8 @@ def account_names(count: int) -> list[str]:
     return [f"acct{n}" for n in range(count)]
 
 
-def pd_key(account: str) -> str:
-    return f"{account}-pd-key-0123456789"
-
-
 def component_id(n: int) -> str:
     return f"comp{n:08d}"
-
-
-def function_env(sandbox: Sandbox, accounts: int, **extra: str) -> dict[str, str]:
-    env = {
-        "STATUSPAGE_PAGE": PAGE_ID,
-        "STATUSPAGE_KEY": SP_KEY,
-        "STATUSPAGE_API_URL": sandbox.statuspage_url,
-        "PAGERDUTY_API_URL": sandbox.pagerduty_url,
-        **extra,
-    }
-    for name in account_names(accounts):
-        env[f"PD_ACCOUNT_{name.upper()}"] = pd_key(name)
-    return env
 
 
 def add_page_and_accounts(sandbox: Sandbox, components: int, accounts: int) -> None:

@@ -14,16 +14,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.firestore_fixture import expire_lease, own_emulator, require_emulator, unique_project, warm_up  # noqa: F401
-from tests.function_fixture import running_function, wait_for
-from tests.sandbox_fixture import Sandbox
-from tests.test_function_e2e import ACK_V2, COMPONENTS, PAGE_ID, page_state, statuspage_writes, world
+from tests.harness.clock import Gate, wait_for
+from tests.harness.firestore import Outage, expire_lease, require_emulator, unique_project
+from tests.harness.function import RunningFunction, running_function
+from tests.harness.sandbox import Sandbox
+from tests.harness.world import (
+    ACK_V2,
+    API,
+    COMPONENTS,
+    DB,
+    PAGE_ID,
+    RESYNC,
+    WEB,
+    page_state,
+    statuspage_writes,
+    world,
+)
 
-API, WEB, DB = (c["id"] for c in COMPONENTS)
 QUEUE, SEARCH, MAIL = "compqueue001", "compsearch01", "compmail0001"
 SIX = COMPONENTS + [{"id": QUEUE, "name": "Queue"}, {"id": SEARCH, "name": "Search"}, {"id": MAIL, "name": "Mail"}]
-# A sync on demand: the same sync as the periodic one (POST /_sync), without its ID token.
-RESYNC = {"event": {"event_type": "pagerstatus.resync"}}
 SECOND_PAGE = r"(^|&)offset=100(&|$)"
 CREATES = r"/pages/[^/]+/incidents$"
 
@@ -67,7 +76,7 @@ def acknowledged(sandbox: Sandbox, *components: str, **fields) -> list[dict]:
             for c in components]
 
 
-def sync_ok(function) -> None:
+def sync_ok(function: RunningFunction) -> None:
     response = function.post("/hugops", RESYNC)
     assert (response.status_code, response.json()) == (200, ["Performed sync"]), response.text
 
@@ -162,63 +171,67 @@ def test_statuspage_500_in_the_middle_of_a_plan_of_five_writes():
 
 # --- the lock ----------------------------------------------------------------------
 
-def write_in_flight(sandbox: Sandbox, function) -> Future:
-    """A webhook whose sync writes slowly (3 s per create), once its first create landed."""
-    sandbox.fault("statuspage", CREATES, method="POST", latency=3)
+def write_in_flight(sandbox: Sandbox, gate: Gate, function: RunningFunction) -> Future:
+    """A webhook whose sync is held in its first create (its lease checked) until the gate opens."""
+    sandbox.fault("statuspage", CREATES, method="POST", latency=1)  # as long as the gate is shut
     pool = ThreadPoolExecutor(max_workers=1)
     answer = pool.submit(function.post, "/hugops", ACK_V2)
     pool.shutdown(wait=False)
-    wait_for(lambda: created(sandbox) >= 1, what="the sync's first create")
+    gate.wait_for_a_sleeper()
     return answer
 
 
 def writes_settled(sandbox: Sandbox) -> bool:
     """Every create that reached the sandbox has been answered (none sleeping in its latency)."""
-    hits = sum(f["hits"] for f in sandbox.control("GET", "/faults")["faults"])
-    return hits == len(sandbox.requests(api="statuspage", method="POST"))
+    return sandbox.fault_hits() == len(sandbox.requests(api="statuspage", method="POST"))
 
 
-def test_firestore_stopped_mid_sync(own_emulator):
-    env = {"GOOGLE_CLOUD_PROJECT": unique_project(), "FIRESTORE_EMULATOR_HOST": own_emulator.host}
-    with world(components=SIX, extra_env=env) as (sandbox, function):
-        human = add_human_incident(sandbox)
-        acknowledged(sandbox, API, WEB, QUEUE)
-        answer = write_in_flight(sandbox, function)
-        own_emulator.stop()
-        assert_503(answer.result(timeout=120), "firestore")  # the next write's lease check failed
-        wait_for(lambda: writes_settled(sandbox), what="the create in flight")
-        sandbox.clear_faults()
-        landed = created(sandbox)
-        assert 1 <= landed < 3
+def test_firestore_gone_mid_sync():
+    project, gate = unique_project(), Gate()
+    outage = Outage(require_emulator())
+    try:
+        env = {"GOOGLE_CLOUD_PROJECT": project, "FIRESTORE_EMULATOR_HOST": outage.host}
+        with world(components=SIX, extra_env=env, sleep=gate.sleep) as (sandbox, function):
+            human = add_human_incident(sandbox)
+            acknowledged(sandbox, API, WEB, QUEUE)
+            answer = write_in_flight(sandbox, gate, function)
+            outage.stop()
+            gate.open()
+            assert_503(answer.result(timeout=120), "firestore")  # the next write's lease check failed
+            sandbox.clear_faults()
+            assert created(sandbox) == 1
 
-        # While Firestore is down nothing syncs, not even a read: never a sync without the lock.
-        sandbox.clear_requests()
-        assert_503(function.post("/hugops", ACK_V2), "firestore")
-        assert sandbox.requests() == []
+            # While Firestore is away nothing syncs, not even a read: never a sync without the lock.
+            sandbox.clear_requests()
+            assert_503(function.post("/hugops", ACK_V2), "firestore")
+            assert sandbox.requests() == []
 
-        own_emulator.start()  # back, empty: the failed holder's lease is gone with it
-        wait_for(lambda: function.post("/hugops", RESYNC).status_code == 200, timeout=120,
-                 what="a sync once Firestore is back")
-        assert_page(sandbox, {c: "partial_outage" for c in (API, WEB, QUEUE)}, human)
-        assert created(sandbox) == 3 - landed  # only what the failed sync had not opened
+            outage.start()  # back, with the lease the failed holder could not give up
+            queued = function.post("/hugops", ACK_V2)
+            assert (queued.status_code, queued.json()) == (202, ["Sync queued"])
+            expire_lease(project, PAGE_ID)
+            sync_ok(function)  # the next sync takes the expired lease over
+            assert_page(sandbox, {c: "partial_outage" for c in (API, WEB, QUEUE)}, human)
+            assert created(sandbox) == 2  # only what the failed sync had not opened
+    finally:
+        outage.close()
 
 
 def test_lease_holder_killed_mid_sync():
-    host = require_emulator()
-    warm_up(host)
-    project = unique_project()
-    with world(components=SIX, extra_env={"GOOGLE_CLOUD_PROJECT": project}) as (sandbox, doomed), \
+    require_emulator()
+    project, gate = unique_project(), Gate()
+    with world(components=SIX, extra_env={"GOOGLE_CLOUD_PROJECT": project}, sleep=gate.sleep) as (sandbox, doomed), \
             running_function(doomed.env) as survivor:
         human = add_human_incident(sandbox)
         acknowledged(sandbox, API, WEB, QUEUE)
-        answer = write_in_flight(sandbox, doomed)
+        answer = write_in_flight(sandbox, gate, doomed)
         doomed.kill()
         with pytest.raises(requests.ConnectionError):
             answer.result(timeout=60)
+        gate.open()
         wait_for(lambda: writes_settled(sandbox), what="the dead holder's create in flight")
         sandbox.clear_faults()
-        landed = created(sandbox)
-        assert 1 <= landed < 3
+        assert created(sandbox) == 1
 
         # Its lease is live for up to a minute: a webhook meanwhile is queued, and nothing is read or written.
         sandbox.clear_requests()
@@ -226,8 +239,8 @@ def test_lease_holder_killed_mid_sync():
         assert (queued.status_code, queued.json()) == (202, ["Sync queued"])
         assert sandbox.requests() == []
 
-        expire_lease(host, project, PAGE_ID)
+        expire_lease(project, PAGE_ID)
         sync_ok(survivor)  # the next sync takes the expired lease over
         assert [e for e in survivor.logs() if e.get("action") == "takeover"]
         assert_page(sandbox, {c: "partial_outage" for c in (API, WEB, QUEUE)}, human)
-        assert created(sandbox) == 3 - landed  # only what the dead holder had not opened
+        assert created(sandbox) == 2  # only what the dead holder had not opened

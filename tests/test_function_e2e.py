@@ -9,71 +9,29 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from tests.function_fixture import REPO, free_port, running_function
-from tests.reference import load_json
-from tests.sandbox_fixture import running_sandbox
-
-PAGE_ID = "page00000001"
-SP_KEY = "sp-key-0123456789"
-API, WEB, DB = "compapi00001", "compweb00001", "compdb000001"
-COMPONENTS = [{"id": API, "name": "API"}, {"id": WEB, "name": "Website"}, {"id": DB, "name": "Database"}]
-VECTOR = load_json("pagerduty-webhooks/v3-signature-vector.json")
-
-
-def pd_key(account: str) -> str:
-    return f"{account}-pd-key-0123456789"
-
-
-@contextmanager
-def world(accounts=("hugops",), extra_env=None, webhook=None, components=COMPONENTS):
-    """A sandbox with a page and PagerDuty accounts, and the function configured for them.
-
-    webhook: settings for every account's webhooks, e.g. {"webhook_version": 2,
-    "webhook_token": "..."}; delivery goes to the function's /<account>.
-    """
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with running_sandbox() as sandbox:
-        sandbox.add_page(PAGE_ID, SP_KEY, components=components)
-        env = {
-            "STATUSPAGE_PAGE": PAGE_ID,
-            "STATUSPAGE_KEY": SP_KEY,
-            "STATUSPAGE_API_URL": sandbox.statuspage_url,
-            "PAGERDUTY_API_URL": sandbox.pagerduty_url,
-        }
-        for account in accounts:
-            settings = dict(webhook or {})
-            sandbox.add_account(account, pd_key(account), webhook_url=f"{url}/{account}", **settings)
-            env[f"PD_ACCOUNT_{account.upper()}"] = pd_key(account)
-            if "webhook_token" in settings:
-                env[f"PD_WEBHOOK_TOKEN_{account.upper()}"] = settings["webhook_token"]
-            if "webhook_secret" in settings:
-                env[f"PD_WEBHOOK_SECRET_{account.upper()}"] = settings["webhook_secret"]
-        env.update(extra_env or {})
-        with running_function(env, port=port) as function:
-            yield sandbox, function
-
-
-def page_state(sandbox):
-    """(component statuses, unresolved incidents) as the sandbox holds them."""
-    dump = sandbox.dump()["statuspage"]
-    components = {c["id"]: c["status"] for c in dump["components"] if c["page_id"] == PAGE_ID}
-    unresolved = [i for i in dump["incidents"] if i["page_id"] == PAGE_ID and i["status"] != "resolved"]
-    return components, unresolved
-
-
-def statuspage_writes(sandbox):
-    return [r for r in sandbox.requests(api="statuspage") if r["method"] in ("POST", "PATCH", "PUT")]
-
-
-ACK_V2 = {"messages": [{"event": "incident.acknowledge"}]}
+from sandbox.launcher import REPO
+from tests.harness.clock import Gate
+from tests.harness.reference import load_json
+from tests.harness.sandbox import running_sandbox
+from tests.harness.world import (
+    ACK_V2,
+    API,
+    COMPONENTS,
+    DB,
+    PAGE_ID,
+    SP_KEY,
+    WEB,
+    function_env,
+    page_state,
+    pd_key,
+    statuspage_writes,
+    world,
+)
 
 
 # --- HTTP contract ---
@@ -152,13 +110,21 @@ def test_no_writes_from_bad_requests(hugops):
     assert sandbox.requests() == []
 
 
+def test_without_a_scheduler_configured_the_periodic_sync_path_is_not_there(hugops):
+    _, function = hugops
+    response = function.post("/_sync", data=b"")
+    assert response.status_code == 404
+    assert "not enabled" in response.json()["error"]
+
+
 # --- webhook authentication ---
 
 def test_signed_account_with_the_official_vector():
-    with world(extra_env={"PD_WEBHOOK_SECRET_HUGOPS": VECTOR["secret"]}) as (_, function):
-        body = VECTOR["body"].encode()
-        valid = function.post("/hugops", data=body, headers={"X-PagerDuty-Signature": VECTOR["valid_signature"]})
-        invalid = function.post("/hugops", data=body, headers={"X-PagerDuty-Signature": VECTOR["invalid_signature"]})
+    vector = load_json("pagerduty-webhooks/v3-signature-vector.json")
+    with world(extra_env={"PD_WEBHOOK_SECRET_HUGOPS": vector["secret"]}) as (_, function):
+        body = vector["body"].encode()
+        valid = function.post("/hugops", data=body, headers={"X-PagerDuty-Signature": vector["valid_signature"]})
+        invalid = function.post("/hugops", data=body, headers={"X-PagerDuty-Signature": vector["invalid_signature"]})
         missing = function.post("/hugops", data=body)
         assert (valid.status_code, valid.json()) == (200, ["Performed sync"])
         assert invalid.status_code == 401 and "X-PagerDuty-Signature" in invalid.json()["error"]
@@ -197,7 +163,7 @@ def test_lifecycle_trigger_acknowledge_resolve(webhook):
         assert components == {API: "partial_outage", WEB: "operational", DB: "operational"}
 
         # An acknowledgement timeout re-triggers: the page must not flap.
-        sandbox.unacknowledge(incident_id)
+        sandbox.act(incident_id, "unacknowledge")
         assert len(page_state(sandbox)[1]) == 1
 
         sandbox.resolve(incident_id)
@@ -358,18 +324,17 @@ def test_transient_429_is_retried_within_the_sync():
 
 
 def test_webhook_during_a_sync_is_queued_and_not_lost():
-    with world() as (sandbox, function):
-        sandbox.fault("pagerduty", "/incidents", latency=1.5, count=1)
-        answers = []
-        first = threading.Thread(target=lambda: answers.append(function.post("/hugops", ACK_V2)))
-        first.start()
-        # While the first sync reads slowly, an incident is acknowledged and its webhook arrives.
-        time.sleep(0.5)
+    gate = Gate()
+    with world(sleep=gate.sleep) as (sandbox, function), ThreadPoolExecutor(max_workers=1) as pool:
+        sandbox.fault("pagerduty", "/incidents", latency=1, count=1)  # held until the gate opens
+        first = pool.submit(function.post, "/hugops", ACK_V2)
+        gate.wait_for_a_sleeper()  # the first sync is reading PagerDuty
+        # Meanwhile an incident is acknowledged and its webhook arrives.
         sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
         second = function.post("/hugops", ACK_V2)
-        first.join()
+        gate.open()
         assert (second.status_code, second.json()) == (202, ["Sync queued"])
-        assert answers[0].json() == ["Performed sync"]
+        assert first.result(timeout=60).json() == ["Performed sync"]
         assert len(page_state(sandbox)[1]) == 1  # the holder synced again before letting go
 
 
@@ -385,12 +350,12 @@ def test_statuspage_rate_limit_is_respected():
 # --- the command line ---
 
 def test_cli_plan_writes_nothing_and_sync_does():
-    with world() as (sandbox, function):
+    with running_sandbox() as sandbox:
+        sandbox.add_page(PAGE_ID, SP_KEY, components=COMPONENTS)
+        sandbox.add_account("hugops", pd_key("hugops"))
         incident = sandbox.trigger("hugops", title="API 5xx above 2%", tags=f"component:{API}",
                                    status="acknowledged", deliver=False)["incident"]
-        env = {"PATH": "/usr/bin:/bin", "STATUSPAGE_PAGE": PAGE_ID, "STATUSPAGE_KEY": SP_KEY,
-               "PD_ACCOUNT_HUGOPS": pd_key("hugops"), "STATUSPAGE_API_URL": sandbox.statuspage_url,
-               "PAGERDUTY_API_URL": sandbox.pagerduty_url}
+        env = {"PATH": "/usr/bin:/bin", **function_env(sandbox, ["hugops"])}
         plan = subprocess.run([sys.executable, "-m", "pagerstatus", "plan"], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=60)
         assert plan.returncode == 0, plan.stderr

@@ -16,7 +16,7 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import pytest
@@ -26,14 +26,14 @@ from werkzeug.test import EnvironBuilder
 
 from pagerstatus import log, runtime, statuspage
 from pagerstatus.http import TokenBucket
-from tests.function_fixture import REPO, running_function
-from tests.sandbox_fixture import Sandbox, running_sandbox
-from tests.test_function_e2e import COMPONENTS, PAGE_ID, SP_KEY, pd_key
+from sandbox.launcher import REPO
+from tests.harness.function import running_function
+from tests.harness.sandbox import Sandbox, running_sandbox
+from tests.harness.world import API, COMPONENTS, PAGE_ID, SP_KEY, pd_key
 
 SECRET = "whsec-fuzz-0123456789"
 TOKEN = "token-fuzz-0123456789"
 LOCKED, OPEN = "locked", "open"  # the account with a secret and a token, and one without either
-API = COMPONENTS[0]["id"]
 
 ENV = {
     "STATUSPAGE_PAGE": PAGE_ID,

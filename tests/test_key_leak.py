@@ -9,18 +9,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
+from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
 import requests
+from werkzeug.wrappers import Request, Response
 
 from pagerstatus.http import DETAIL_BODY_CHARS
-from tests.function_fixture import running_function
-from tests.sandbox_fixture import running_sandbox
-from tests.test_function_e2e import COMPONENTS, PAGE_ID
+from tests.harness.function import running_function
+from tests.harness.network import serving
+from tests.harness.sandbox import running_sandbox
+from tests.harness.world import API, COMPONENTS, PAGE_ID, WEB
 
 # Keys with the characters that encodings change.
 PD_KEYS = {"alpha": "pdkey+alpha/0123456789=Secret", "beta": "pdkey+beta/9876543210=Secret"}
@@ -28,7 +27,6 @@ SP_KEY = "spkey+page/0123456789=Secret"
 WEBHOOK_SECRET = "whsec+alpha/0123456789=Secret"
 WEBHOOK_TOKEN = "whtok+alpha/0123456789=Secret"
 KEYS = [*PD_KEYS.values(), SP_KEY, WEBHOOK_SECRET, WEBHOOK_TOKEN]
-API, WEB = COMPONENTS[0]["id"], COMPONENTS[1]["id"]
 ACK = json.dumps({"event": {"event_type": "incident.acknowledged"}}).encode()
 
 
@@ -44,43 +42,21 @@ def leaks(text: str) -> list[str]:
     return found
 
 
-class Echo(BaseHTTPRequestHandler):
+class Echo:
     """An upstream refusing the key (401, not retried) with the Authorization header in the body:
     whole (`full`), or placed so that the cut of the body for an error message falls
     16 characters into the key (`straddle`)."""
 
     mode = "full"
 
-    def _answer(self) -> None:
-        auth = self.headers.get("Authorization", "")
-        if Echo.mode == "full":
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        auth = Request(environ).headers.get("Authorization", "")
+        if self.mode == "full":
             body = json.dumps({"error": "denied", "you_sent": {"Authorization": auth}})
         else:
             scheme = auth[:len(auth) - max((len(k) for k in KEYS if auth.endswith(k)), default=0)]
             body = "E" * (DETAIL_BODY_CHARS - 16 - len(scheme)) + auth
-        data = body.encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = _answer
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@contextmanager
-def echo_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+        return Response(body, status=401, mimetype="application/json")(environ, start_response)
 
 
 def signed(body: bytes) -> dict[str, str]:
@@ -94,7 +70,8 @@ def answer_text(response: requests.Response) -> str:
 def test_no_key_in_logs_or_answers():
     answers: list[requests.Response] = []
     outputs: list[str] = []
-    with running_sandbox() as sandbox, echo_server() as echo:
+    echo = Echo()
+    with running_sandbox() as sandbox, serving(echo) as echo_url:
         sandbox.add_page(PAGE_ID, SP_KEY, components=COMPONENTS)
         for account, key in PD_KEYS.items():
             sandbox.add_account(account, key)
@@ -134,8 +111,8 @@ def test_no_key_in_logs_or_answers():
 
         # Upstreams that echo the key back: PagerDuty's, then Statuspage's.
         for api_variable in ("PAGERDUTY_API_URL", "STATUSPAGE_API_URL"):
-            with running_function({**env, api_variable: echo}) as function:
-                for Echo.mode in ("full", "straddle"):
+            with running_function({**env, api_variable: echo_url}) as function:
+                for echo.mode in ("full", "straddle"):
                     answers.append(function.post("/alpha", data=ACK, headers=signed(ACK)))
                     assert answers[-1].status_code == 503
                 outputs.append(function.output())

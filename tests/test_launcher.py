@@ -12,15 +12,14 @@ import time
 
 import requests
 
-from tests.function_fixture import REPO, free_port
+from sandbox.launcher import REPO
 
 
 def test_make_run_demo_end_to_end():
-    port, sandbox_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "STATUSPAGE_", "PAGERSTATUS_"))}
     env.pop("GOOGLE_CLOUD_PROJECT", None)
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "pagerstatus.sandbox.launcher", "--port", str(port), "--sandbox-port", str(sandbox_port)],
+    launcher = subprocess.Popen(  # port 0: each picks a free port, and the guide names it
+        [sys.executable, "-m", "sandbox.launcher", "--port", "0", "--sandbox-port", "0"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     lines: list[str] = []
@@ -30,8 +29,8 @@ def test_make_run_demo_end_to_end():
             assert time.monotonic() < deadline and launcher.poll() is None, "".join(lines)
             lines.append(launcher.stdout.readline())
         guide = "".join(lines)
-        function, sandbox = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
-        assert f"{sandbox}/" in guide and f"{function}/demo" in guide
+        sandbox = re.search(r"status page \(open it in a browser\) +(http://127\.0\.0\.1:\d+)/\n", guide).group(1)
+        function = re.search(r"the function +(http://127\.0\.0\.1:\d+)/demo ", guide).group(1)
 
         assert requests.get(function + "/", timeout=10).json() == ["Hello from Pagerstatus"]
         seed_check = requests.post(function + "/demo", data=json.dumps({"messages": [{"event": "incident.acknowledge"}]}),
@@ -70,7 +69,7 @@ def test_make_run_demo_end_to_end():
         launcher.wait(timeout=20)
     assert launcher.returncode == 0
     # Everything it started goes away (gunicorn's worker may take a moment to exit).
-    for url in (f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{sandbox_port}/"):
+    for url in (f"{function}/", f"{sandbox}/"):
         deadline = time.monotonic() + 15
         while True:
             try:

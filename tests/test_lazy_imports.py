@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-from tests.function_fixture import REPO
+from sandbox.launcher import REPO
 
 LAZY = ("google.cloud.firestore", "google.cloud.secretmanager", "google.api_core", "grpc")
 

@@ -24,7 +24,6 @@ import pytest
 from pagerstatus import lock as lock_module
 from pagerstatus.errors import LeaseLost, UpstreamError
 from pagerstatus.lock import FirestoreLock, Lease, MemoryLock, ProcessGate, SyncLock, make_lock, run_coalesced
-from tests.firestore_fixture import firestore_clients, firestore_project  # noqa: F401 - fixtures used by name
 
 LEASE = 60.0
 PAGE = "page1"

@@ -1,8 +1,9 @@
 """PagerDutyClient against a `responses` fake of the REST API.
 
 Every request a test sends is checked against PagerDuty's OpenAPI spec when the
-test ends (the `api` fixture). Retry waits are asserted in test_http.py, against
-urllib3's real retry loop; `responses` emulates that loop without sleeping.
+test ends (the `api` fixture; without the reference material that check alone is
+skipped). Retry waits are asserted in test_http.py, against urllib3's real retry
+loop; `responses` emulates that loop without sleeping.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pagerstatus.errors import UpstreamError
 from pagerstatus.http import RetryPolicy, make_session
 from pagerstatus.models import PdIncident
 from pagerstatus.pagerduty import MAX_OFFSET_PLUS_LIMIT, PagerDutyClient, TagCache
-from tests.reference import pagerduty_spec, spec_checked_responses, validate_response
+from tests.harness.reference import pagerduty_spec, spec_checked_responses, validate_response
 
 BASE = "https://api.pagerduty.com"
 INCIDENTS = BASE + "/incidents"
@@ -31,7 +32,7 @@ def alerts_url(incident_id: str) -> str:
 @pytest.fixture
 def api():
     """The fake API; on teardown, every request sent must match the spec."""
-    with spec_checked_responses(pagerduty_spec()) as mock:
+    with spec_checked_responses(pagerduty_spec) as mock:
         yield mock
 
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from pagerstatus.sandbox import webhooks
-from tests.reference import (
+from sandbox import webhooks
+from tests.harness.reference import (
     load_json,
     pagerduty_spec,
     statuspage_spec,
@@ -20,7 +20,7 @@ from tests.reference import (
     validate_request,
     validate_response,
 )
-from tests.sandbox_fixture import Sandbox, running_sandbox
+from tests.harness.sandbox import Sandbox, running_sandbox
 
 PD_HEADERS = {
     "Authorization": "Token token=demo-pd-key",
@@ -193,14 +193,6 @@ def test_validation_rejects_what_the_specs_forbid(demo: Sandbox) -> None:
         )
 
 
-def test_reference_helper_fails_clearly_without_shared_dir(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from tests import reference
-
-    monkeypatch.setattr(reference, "REFERENCE_DIR", tmp_path / "shared" / "reference")
-    with pytest.raises(FileNotFoundError, match=r"\.\./shared/reference"):
-        reference.load_json("statuspage-openapiv3.json")
-
-
 # --- webhooks against PagerDuty's published material ---
 
 
@@ -220,12 +212,11 @@ def _payloads(version: int) -> dict:
         )
         incident_id = sandbox.trigger(monitor="datadog-api", deliver=False)["incident"]["id"]
         with sandbox.state.lock:
-            incident = sandbox.state.incident(incident_id)
-            trigger_entry = sandbox.state.log_entries[incident.log_entry_ids[0]]
+            pagerduty = sandbox.state.pagerduty
+            incident = pagerduty.incident(incident_id)
+            trigger_entry = pagerduty.log_entries[incident.log_entry_ids[0]]
             for action in ("trigger", "priority"):
-                prepared = webhooks.prepare(
-                    sandbox.state, sandbox.pagerduty_url, incident, action, trigger_entry
-                )
+                prepared = webhooks.prepare(pagerduty, sandbox.pagerduty_url, incident, action, trigger_entry)
                 captured[action] = json.loads(prepared.body) if prepared else None
     return captured
 

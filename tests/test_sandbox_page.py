@@ -1,17 +1,12 @@
-"""What a reader sees at the sandbox's `/`, and the demo seed and command line."""
+"""What a reader sees at the sandbox's `/`, and the demo seed."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import requests
 
-from tests.sandbox_fixture import Sandbox, running_sandbox, sandbox  # noqa: F401 (the fixture)
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.harness.sandbox import Sandbox
 
 
 def test_page_shows_components_incidents_and_refreshes(sandbox: Sandbox) -> None:
@@ -39,50 +34,26 @@ def test_page_shows_components_incidents_and_refreshes(sandbox: Sandbox) -> None
     assert f'id="incident-{fixed["id"]}"' in resolved and "All good." in resolved
 
 
-def test_empty_sandbox_page_says_how_to_start() -> None:
-    with running_sandbox() as empty:
-        assert "--seed demo" in requests.get(empty.url + "/", timeout=10).text
+def test_empty_sandbox_page_says_how_to_start(sandbox: Sandbox) -> None:
+    assert "POST /_sandbox/statuspage/pages" in requests.get(sandbox.url + "/", timeout=10).text
 
 
-def test_demo_seed_describes_what_it_made_and_its_monitors_trigger() -> None:
-    with running_sandbox() as sandbox:
-        seeded = sandbox.reset(seed="demo", webhook_url="http://127.0.0.1:9/hook")
-        assert seeded["statuspage"]["components"]["API"] == "demoapi00001"
-        assert seeded["pagerduty"]["webhook_url"] == "http://127.0.0.1:9/hook"
-        html = requests.get(sandbox.url + "/", timeout=10).text
-        assert "Demo Inc." in html and "All Systems Operational" in html
+def test_demo_seed_describes_what_it_made_and_its_monitors_trigger(sandbox: Sandbox) -> None:
+    seeded = sandbox.reset(seed="demo", webhook_url="http://127.0.0.1:9/hook")
+    assert seeded["statuspage"]["components"]["API"] == "demoapi00001"
+    assert seeded["pagerduty"]["webhook_url"] == "http://127.0.0.1:9/hook"
+    html = requests.get(sandbox.url + "/", timeout=10).text
+    assert "Demo Inc." in html and "All Systems Operational" in html
 
-        datadog = sandbox.trigger(monitor="datadog-api", deliver=False)["incident"]
-        pingdom = sandbox.trigger(monitor="pingdom-website", deliver=False)["incident"]
-        assert (
-            datadog["first_trigger_log_entry"]["channel"]["details"]["tags"]
-            == seeded["monitors"]["datadog-api"]["tags"]
-        )
-        assert pingdom["first_trigger_log_entry"]["channel"]["details"]["tags"] == [
-            "component_demoweb00001",
-            "pingdom",
-        ]
-        assert sandbox.reset() is None
-        assert sandbox.dump()["statuspage"]["pages"] == []
-
-
-def test_command_line_serves_the_demo_until_interrupted() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pagerstatus.sandbox", "--port", "0", "--seed", "demo"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    datadog = sandbox.trigger(monitor="datadog-api", deliver=False)["incident"]
+    pingdom = sandbox.trigger(monitor="pingdom-website", deliver=False)["incident"]
+    assert (
+        datadog["first_trigger_log_entry"]["channel"]["details"]["tags"]
+        == seeded["monitors"]["datadog-api"]["tags"]
     )
-    try:
-        first_line = process.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:\d+", first_line).group(0)
-        components = requests.get(
-            f"{url}/statuspage/v1/pages/demopage0001/components",
-            headers={"Authorization": "OAuth demo-sp-key"},
-            timeout=10,
-        ).json()
-        assert [c["name"] for c in components] == ["API", "Website", "Database", "Payments"]
-    finally:
-        process.send_signal(subprocess.signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+    assert pingdom["first_trigger_log_entry"]["channel"]["details"]["tags"] == [
+        "component_demoweb00001",
+        "pingdom",
+    ]
+    assert sandbox.reset() is None
+    assert sandbox.dump()["statuspage"]["pages"] == []

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import requests
 
-from tests.sandbox_fixture import Sandbox, sandbox  # noqa: F401 (the fixture)
+from tests.harness.sandbox import Sandbox
 
 KEY = {"Authorization": "Token token=acme-pd-key"}
 
@@ -127,13 +127,13 @@ def test_status_changes_follow_pagerdutys_rules(sandbox: Sandbox) -> None:
     acknowledged = sandbox.acknowledge(incident_id)["incident"]
     assert acknowledged["status"] == "acknowledged"
     assert acknowledged["acknowledgements"][0]["acknowledger"]["summary"] == "Sandbox Operator"
-    assert sandbox.unacknowledge(incident_id)["incident"]["status"] == "triggered"
+    assert sandbox.act(incident_id, "unacknowledge")["incident"]["status"] == "triggered"
     resolved = sandbox.resolve(incident_id)["incident"]
     assert (resolved["status"], resolved["assignments"]) == ("resolved", [])
     assert resolved["resolved_at"] is not None
     refused = requests.post(f"{sandbox.url}/_sandbox/pagerduty/incidents/{incident_id}/resolve", timeout=10)
     assert refused.status_code == 409
-    reopened = sandbox.reopen(incident_id)["incident"]
+    reopened = sandbox.act(incident_id, "reopen")["incident"]
     assert (reopened["status"], reopened["resolved_at"]) == ("triggered", None)
     assert sandbox.set_priority(incident_id, None)["incident"]["priority"] is None
 
@@ -156,4 +156,4 @@ def test_control_refuses_bad_incident_fields(sandbox: Sandbox) -> None:
         response = requests.post(f"{sandbox.url}/_sandbox/pagerduty/incidents", json=body, timeout=10)
         assert 400 <= response.status_code < 500, body
         assert "error" in response.json()
-    assert sandbox.state.incidents == {}
+    assert sandbox.state.pagerduty.incidents == {}

@@ -1,5 +1,5 @@
-"""The emulated Statuspage REST API: auth, JSON and form-encoded writes, component
-statuses, incident updates, paging."""
+"""The emulated Statuspage REST API: auth, writes, component statuses, incident
+updates, paging."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.sandbox_fixture import Sandbox, sandbox  # noqa: F401 (the fixture)
+from tests.harness.sandbox import Sandbox
 
 PAGE = "page00000001"
 KEY = {"Authorization": "OAuth sp-key"}
@@ -38,19 +38,14 @@ def test_auth_and_unknown_pages(sandbox: Sandbox) -> None:
     assert [c["name"] for c in call(sandbox, "GET", f"/pages/{PAGE}/components").json()] == ["API", "Website"]
 
 
-def test_form_encoded_create_with_bracket_notation(sandbox: Sandbox) -> None:
+def test_create_sets_components_impact_and_the_first_update(sandbox: Sandbox) -> None:
     sandbox.add_page(PAGE, "sp-key", COMPONENTS)
-    form = [
-        ("incident[name]", "API outage"),
-        ("incident[status]", "identified"),
-        ("incident[body]", "We found it."),
-        ("incident[components][comp00000api]", "major_outage"),
-        ("incident[component_ids][]", "comp00000api"),
-        ("incident[component_ids][]", "comp00000web"),
-        ("incident[metadata][pagerstatus][component_id]", "comp00000api"),
-        ("incident[deliver_notifications]", "false"),
-    ]
-    created = call(sandbox, "POST", f"/pages/{PAGE}/incidents", data=form)
+    body = {"incident": {
+        "name": "API outage", "status": "identified", "body": "We found it.",
+        "components": {"comp00000api": "major_outage"}, "component_ids": ["comp00000api", "comp00000web"],
+        "metadata": {"pagerstatus": {"component_id": "comp00000api"}}, "deliver_notifications": False,
+    }}
+    created = call(sandbox, "POST", f"/pages/{PAGE}/incidents", json=body)
 
     assert created.status_code == 201
     incident = created.json()
@@ -79,16 +74,8 @@ def test_updates_resolve_and_leave_the_unresolved_list(sandbox: Sandbox) -> None
         sandbox, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", json={"incident": {"name": "Slower"}}
     )
     assert len(renamed.json()["incident_updates"]) == 1  # no body, no status change: no update
-    resolved = call(
-        sandbox,
-        "PUT",
-        f"/pages/{PAGE}/incidents/{incident_id}",
-        data={
-            "incident[status]": "resolved",
-            "incident[body]": "Fixed.",
-            "incident[components][comp00000web]": "operational",
-        },
-    ).json()
+    resolution = {"status": "resolved", "body": "Fixed.", "components": {"comp00000web": "operational"}}
+    resolved = call(sandbox, "PUT", f"/pages/{PAGE}/incidents/{incident_id}", json={"incident": resolution}).json()
     assert resolved["resolved_at"] is not None
     assert [u["status"] for u in resolved["incident_updates"]] == [
         "resolved",
@@ -119,11 +106,10 @@ def test_invalid_writes_are_refused_and_change_nothing(sandbox: Sandbox) -> None
         ).status_code
         == 400
     )
-    unnestable = {"incident[name]": "x", "incident[component_ids][][id]": "comp00000api"}
-    assert call(sandbox, "POST", path, data=unnestable).status_code == 400
+    assert call(sandbox, "POST", path, data={"incident[name]": "x"}).status_code == 400  # only JSON
     assert call(sandbox, "PATCH", f"{path}/nosuchincdnt", json={"incident": {"name": "y"}}).status_code == 404
-    assert sandbox.state.sp_incidents == {}
-    assert {c.status for c in sandbox.state.components.values()} == {"operational"}
+    assert sandbox.state.statuspage.incidents == {}
+    assert {c.status for c in sandbox.state.statuspage.components.values()} == {"operational"}
 
 
 def test_unresolved_and_components_are_paged(sandbox: Sandbox) -> None:

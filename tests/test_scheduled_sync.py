@@ -12,10 +12,10 @@ import requests
 from pagerstatus.config import load_settings
 from pagerstatus.errors import BadRequest, ConfigError, UpstreamError
 from pagerstatus.oidc import SchedulerIdentity, bearer_token, verify_caller
-from pagerstatus.sandbox.google_oidc import OidcIssuer
-from tests.function_fixture import free_port
-from tests.sandbox_fixture import running_sandbox
-from tests.test_function_e2e import API, page_state, world
+from sandbox.google_oidc import OidcIssuer
+from tests.harness.network import refusing
+from tests.harness.sandbox import running_sandbox
+from tests.harness.world import API, page_state, world
 
 AUDIENCE = "pagerstatus-sync:test-project"
 SCHEDULER = "pagerstatus-scheduler@test-project.iam.gserviceaccount.com"
@@ -81,9 +81,9 @@ def test_a_malformed_token_is_refused(issuer_sandbox, garbage):
 
 
 def test_unreachable_certificates_are_an_upstream_failure_not_a_refusal():
-    unreachable = SchedulerIdentity(AUDIENCE, SCHEDULER, certs_url=f"http://127.0.0.1:{free_port()}/certs")
-    with pytest.raises(UpstreamError) as failed:
-        verify_caller("Bearer a.b.c", unreachable, requests.Session())
+    with refusing() as closed, pytest.raises(UpstreamError) as failed:
+        verify_caller("Bearer a.b.c", SchedulerIdentity(AUDIENCE, SCHEDULER, certs_url=f"{closed}/certs"),
+                      requests.Session())
     assert failed.value.service == "google-certs"
 
 
@@ -114,7 +114,7 @@ def test_half_a_scheduler_configuration_is_an_error(extra, needle):
         load_settings({**BASE, **extra})
 
 
-# --- end to end, through functions-framework ---
+# --- end to end, through functions-framework (marked e2e: the rest of this module is unit) ---
 
 @pytest.fixture(scope="module")
 def scheduled():
@@ -131,6 +131,7 @@ def acknowledged_incident_without_webhook(sandbox) -> None:
     sandbox.acknowledge(triggered["incident"]["id"], deliver=False)
 
 
+@pytest.mark.e2e
 def test_the_scheduled_sync_heals_a_lost_webhook(scheduled):
     certs_sandbox, sandbox, function = scheduled
     acknowledged_incident_without_webhook(sandbox)
@@ -145,6 +146,7 @@ def test_the_scheduled_sync_heals_a_lost_webhook(scheduled):
     assert any(entry.get("caller") == SCHEDULER for entry in function.logs())
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("headers", [
     {},
     {"Authorization": "Bearer not-a-token"},
@@ -159,6 +161,7 @@ def test_an_unauthenticated_scheduled_sync_reads_nothing(scheduled, headers):
     assert sandbox.requests() == []
 
 
+@pytest.mark.e2e
 def test_a_token_for_another_service_account_is_refused(scheduled):
     certs_sandbox, sandbox, function = scheduled
     sandbox.clear_requests()
@@ -169,15 +172,9 @@ def test_a_token_for_another_service_account_is_refused(scheduled):
     assert sandbox.requests() == []
 
 
+@pytest.mark.e2e
 def test_the_scheduled_sync_path_takes_post_only(scheduled):
     _, _, function = scheduled
     response = requests.get(function.url + "/_sync", timeout=10)
     assert response.status_code == 405
     assert response.json() == {"error": "expected POST on /_sync, found GET"}
-
-
-def test_without_a_scheduler_configured_the_path_is_not_there():
-    with world() as (_, function):
-        response = function.post("/_sync", data=b"")
-    assert response.status_code == 404
-    assert "not enabled" in response.json()["error"]

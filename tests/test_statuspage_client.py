@@ -1,8 +1,9 @@
 """StatuspageClient against a `responses` fake of the REST API.
 
 Every request a test sends is checked against Statuspage's OpenAPI spec when the
-test ends (the `api` fixture). Retry waits are asserted in test_http.py, against
-urllib3's real retry loop; `responses` emulates that loop without sleeping.
+test ends (the `api` fixture; without the reference material that check alone is
+skipped). Retry waits are asserted in test_http.py, against urllib3's real retry
+loop; `responses` emulates that loop without sleeping.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pagerstatus.http import RetryPolicy, make_session
 from pagerstatus.models import Component, IncidentWrite, SpIncident
 from pagerstatus.ownership import BODY_MARKER, LEGACY_WATERMARK, METADATA_KEY
 from pagerstatus.statuspage import MAX_PAGES, StatuspageClient
-from tests.reference import spec_checked_responses, statuspage_spec, validate_response
+from tests.harness.reference import spec_checked_responses, statuspage_spec, validate_response
 
 BASE = "https://api.statuspage.io/v1"
 PAGE = "kctbh9vrtdwd"
@@ -43,7 +44,7 @@ class RecordingBucket:
 @pytest.fixture
 def api():
     """The fake API; on teardown, every request sent must match the spec."""
-    with spec_checked_responses(statuspage_spec()) as mock:
+    with spec_checked_responses(statuspage_spec) as mock:
         yield mock
 
 

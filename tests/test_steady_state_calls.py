@@ -7,7 +7,7 @@ from __future__ import annotations
 from pagerstatus.config import EnvKeySource, load_settings
 from pagerstatus.lock import MemoryLock
 from pagerstatus.runtime import Runtime
-from tests.sandbox_fixture import running_sandbox
+from tests.harness.sandbox import running_sandbox
 
 PAGE_ID = "page00000001"
 SP_KEY = "sp-key-0123456789"

@@ -50,11 +50,8 @@ NOT_SET_BY_TERRAFORM = {
     "PAGERSTATUS_RESOLVED_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_OIDC_CERTS_URL": "certificate URL override for the sandbox and tests; Google's by default",
 }
-# The local emulator: its settings never reach the deployed function.
-CODE_DIRS_NOT_DEPLOYED_CONFIG = ("sandbox",)
-
 # Paths that must never be in the function zip.
-NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", "bench", "scripts",
+NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", "bench", "scripts", "sandbox",
                  ".pytest_cache", ".hypothesis", "__pycache__")
 
 
@@ -160,13 +157,10 @@ def variable_default(name: str, directory: Path = GCP_MODULE) -> Any:
 
 
 @functools.lru_cache(maxsize=None)
-def code_text(include_not_deployed: bool = True) -> str:
+def code_text() -> str:
     parts = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE).parts
-        if "__pycache__" in relative:
-            continue
-        if not include_not_deployed and relative[0] in CODE_DIRS_NOT_DEPLOYED_CONFIG:
+        if "__pycache__" in path.relative_to(PACKAGE).parts:
             continue
         parts.append(path.read_text(encoding="utf-8"))
     assert parts, f"no Python sources under {PACKAGE}"
@@ -305,7 +299,7 @@ def test_every_variable_terraform_sets_is_read_by_the_code():
 
 def test_every_setting_the_code_reads_is_set_by_terraform_or_known_optional():
     read = set(re.findall(r"[\"']((?:PAGERSTATUS|STATUSPAGE|PAGERDUTY)_[A-Z0-9_]+)[\"']",
-                          code_text(include_not_deployed=False)))
+                          code_text()))
     unknown = sorted(read - set(terraform_env()) - set(NOT_SET_BY_TERRAFORM))
     assert not unknown, (
         f"the code reads {unknown}, which Terraform neither sets nor lists as intentionally unset: "
@@ -528,10 +522,10 @@ def test_archive_is_built_from_the_include_list():
     for required in ("main.py", "requirements.txt", "pagerstatus/__init__.py"):
         assert required in files
     package_modules = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
-    # The sandbox is for local runs and tests only; production never imports it.
-    sandbox = {m for m in package_modules if m.startswith("pagerstatus/sandbox/")}
-    assert sandbox and not sandbox & set(files), sorted(sandbox & set(files))
-    assert package_modules - sandbox <= set(files), sorted(package_modules - sandbox - set(files))
+    assert package_modules <= set(files), sorted(package_modules - set(files))
+    # The sandbox is for local runs and tests only: it lives beside the package and is never shipped.
+    sandbox = {p.relative_to(ROOT).as_posix() for p in (ROOT / "sandbox").rglob("*.py")}
+    assert "sandbox/server.py" in sandbox and not sandbox & set(files), sorted(sandbox & set(files))
     for path in files:
         first = path.split("/")[0]
         assert first not in NEVER_SHIPPED and "__pycache__" not in path and not path.endswith(".pyc"), path
@@ -591,7 +585,7 @@ def imported_by_the_function() -> tuple[set[str], set[str]]:
         path, package = queue.pop()
         for name in imports_of(path, package):
             top = name.split(".")[0]
-            if top == "pagerstatus":
+            if top in ("pagerstatus", "sandbox"):  # our code: followed, so a sandbox import is seen
                 found = module_file(name)
                 if found is not None and found not in seen:
                     seen.add(found)
@@ -607,7 +601,7 @@ def test_the_zip_holds_every_module_the_function_imports():
     assert "pagerstatus/app.py" in files and "pagerstatus/oidc.py" in files, sorted(files)
     missing = files - set(shipped_files())
     assert not missing, f"the function imports {sorted(missing)}, which the zip leaves out"
-    assert not [f for f in files if f.startswith("pagerstatus/sandbox/")], "deployed code must not import the sandbox"
+    assert not [f for f in files if f.startswith("sandbox/")], "deployed code must not import the sandbox"
 
 
 def test_every_third_party_import_is_pinned_in_requirements():

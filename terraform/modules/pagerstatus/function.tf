@@ -6,7 +6,7 @@ locals {
   # a stray .env, virtualenv, test fixture or local state file can never be shipped.
   source_include_files = ["main.py", "requirements.txt"]
   source_include_dirs  = ["pagerstatus"]
-  source_skip_patterns = ["__pycache__", ".pyc", "pagerstatus/sandbox/"]
+  source_skip_patterns = ["__pycache__", ".pyc"]
 
   source_files = sort(concat(
     local.source_include_files,

@@ -1,7 +1,7 @@
 """Faults on demand: latency, error statuses, 429 with Retry-After and dropped
 connections, per API, path, method and query string.
 
-The table is not locked itself: SandboxState.lock guards it like all other state.
+Not locked itself: SandboxState.lock guards it like all other state.
 """
 
 from __future__ import annotations

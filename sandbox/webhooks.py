@@ -6,10 +6,9 @@ with the incident and the log entry of the action.
 Either is signed with `X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the raw body>`
 when the account has a secret, and carries `X-Pagerstatus-Token` when it has a token.
 
-Deliveries are prepared under SandboxState.lock and sent after releasing it, since
+Deliveries are prepared under SandboxState.lock and sent after letting it go, since
 pagerstatus reacts by calling back into this server. One attempt per delivery: the
-caller sees what pagerstatus answered and may redeliver (same X-Webhook-Id, as
-PagerDuty's retries carry).
+caller sees what pagerstatus answered.
 """
 
 from __future__ import annotations
@@ -17,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import replace
+from dataclasses import dataclass
 
 import requests
 
-from pagerstatus.sandbox import pagerduty_json
-from pagerstatus.sandbox.state import PdAccount, PdIncident, PdLogEntry, SandboxState, WebhookDelivery, now
+from sandbox import pagerduty_json
+from sandbox.base import now
+from sandbox.pagerduty_state import Account, Incident, LogEntry, PagerDutyState
 
 V2_EVENTS = {
     "trigger": "incident.trigger",
@@ -42,15 +42,24 @@ V3_EVENTS = {
 DELIVERY_TIMEOUT = 5.0  # PagerDuty gives up on a delivery after 5 s
 
 
+@dataclass(frozen=True)
+class Delivery:
+    id: str  # also the X-Webhook-Id header
+    event: str
+    url: str
+    headers: dict[str, str]
+    body: str  # the exact raw body sent
+
+
 def sign(secret: str, body: bytes) -> str:
     return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _v3_payload(state: SandboxState, base: str, incident: PdIncident, event_type: str, by_user: bool) -> dict:
+def _v3_payload(state: PagerDutyState, base: str, incident: Incident, event_type: str, by_user: bool) -> dict:
     service = pagerduty_json.service_reference(state, base, incident.service_id)
     return {
         "event": {
-            "id": state.uuid(),
+            "id": state.ids.uuid(),
             "event_type": event_type,
             "resource_type": "incident",
             "occurred_at": now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -89,7 +98,7 @@ def _v3_payload(state: SandboxState, base: str, incident: PdIncident, event_type
 
 
 def _v2_payload(
-    state: SandboxState, base: str, account: PdAccount, incident: PdIncident, event: str, entry: PdLogEntry
+    state: PagerDutyState, base: str, account: Account, incident: Incident, event: str, entry: LogEntry
 ) -> dict:
     service = state.services[incident.service_id]
     service_ref = pagerduty_json.service_reference(state, base, service.id)
@@ -134,7 +143,7 @@ def _v2_payload(
                     "html_url": None,
                 },
                 "incident": rendered,
-                "id": state.uuid(),
+                "id": state.ids.uuid(),
                 "created_on": pagerduty_json.timestamp(now()),
             }
         ]
@@ -142,8 +151,8 @@ def _v2_payload(
 
 
 def prepare(
-    state: SandboxState, base: str, incident: PdIncident, action: str, entry: PdLogEntry | None
-) -> WebhookDelivery | None:
+    state: PagerDutyState, base: str, incident: Incident, action: str, entry: LogEntry | None
+) -> Delivery | None:
     """The delivery PagerDuty would make for this action, or None when the account
     has no webhook URL or its webhook version has no such event. Hold the lock."""
     account = state.accounts[incident.account]
@@ -158,7 +167,7 @@ def prepare(
         event = V3_EVENTS[action]
         payload = _v3_payload(state, base, incident, event, by_user=action != "trigger")
     body = json.dumps(payload)
-    delivery_id = state.uuid()
+    delivery_id = state.ids.uuid()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"PagerDuty-Webhook/V{account.webhook_version}.0",
@@ -169,37 +178,20 @@ def prepare(
         headers["X-PagerDuty-Signature"] = sign(account.webhook_secret, body.encode())
     if account.webhook_token:
         headers["X-Pagerstatus-Token"] = account.webhook_token
-    return WebhookDelivery(
-        id=delivery_id, account=account.name, event=event, url=account.webhook_url, headers=headers, body=body
-    )
+    return Delivery(id=delivery_id, event=event, url=account.webhook_url, headers=headers, body=body)
 
 
-def send(delivery: WebhookDelivery) -> WebhookDelivery:
-    """POST the delivery once; returns a copy holding pagerstatus' answer. Do not
-    hold the lock."""
+def send(delivery: Delivery) -> dict:
+    """POST the delivery once (hold no lock); what pagerstatus answered, JSON-decoded when it can be."""
+    reported: dict = {"id": delivery.id, "event": delivery.event}
     try:
         answer = requests.post(
             delivery.url, data=delivery.body.encode(), headers=delivery.headers, timeout=DELIVERY_TIMEOUT
         )
     except requests.RequestException as failure:
-        return replace(delivery, status=None, response=None, error=f"{type(failure).__name__}: {failure}")
+        return {**reported, "status": None, "body": None, "error": f"{type(failure).__name__}: {failure}"}
     try:
-        response = answer.json()
+        body = answer.json()
     except ValueError:
-        response = answer.text
-    return replace(delivery, status=answer.status_code, response=response, error=None)
-
-
-def summary(delivery: WebhookDelivery | None) -> dict | None:
-    """What a control call reports about a delivery."""
-    if delivery is None:
-        return None
-    reported = {
-        "id": delivery.id,
-        "event": delivery.event,
-        "status": delivery.status,
-        "body": delivery.response,
-    }
-    if delivery.error:
-        reported["error"] = delivery.error
-    return reported
+        body = answer.text
+    return {**reported, "status": answer.status_code, "body": body}

@@ -1,5 +1,5 @@
 """The sandbox's Flask app and a threaded werkzeug server that tests start and stop
-in-process (port 0 picks a free port).
+in-process (port 0 picks a free port, `port` tells which).
 
 Layout on one server: PagerDuty under /pagerduty, Statuspage under /statuspage/v1,
 the control API under /_sandbox, the status page at /.
@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from pagerstatus.sandbox import control, gateway, page, pagerduty_api, statuspage_api
-from pagerstatus.sandbox.state import SandboxState
+from sandbox import control, gateway, page, pagerduty_api, statuspage_api
+from sandbox.state import SandboxState
 
 
 def create_app(state: SandboxState) -> Flask:
-    app = Flask("pagerstatus.sandbox")
+    app = Flask("sandbox")
     app.json.sort_keys = False  # keep the APIs' field order, easier to read
     gateway.install(app, state)
     app.register_blueprint(pagerduty_api.create_blueprint(state))
@@ -35,10 +36,21 @@ def create_app(state: SandboxState) -> Flask:
             return error
         return gateway.error_response(located[0], error.code, error.name)
 
+    app.wsgi_app = _holding_the_lock(state, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
+def _holding_the_lock(state: SandboxState, wsgi_app: Callable) -> Callable:
+    """Each request holds the state's lock until its answer is ready (state.py says why)."""
+
+    def locked(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        with state.lock:
+            return wsgi_app(environ, start_response)
+
+    return locked
+
+
+class QuietHandler(WSGIRequestHandler):
     """No access log: the request log at /_sandbox/requests says more, on demand."""
 
     def log_request(self, *args: object) -> None:
@@ -53,12 +65,12 @@ class SandboxServer:
         self.host = host
         # threaded: a control call that delivers a webhook waits for pagerstatus,
         # which meanwhile calls the emulated APIs on this same server.
-        self._server = make_server(host, port, create_app(state), threaded=True, request_handler=_QuietHandler)
+        self._server = make_server(host, port, create_app(state), threaded=True, request_handler=QuietHandler)
         self.port = self._server.server_port
         # A short poll interval makes stop() quick, which tests starting a server each feel.
         self._thread = threading.Thread(
             target=functools.partial(self._server.serve_forever, poll_interval=0.05),
-            name="pagerstatus-sandbox",
+            name="sandbox",
             daemon=True,
         )
 
@@ -83,17 +95,8 @@ class SandboxServer:
         self._server.server_close()
         self._thread.join()
 
-    def wait(self) -> None:
-        """Block until the server stops (Ctrl-C raises KeyboardInterrupt here)."""
-        self._thread.join()
-
     def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def serve(host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> SandboxServer:
-    """Start a sandbox in a background thread and return it."""
-    return SandboxServer(state or SandboxState(), host, port).start()

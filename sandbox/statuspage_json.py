@@ -1,19 +1,19 @@
 """Statuspage REST v1 representations of the sandbox's objects, shaped like the real
 API's responses (including the nulls it really returns). Callers hold
-SandboxState.lock while rendering."""
+StatuspageState.lock while rendering."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pagerstatus.sandbox.state import SandboxState, SpComponent, SpIncident, SpIncidentUpdate
+from sandbox.statuspage_state import Component, Incident, IncidentUpdate, StatuspageState
 
 
 def timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def component(item: SpComponent) -> dict:
+def component(item: Component) -> dict:
     return {
         "id": item.id,
         "page_id": item.page_id,
@@ -31,7 +31,7 @@ def component(item: SpComponent) -> dict:
     }
 
 
-def incident_update(update: SpIncidentUpdate) -> dict:
+def incident_update(update: IncidentUpdate) -> dict:
     return {
         "id": update.id,
         "incident_id": update.incident_id,
@@ -45,7 +45,7 @@ def incident_update(update: SpIncidentUpdate) -> dict:
     }
 
 
-def incident(state: SandboxState, item: SpIncident) -> dict:
+def incident(state: StatuspageState, item: Incident) -> dict:
     rendered = {
         "id": item.id,
         "name": item.name,

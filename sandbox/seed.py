@@ -4,7 +4,8 @@ with four components, and two monitors tagged for two of them, one Datadog-style
 
 from __future__ import annotations
 
-from pagerstatus.sandbox.state import PdAccount, PdMonitor, SandboxState
+from sandbox.pagerduty_state import Account, Monitor
+from sandbox.state import SandboxState
 
 DEMO_ACCOUNT = "demo"
 DEMO_PD_KEY = "demo-pd-key"
@@ -20,17 +21,18 @@ DEMO_COMPONENTS = {
 
 
 def seed_demo(state: SandboxState, webhook_url: str | None = None) -> dict:
-    """Seed the demo and describe it (ids, keys, monitors) for a launcher to print."""
+    """Seed the demo and describe it (ids, keys, monitors) for a launcher to print.
+    Hold state.lock, or call it before the server starts."""
     api, website = DEMO_COMPONENTS["API"], DEMO_COMPONENTS["Website"]
     monitors = [
-        PdMonitor(
+        Monitor(
             name="datadog-api",
             account=DEMO_ACCOUNT,
             title="[Datadog] API error rate above 5%",
             tags=f"component:{api},env:demo,team:core",
             service="Datadog",
         ),
-        PdMonitor(
+        Monitor(
             name="pingdom-website",
             account=DEMO_ACCOUNT,
             title="[Pingdom] Website is down",
@@ -38,24 +40,12 @@ def seed_demo(state: SandboxState, webhook_url: str | None = None) -> dict:
             service="Pingdom",
         ),
     ]
-    with state.lock:
-        state.put_account(
-            PdAccount(
-                name=DEMO_ACCOUNT,
-                api_key=DEMO_PD_KEY,
-                webhook_url=webhook_url,
-                webhook_version=3,
-                webhook_secret=DEMO_WEBHOOK_SECRET,
-            )
-        )
-        state.add_page(
-            DEMO_PAGE_ID,
-            DEMO_SP_KEY,
-            "Demo Inc.",
-            [(component_id, name, "operational") for name, component_id in DEMO_COMPONENTS.items()],
-        )
-        for monitor in monitors:
-            state.add_monitor(monitor)
+    state.pagerduty.put_account(Account(name=DEMO_ACCOUNT, api_key=DEMO_PD_KEY, webhook_url=webhook_url,
+                                        webhook_version=3, webhook_secret=DEMO_WEBHOOK_SECRET))
+    state.statuspage.add_page(DEMO_PAGE_ID, DEMO_SP_KEY, "Demo Inc.",
+                              [(component_id, name, "operational") for name, component_id in DEMO_COMPONENTS.items()])
+    for monitor in monitors:
+        state.pagerduty.add_monitor(monitor)
     return {
         "pagerduty": {
             "account": DEMO_ACCOUNT,

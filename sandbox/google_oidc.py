@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 
@@ -34,7 +34,8 @@ class OidcIssuer:
         self._ensure_key()
         now = int(time.time())
         claims = {"iss": issuer, "aud": audience, "email": email, "email_verified": email_verified,
-                  "sub": str(int(hashlib.sha256(email.encode()).hexdigest()[:15], 16)), "iat": now, "exp": now + lifetime_seconds}
+                  "sub": str(int(hashlib.sha256(email.encode()).hexdigest()[:15], 16)),
+                  "iat": now, "exp": now + lifetime_seconds}
         signer = crypt.RSASigner.from_string(self._private_pem, key_id=self.key_id)
         return jwt.encode(signer, claims).decode("ascii")
 
@@ -49,7 +50,7 @@ class OidcIssuer:
 
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pagerstatus sandbox OIDC")])
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             certificate = (
                 x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())

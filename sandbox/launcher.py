@@ -1,34 +1,70 @@
 """`make run`: the function under functions-framework, against the real APIs when
 keys are in the environment, otherwise against the sandbox seeded with a demo.
 
-    python -m pagerstatus.sandbox.launcher [--port 8080] [--sandbox-port 8900]
+    python -m sandbox.launcher [--port 8080] [--sandbox-port 8900]    (0: any free port)
 """
 from __future__ import annotations
 
 import argparse
 import os
+import queue
+import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
-from pagerstatus.sandbox.seed import seed_demo
-from pagerstatus.sandbox.server import SandboxServer
-from pagerstatus.sandbox.state import SandboxState
+from sandbox.seed import DEMO_ACCOUNT, DEMO_PAGE_ID, DEMO_PD_KEY, DEMO_SP_KEY, seed_demo
+from sandbox.server import SandboxServer
+from sandbox.state import SandboxState
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
 # The periodic sync's caller in the demo; the sandbox signs its ID token in Google's place.
 DEMO_SCHEDULER_AUDIENCE = "pagerstatus-sync:demo"
 DEMO_SCHEDULER_SERVICE_ACCOUNT = "pagerstatus-scheduler@demo.iam.gserviceaccount.com"
 # Any of these in the environment means the person wants the real thing.
 REAL_CONFIGURATION = ("STATUSPAGE_KEY", "PAGERSTATUS_SECRETS")
+# gunicorn says where it listens, also on port 0, at log level info (functions-framework's default is error).
+LOG_LEVEL = {"GUNICORN_LOG_LEVEL": "info"}
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
 def function_command(port: int) -> list[str]:
     return [str(FUNCTIONS_FRAMEWORK), "--target", "pagerstatus", "--source", str(REPO / "main.py"),
             "--host", "127.0.0.1", "--port", str(port)]
+
+
+def start_function(port: int, environ: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """functions-framework on port (0: a free one), its output passed on to ours; the process
+    and its URL, once it answers."""
+    process = subprocess.Popen(function_command(port), cwd=REPO, env=environ, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ports: queue.Queue[int | None] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=_pass_on, args=(process.stdout, ports), daemon=True).start()
+    try:
+        port = ports.get(timeout=60)
+        if port is None:
+            raise SystemExit(f"functions-framework exited with {process.wait()}")
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url + "/", process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, url
+
+
+def _pass_on(output: IO[str], ports: queue.Queue[int | None]) -> None:
+    for line in output:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        if match := LISTENING.search(line):
+            ports.put(int(match.group(1)))
+    ports.put(None)  # the process is gone
 
 
 def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
@@ -44,20 +80,21 @@ def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> N
     raise SystemExit(f"functions-framework did not answer on {url} within {seconds:.0f}s")
 
 
-def demo_environment(sandbox: SandboxServer, seeded: dict) -> dict[str, str]:
+def demo_environment(sandbox: SandboxServer) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "STATUSPAGE_", "PAGERSTATUS_"))}
     environ.update(
-        STATUSPAGE_PAGE=seeded["statuspage"]["page_id"],
-        STATUSPAGE_KEY=seeded["statuspage"]["api_key"],
+        STATUSPAGE_PAGE=DEMO_PAGE_ID,
+        STATUSPAGE_KEY=DEMO_SP_KEY,
         STATUSPAGE_API_URL=sandbox.statuspage_url,
         PAGERDUTY_API_URL=sandbox.pagerduty_url,
-        PD_ACCOUNT_DEMO=seeded["pagerduty"]["api_key"],
+        PD_ACCOUNT_DEMO=DEMO_PD_KEY,
         PAGERSTATUS_LOCK="memory",
         PAGERSTATUS_SEVERITY="P1=major_outage",
         PAGERSTATUS_SCHEDULER_AUDIENCE=DEMO_SCHEDULER_AUDIENCE,
         PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT=DEMO_SCHEDULER_SERVICE_ACCOUNT,
         PAGERSTATUS_OIDC_CERTS_URL=f"{sandbox.url}/_sandbox/oidc/certs",
         PYTHONUNBUFFERED="1",
+        **LOG_LEVEL,
     )
     # No webhook secret for the demo account, so a hand-written curl is accepted too;
     # the end-to-end tests cover signed and token-authenticated webhooks.
@@ -104,10 +141,6 @@ Ctrl-C stops everything.
 """
 
 
-def run_function(port: int, environ: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(function_command(port), cwd=REPO, env=environ)
-
-
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()
@@ -118,15 +151,15 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pagerstatus.sandbox.launcher", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox.launcher", description=__doc__)
     parser.add_argument("--port", type=int, default=8080, help="the function's port")
     parser.add_argument("--sandbox-port", type=int, default=8900, help="the sandbox's port (demo only)")
     args = parser.parse_args(argv)
-    function_url = f"http://127.0.0.1:{args.port}"
 
     if any(os.environ.get(name) for name in REAL_CONFIGURATION):
-        print(f"pagerstatus: real configuration found in the environment; serving {function_url}", flush=True)
-        process = run_function(args.port, dict(os.environ))
+        print("pagerstatus: real configuration found in the environment; serving "
+              f"http://127.0.0.1:{args.port}", flush=True)
+        process = subprocess.Popen(function_command(args.port), cwd=REPO, env={**LOG_LEVEL, **os.environ})
         try:
             return process.wait()
         except KeyboardInterrupt:
@@ -135,16 +168,18 @@ def main(argv: list[str] | None = None) -> int:
 
     state = SandboxState()
     sandbox = SandboxServer(state, "127.0.0.1", args.sandbox_port).start()
-    seeded = seed_demo(state, webhook_url=f"{function_url}/demo")
-    process = run_function(args.port, demo_environment(sandbox, seeded))
+    process = None
     try:
-        wait_until_up(function_url + "/", process)
+        process, function_url = start_function(args.port, demo_environment(sandbox))
+        with state.lock:
+            seeded = seed_demo(state, webhook_url=f"{function_url}/{DEMO_ACCOUNT}")
         print(demo_guide(function_url, sandbox, seeded), flush=True)
         return process.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        stop(process)
+        if process is not None:
+            stop(process)
         sandbox.stop()
 
 

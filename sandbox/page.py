@@ -8,7 +8,9 @@ from html import escape
 
 from flask import Blueprint, Response
 
-from pagerstatus.sandbox.state import SandboxState, SpIncident, SpPage, now
+from sandbox.base import now
+from sandbox.state import SandboxState
+from sandbox.statuspage_state import Incident, Page, StatuspageState
 
 REFRESH_SECONDS = 2
 RECENT = timedelta(days=7)
@@ -47,7 +49,7 @@ def _time(moment: datetime) -> str:
     return f'<time datetime="{moment.isoformat()}">{moment.strftime("%b %d, %H:%M:%S UTC")}</time>'
 
 
-def _incident(state: SandboxState, incident: SpIncident) -> str:
+def _incident(state: StatuspageState, incident: Incident) -> str:
     affected = ", ".join(escape(state.components[c].name) for c in incident.component_ids)
     updates = "".join(
         f'<li class="update"><strong>{escape(u.status.capitalize())}</strong> - {escape(u.body)} '
@@ -62,7 +64,7 @@ def _incident(state: SandboxState, incident: SpIncident) -> str:
     )
 
 
-def _page(state: SandboxState, page: SpPage, moment: datetime) -> str:
+def _page(state: StatuspageState, page: Page, moment: datetime) -> str:
     components = state.page_components(page.id)
     worst = max((c.status for c in components), key=_SEVERITY.index, default="operational")
     headline = "All Systems Operational" if worst == "operational" else STATUS_LABELS[worst]
@@ -89,13 +91,12 @@ def _page(state: SandboxState, page: SpPage, moment: datetime) -> str:
     )
 
 
-def render(state: SandboxState) -> str:
-    with state.lock:
-        moment = now()
-        pages = [_page(state, p, moment) for p in sorted(state.pages.values(), key=lambda p: p.id)]
+def render(state: StatuspageState) -> str:
+    moment = now()
+    pages = [_page(state, p, moment) for p in sorted(state.pages.values(), key=lambda p: p.id)]
     body = "".join(pages) or (
-        '<p class="muted">No status page yet: create one with POST /_sandbox/statuspage/pages '
-        "or start the sandbox with --seed demo.</p>"
+        '<p class="muted">No status page yet: create one with POST /_sandbox/statuspage/pages, '
+        'or seed the demo with POST /_sandbox/reset {"seed": "demo"}.</p>'
     )
     return (
         '<!doctype html><html><head><meta charset="utf-8">'
@@ -111,6 +112,6 @@ def create_blueprint(state: SandboxState) -> Blueprint:
 
     @blueprint.get("/")
     def status_page() -> Response:
-        return Response(render(state), mimetype="text/html")
+        return Response(render(state.statuspage), mimetype="text/html")
 
     return blueprint

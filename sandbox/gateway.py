@@ -4,12 +4,12 @@ limit, and the request log tests count calls with."""
 from __future__ import annotations
 
 import socket
-import time
 
 from flask import Flask, Response, g, request
 
-from pagerstatus.sandbox import pagerduty_api, statuspage_api
-from pagerstatus.sandbox.state import RequestRecord, SandboxState, now
+from sandbox import pagerduty_api, statuspage_api
+from sandbox.base import now
+from sandbox.state import RequestRecord, SandboxState
 
 _APIS = {
     "pagerduty": (pagerduty_api.PREFIX, pagerduty_api.error_response),
@@ -48,10 +48,11 @@ def install(app: Flask, state: SandboxState) -> None:
         if located is None:
             return None
         api, path = located
-        with state.lock:
-            fault = state.faults.take(api, request.method, path, request.query_string.decode("latin-1"))
+        fault = state.faults.take(api, request.method, path, request.query_string.decode("latin-1"))
         if fault is not None:
-            time.sleep(fault.latency)  # outside the lock: other requests go on
+            if fault.latency:
+                with state.unlocked():  # other requests go on meanwhile
+                    state.sleep(fault.latency)
             if fault.drop:
                 return _drop_connection()
             if fault.status is not None:
@@ -60,13 +61,9 @@ def install(app: Flask, state: SandboxState) -> None:
                     response.headers["Retry-After"] = str(fault.retry_after)
                 return response
         if api == "statuspage":
-            with state.lock:
-                wait = state.rate_limiter.take(
-                    request.headers.get("Authorization", request.remote_addr or "")
-                )
-                status = state.rate_limiter.status
+            wait = state.rate_limiter.take(request.headers.get("Authorization", request.remote_addr or ""))
             if wait is not None:
-                response = error_response(api, status, "Rate limit exceeded")
+                response = error_response(api, state.rate_limiter.status, "Rate limit exceeded")
                 response.headers["Retry-After"] = str(wait)
                 return response
         return None
@@ -75,14 +72,12 @@ def install(app: Flask, state: SandboxState) -> None:
     def log_request(response: Response) -> Response:
         located = api_of(request.path)
         if located is not None:
-            state.log_request(
-                RequestRecord(
-                    api=located[0],
-                    method=request.method,
-                    path=located[1],
-                    query=request.args.to_dict(flat=False),
-                    status=None if g.get("dropped") else response.status_code,
-                    at=now(),
-                )
-            )
+            state.requests.append(RequestRecord(
+                api=located[0],
+                method=request.method,
+                path=located[1],
+                query=request.args.to_dict(flat=False),
+                status=None if g.get("dropped") else response.status_code,
+                at=now(),
+            ))
         return response

@@ -6,23 +6,18 @@ Errors answer {"error": "..."}."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify, request
 
-from pagerstatus.sandbox import pagerduty_api, pagerduty_json, statuspage_api, statuspage_json, webhooks
-from pagerstatus.sandbox.google_oidc import GOOGLE_ISSUER, OidcIssuer
-from pagerstatus.sandbox.seed import seed_demo
-from pagerstatus.sandbox.state import (
-    PdAccount,
-    PdIncident,
-    SandboxError,
-    SandboxState,
-    WebhookDelivery,
-)
+from sandbox import pagerduty_api, pagerduty_json, statuspage_api, statuspage_json, webhooks
+from sandbox.base import SandboxError
+from sandbox.google_oidc import GOOGLE_ISSUER, OidcIssuer
+from sandbox.pagerduty_state import ACTIONS, Account, Incident, LogEntry
+from sandbox.seed import seed_demo
+from sandbox.state import SandboxState
 
 PREFIX = "/_sandbox"
-STATUS_ACTIONS = ("acknowledge", "unacknowledge", "resolve", "reopen")
 # An incident created with one of these statuses goes through this action after its trigger.
 _ACTION_TO_REACH = {"triggered": None, "acknowledged": "acknowledge", "resolved": "resolve"}
 _MISSING = object()
@@ -63,7 +58,7 @@ def _timestamp(data: dict, name: str) -> datetime | None:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise SandboxError(400, f"{name} must be an ISO 8601 timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def plain(value: object) -> object:
@@ -89,52 +84,40 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     def pd_base() -> str:
         return request.url_root.rstrip("/") + pagerduty_api.PREFIX
 
-    def deliver(prepared: WebhookDelivery | None) -> dict | None:
+    def deliver(incident: Incident, action: str, entry: LogEntry | None) -> dict | None:
+        """The action's webhook, sent with the lock let go: pagerstatus calls back into this server."""
+        prepared = webhooks.prepare(state.pagerduty, pd_base(), incident, action, entry)
         if prepared is None:
             return None
-        delivered = webhooks.send(prepared)
-        state.record_delivery(delivered)
-        return webhooks.summary(delivered)
+        with state.unlocked():
+            return webhooks.send(prepared)
 
     def step(incident_id: str, action: str, send: bool, priority: str | None = None) -> dict | None:
-        """One user action on an incident, then its webhook (outside the lock)."""
-        with state.lock:
-            if action == "priority":
-                incident, entry = state.set_priority(incident_id, priority), None
-            else:
-                incident, entry = state.change_status(incident_id, action)
-            prepared = webhooks.prepare(state, pd_base(), incident, action, entry) if send else None
-        return deliver(prepared)
+        """One user action on an incident, then its webhook."""
+        if action == "priority":
+            state.pagerduty.set_priority(incident_id, priority)
+            entry = None
+        else:
+            entry = state.pagerduty.change_status(incident_id, action)
+        return deliver(state.pagerduty.incident(incident_id), action, entry) if send else None
 
-    def rendered(incident: PdIncident) -> dict:
-        with state.lock:
-            return pagerduty_json.incident(state, pd_base(), incident, full_first_trigger=True)
+    def rendered(incident: Incident) -> dict:
+        return pagerduty_json.incident(state.pagerduty, pd_base(), incident, full_first_trigger=True)
 
     # --- inspection and reset ---
 
     @blueprint.get("/state")
     def dump() -> Response:
-        with state.lock:
-            return jsonify(
-                {
-                    "pagerduty": {
-                        "accounts": plain(list(state.accounts.values())),
-                        "services": plain(list(state.services.values())),
-                        "monitors": plain(list(state.monitors.values())),
-                        "incidents": plain(list(state.incidents.values())),
-                        "log_entries": plain(list(state.log_entries.values())),
-                        "alerts": plain(list(state.alerts.values())),
-                        "webhook_deliveries": plain(list(state.deliveries.values())),
-                    },
-                    "statuspage": {
-                        "pages": plain(list(state.pages.values())),
-                        "components": plain(list(state.components.values())),
-                        "incidents": plain(list(state.sp_incidents.values())),
-                        "rate_limit": state.rate_limiter.settings(),
-                    },
-                    "faults": plain(state.faults.all()),
-                }
-            )
+        pd, sp = state.pagerduty, state.statuspage
+        return jsonify({
+            "pagerduty": {name: plain(list(getattr(pd, name).values()))
+                          for name in ("accounts", "services", "monitors", "incidents", "log_entries", "alerts")},
+            "statuspage": {
+                **{name: plain(list(getattr(sp, name).values())) for name in ("pages", "components", "incidents")},
+                "rate_limit": state.rate_limiter.settings(),
+            },
+            "faults": plain(state.faults.all()),
+        })
 
     @blueprint.post("/reset")
     def reset() -> Response:
@@ -142,27 +125,21 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         seed = _field(data, "seed", str, None)
         if seed not in (None, "demo"):
             raise SandboxError(400, "seed must be demo or null")
-        with state.lock:
-            state.reset()
-            seeded = seed_demo(state, webhook_url=_field(data, "webhook_url", str, None)) if seed else None
+        state.reset()
+        seeded = seed_demo(state, webhook_url=_field(data, "webhook_url", str, None)) if seed else None
         return jsonify({"seed": seeded})
 
     @blueprint.get("/requests")
     def list_requests() -> Response:
         api = request.args.get("api")
         method = request.args.get("method")
-        with state.lock:
-            found = [
-                r
-                for r in state.requests
-                if (api is None or r.api == api) and (method is None or r.method == method.upper())
-            ]
-            return jsonify({"requests": plain(found)})
+        found = [r for r in state.requests
+                 if (api is None or r.api == api) and (method is None or r.method == method.upper())]
+        return jsonify({"requests": plain(found)})
 
     @blueprint.delete("/requests")
     def clear_requests() -> Response:
-        with state.lock:
-            state.requests.clear()
+        state.requests.clear()
         return jsonify({"requests": []})
 
     # --- faults and rate limit ---
@@ -170,48 +147,44 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     @blueprint.post("/faults")
     def add_fault() -> tuple[Response, int]:
         data = _body()
-        with state.lock:
-            try:
-                fault = state.faults.add(
-                    api=_field(data, "api", str),
-                    path=_field(data, "path", str, ""),
-                    method=_field(data, "method", str, None),
-                    status=_field(data, "status", int, None),
-                    count=_field(data, "count", int, None),
-                    retry_after=_field(data, "retry_after", int, None),
-                    latency=float(_field(data, "latency", (int, float), 0)),
-                    drop=_field(data, "drop", bool, False),
-                    query=_field(data, "query", str, ""),
-                )
-            except ValueError as invalid:
-                raise SandboxError(400, str(invalid)) from None
-            return jsonify({"fault": plain(fault)}), 201
+        try:
+            fault = state.faults.add(
+                api=_field(data, "api", str),
+                path=_field(data, "path", str, ""),
+                method=_field(data, "method", str, None),
+                status=_field(data, "status", int, None),
+                count=_field(data, "count", int, None),
+                retry_after=_field(data, "retry_after", int, None),
+                latency=float(_field(data, "latency", (int, float), 0)),
+                drop=_field(data, "drop", bool, False),
+                query=_field(data, "query", str, ""),
+            )
+        except ValueError as invalid:
+            raise SandboxError(400, str(invalid)) from None
+        return jsonify({"fault": plain(fault)}), 201
 
     @blueprint.get("/faults")
     def list_faults() -> Response:
-        with state.lock:
-            return jsonify({"faults": plain(state.faults.all())})
+        return jsonify({"faults": plain(state.faults.all())})
 
     @blueprint.delete("/faults")
     def clear_faults() -> Response:
-        with state.lock:
-            state.faults.clear()
+        state.faults.clear()
         return jsonify({"faults": []})
 
     @blueprint.post("/statuspage/rate_limit")
     def rate_limit() -> Response:
         data = _body()
-        with state.lock:
-            try:
-                state.rate_limiter.configure(
-                    enabled=_field(data, "enabled", bool),
-                    capacity=_field(data, "capacity", (int, float), 60),
-                    refill_per_second=_field(data, "refill_per_second", (int, float), 1.0),
-                    status=_field(data, "status", int, 429),
-                )
-            except ValueError as invalid:
-                raise SandboxError(400, str(invalid)) from None
-            return jsonify({"rate_limit": state.rate_limiter.settings()})
+        try:
+            state.rate_limiter.configure(
+                enabled=_field(data, "enabled", bool),
+                capacity=_field(data, "capacity", (int, float), 60),
+                refill_per_second=_field(data, "refill_per_second", (int, float), 1.0),
+                status=_field(data, "status", int, 429),
+            )
+        except ValueError as invalid:
+            raise SandboxError(400, str(invalid)) from None
+        return jsonify({"rate_limit": state.rate_limiter.settings()})
 
     # --- Google ID tokens, as Cloud Scheduler sends with the periodic sync ---
 
@@ -241,24 +214,21 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         version = _field(data, "webhook_version", int, 3)
         if version not in (2, 3):
             raise SandboxError(400, "webhook_version must be 2 or 3")
-        account = state.put_account(
-            PdAccount(
-                name=_field(data, "name", str),
-                api_key=_field(data, "api_key", str),
-                webhook_url=_field(data, "webhook_url", str, None),
-                webhook_version=version,
-                webhook_secret=_field(data, "webhook_secret", str, None),
-                webhook_token=_field(data, "webhook_token", str, None),
-            )
-        )
+        account = state.pagerduty.put_account(Account(
+            name=_field(data, "name", str),
+            api_key=_field(data, "api_key", str),
+            webhook_url=_field(data, "webhook_url", str, None),
+            webhook_version=version,
+            webhook_secret=_field(data, "webhook_secret", str, None),
+            webhook_token=_field(data, "webhook_token", str, None),
+        ))
         return jsonify({"account": plain(account)}), 201
 
     @blueprint.post("/pagerduty/incidents")
     def create_incidents() -> tuple[Response, int]:
         data = _body()
         monitor_name = _field(data, "monitor", str, None)
-        with state.lock:
-            monitor = state.monitors.get(monitor_name) if monitor_name else None
+        monitor = state.pagerduty.monitors.get(monitor_name) if monitor_name else None
         if monitor_name and monitor is None:
             raise SandboxError(404, f"no monitor {monitor_name!r}")
         count = _field(data, "count", int, None)
@@ -281,13 +251,9 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         )
         incidents, deliveries = [], []
         for _ in range(count or 1):
-            with state.lock:
-                incident = state.trigger(**trigger_fields)
-                trigger_entry = state.log_entries[incident.log_entry_ids[0]]
-                prepared = (
-                    webhooks.prepare(state, pd_base(), incident, "trigger", trigger_entry) if send else None
-                )
-            deliveries.append(deliver(prepared))
+            incident = state.pagerduty.trigger(**trigger_fields)
+            trigger_entry = state.pagerduty.log_entries[incident.log_entry_ids[0]]
+            deliveries.append(deliver(incident, "trigger", trigger_entry) if send else None)
             if _ACTION_TO_REACH[status]:
                 deliveries.append(step(incident.id, _ACTION_TO_REACH[status], send))
             incidents.append(rendered(incident))
@@ -303,19 +269,11 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             if "priority" not in data:
                 raise SandboxError(400, "priority is required (null clears it)")
             delivery = step(incident_id, action, send, priority=_field(data, "priority", str, None))
-        elif action in STATUS_ACTIONS:
+        elif action in ACTIONS:
             delivery = step(incident_id, action, send)
         else:
-            raise SandboxError(404, f"action must be priority or one of {STATUS_ACTIONS}")
-        return jsonify({"incident": rendered(state.incident(incident_id)), "webhook": delivery})
-
-    @blueprint.post("/pagerduty/webhooks/<delivery_id>/redeliver")
-    def redeliver(delivery_id: str) -> Response:
-        with state.lock:
-            delivery = state.deliveries.get(delivery_id)
-        if delivery is None:
-            raise SandboxError(404, f"no webhook delivery {delivery_id!r}")
-        return jsonify({"webhook": deliver(delivery)})
+            raise SandboxError(404, f"action must be priority or one of {tuple(ACTIONS)}")
+        return jsonify({"incident": rendered(state.pagerduty.incident(incident_id)), "webhook": delivery})
 
     # --- Statuspage ---
 
@@ -325,19 +283,16 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         components = _field(data, "components", list, [])
         if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in components):
             raise SandboxError(400, "components must be objects with a name (and optional id, status)")
-        with state.lock:
-            page = state.add_page(
-                page_id=_field(data, "id", str, None) or state.sp_id(),
-                api_key=_field(data, "api_key", str),
-                name=_field(data, "name", str, "Sandbox status"),
-                components=[(c.get("id"), c["name"], c.get("status", "operational")) for c in components],
-            )
-            return jsonify(
-                {
-                    "page": {"id": page.id, "name": page.name, "api_key": page.api_key},
-                    "components": [statuspage_json.component(c) for c in state.page_components(page.id)],
-                }
-            ), 201
+        page = state.statuspage.add_page(
+            page_id=_field(data, "id", str, None) or state.ids.statuspage(),
+            api_key=_field(data, "api_key", str),
+            name=_field(data, "name", str, "Sandbox status"),
+            components=[(c.get("id"), c["name"], c.get("status", "operational")) for c in components],
+        )
+        return jsonify({
+            "page": {"id": page.id, "name": page.name, "api_key": page.api_key},
+            "components": [statuspage_json.component(c) for c in state.statuspage.page_components(page.id)],
+        }), 201
 
     @blueprint.post("/statuspage/incidents")
     def add_sp_incident() -> tuple[Response, int]:
@@ -346,9 +301,7 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         data = _body()
         page_id = _field(data, "page", str)
         change = statuspage_api.change_from(data)
-        created_at = _timestamp(data, "created_at")
-        with state.lock:
-            created = state.create_sp_incident(page_id, change, created_at=created_at)
-            return jsonify({"incident": statuspage_json.incident(state, created)}), 201
+        created = state.statuspage.create_incident(page_id, change, created_at=_timestamp(data, "created_at"))
+        return jsonify({"incident": statuspage_json.incident(state.statuspage, created)}), 201
 
     return blueprint

@@ -7,7 +7,7 @@ Not locked itself: SandboxState.lock guards it like all other state.
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -18,7 +18,8 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock  # monotonic seconds
         self.configure(enabled=False)
 
     def configure(
@@ -45,7 +46,7 @@ class RateLimiter:
         to wait (the Retry-After value)."""
         if not self.enabled:
             return None
-        clock = time.monotonic()
+        clock = self._clock()
         bucket = self._buckets.setdefault(key, _Bucket(self.capacity, clock))
         bucket.tokens = min(
             self.capacity, bucket.tokens + (clock - bucket.refilled_at) * self.refill_per_second

@@ -16,8 +16,10 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from pagerstatus.sandbox import pagerduty_json
-from pagerstatus.sandbox.state import PdIncident, SandboxError, SandboxState, now
+from sandbox import pagerduty_json
+from sandbox.base import SandboxError, now
+from sandbox.pagerduty_state import Incident
+from sandbox.state import SandboxState
 
 PREFIX = "/pagerduty"
 DEFAULT_LIMIT = 25
@@ -67,7 +69,7 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     def authenticate() -> Response | None:
         header = request.headers.get("Authorization", "")
         scheme = "Token token="
-        account = state.account_by_key(header[len(scheme) :]) if header.startswith(scheme) else None
+        account = state.pagerduty.account_by_key(header[len(scheme) :]) if header.startswith(scheme) else None
         if account is None:
             return error_response(401, "Authentication failed")
         g.pd_account = account.name
@@ -79,8 +81,8 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             return error_response(400, "Invalid Input Provided", [error.message])
         return error_response(error.status, error.message)
 
-    def own_incident(incident_id: str) -> PdIncident:
-        incident = state.incidents.get(incident_id)
+    def own_incident(incident_id: str) -> Incident:
+        incident = state.pagerduty.incidents.get(incident_id)
         if incident is None or incident.account != g.pd_account:
             raise SandboxError(404, "Not Found")
         return incident
@@ -97,45 +99,41 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             raise _invalid(f"Offset + limit must not exceed {OFFSET_CAP}")
         full_trigger = "first_trigger_log_entries" in request.args.getlist("include[]")
         since = None if request.args.get("date_range") == "all" else now() - DEFAULT_WINDOW
-        with state.lock:
-            matching = sorted(
-                (
-                    i
-                    for i in state.incidents.values()
-                    if i.account == g.pd_account
-                    and (not statuses or i.status in statuses)
-                    and (since is None or i.created_at >= since)
-                ),
-                key=lambda i: i.number,
-            )
-            return _page_of("incidents", matching, offset, limit,
-                            lambda i: pagerduty_json.incident(state, base(), i, full_trigger))
+        matching = sorted(
+            (
+                i
+                for i in state.pagerduty.incidents.values()
+                if i.account == g.pd_account
+                and (not statuses or i.status in statuses)
+                and (since is None or i.created_at >= since)
+            ),
+            key=lambda i: i.number,
+        )
+        return _page_of("incidents", matching, offset, limit,
+                        lambda i: pagerduty_json.incident(state.pagerduty, base(), i, full_trigger))
 
     @blueprint.get("/incidents/<incident_id>")
     def get_incident(incident_id: str) -> Response:
         full_trigger = "first_trigger_log_entries" in request.args.getlist("include[]")
-        with state.lock:
-            incident = own_incident(incident_id)
-            return jsonify({"incident": pagerduty_json.incident(state, base(), incident, full_trigger)})
+        incident = own_incident(incident_id)
+        return jsonify({"incident": pagerduty_json.incident(state.pagerduty, base(), incident, full_trigger)})
 
     @blueprint.get("/incidents/<incident_id>/alerts")
     def list_alerts(incident_id: str) -> Response:
         limit = min(_int_arg("limit", DEFAULT_LIMIT), MAX_LIMIT)
         offset = _int_arg("offset", 0)
-        with state.lock:
-            alerts = own_incident(incident_id).alert_ids
-            return _page_of("alerts", alerts, offset, limit,
-                            lambda a: pagerduty_json.alert(state, base(), state.alerts[a]))
+        alerts = own_incident(incident_id).alert_ids
+        return _page_of("alerts", alerts, offset, limit,
+                        lambda a: pagerduty_json.alert(state.pagerduty, base(), state.pagerduty.alerts[a]))
 
     @blueprint.get("/log_entries/<entry_id>")
     def get_log_entry(entry_id: str) -> Response:
         channel_details = "channels" in request.args.getlist("include[]")
-        with state.lock:
-            entry = state.log_entries.get(entry_id)
-            if entry is None:
-                raise SandboxError(404, "Not Found")
-            own_incident(entry.incident_id)
-            return jsonify({"log_entry": pagerduty_json.log_entry(state, base(), entry, channel_details)})
+        entry = state.pagerduty.log_entries.get(entry_id)
+        if entry is None:
+            raise SandboxError(404, "Not Found")
+        own_incident(entry.incident_id)
+        return jsonify({"log_entry": pagerduty_json.log_entry(state.pagerduty, base(), entry, channel_details)})
 
     return blueprint
 

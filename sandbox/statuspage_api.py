@@ -2,17 +2,18 @@
 
 Emulated: OAuth auth (a page answers only to its own key; other pages look absent,
 404), GET components and unresolved incidents paged with page / per_page (at most
-100), GET one incident, POST / PATCH / PUT incidents with JSON or form-encoded
-bodies. The rate limit and faults are applied before these handlers (gateway.py).
+100), GET one incident, POST / PATCH / PUT incidents with JSON bodies. The rate
+limit and faults are applied before these handlers (gateway.py).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from pagerstatus.sandbox import statuspage_json
-from pagerstatus.sandbox.formdata import parse_brackets
-from pagerstatus.sandbox.state import SandboxError, SandboxState, SpIncidentChange, SpPage
+from sandbox import statuspage_json
+from sandbox.base import SandboxError
+from sandbox.state import SandboxState
+from sandbox.statuspage_state import NOT_FOUND, IncidentChange, Page
 
 PREFIX = "/statuspage/v1"
 MAX_PER_PAGE = 100
@@ -26,9 +27,8 @@ def error_response(status: int, message: str) -> Response:
     return response
 
 
-def change_from(fields: dict) -> SpIncidentChange:
-    """Read the `incident` object of a request body, refusing wrong types with 422.
-    Form-encoded bodies give every value as a string, so booleans may be strings."""
+def change_from(fields: dict) -> IncidentChange:
+    """Read the `incident` object of a request body, refusing wrong types with 422."""
 
     def text(name: str) -> str | None:
         value = fields.get(name)
@@ -51,11 +51,9 @@ def change_from(fields: dict) -> SpIncidentChange:
     if impact_override is not None and impact_override not in IMPACTS:
         raise SandboxError(422, f"impact_override must be one of {IMPACTS}")
     deliver = fields.get("deliver_notifications", True)
-    if isinstance(deliver, str) and deliver in ("true", "false"):
-        deliver = deliver == "true"
     if not isinstance(deliver, bool):
         raise SandboxError(422, "deliver_notifications must be true or false")
-    return SpIncidentChange(
+    return IncidentChange(
         name=text("name"),
         status=text("status"),
         body=text("body"),
@@ -68,16 +66,10 @@ def change_from(fields: dict) -> SpIncidentChange:
     )
 
 
-def _request_change() -> SpIncidentChange:
-    if request.mimetype == "application/json":
-        data = request.get_json(silent=True)
-    elif request.mimetype == "application/x-www-form-urlencoded":
-        try:
-            data = parse_brackets(request.form.items(multi=True))
-        except ValueError as refused:
-            raise SandboxError(400, str(refused)) from None
-    else:
-        raise SandboxError(400, "send application/json or application/x-www-form-urlencoded")
+def _request_change() -> IncidentChange:
+    if request.mimetype != "application/json":
+        raise SandboxError(400, "send application/json")
+    data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("incident"), dict):
         raise SandboxError(400, "param is missing or the value is empty: incident")
     return change_from(data["incident"])
@@ -101,9 +93,8 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     def authenticate() -> Response | None:
         header = request.headers.get("Authorization", "")
         key = header[len("OAuth ") :] if header.startswith("OAuth ") else None
-        with state.lock:
-            if key is None or not any(p.api_key == key for p in state.pages.values()):
-                return error_response(401, "Could not authenticate")
+        if key is None or not any(p.api_key == key for p in state.statuspage.pages.values()):
+            return error_response(401, "Could not authenticate")
         g.sp_key = key
         return None
 
@@ -111,47 +102,42 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     def refused(error: SandboxError) -> Response:
         return error_response(error.status, error.message)
 
-    def own_page(page_id: str) -> SpPage:
-        page = state.page(page_id)
+    def own_page(page_id: str) -> Page:
+        page = state.statuspage.page(page_id)
         if page.api_key != g.sp_key:
-            raise SandboxError(404, "The requested resource could not be found.")
+            raise SandboxError(404, NOT_FOUND)
         return page
 
     @blueprint.get("/pages/<page_id>/components")
     def list_components(page_id: str) -> Response:
         page, per_page = _paging()
-        with state.lock:
-            own_page(page_id)
-            found = state.page_components(page_id)[(page - 1) * per_page : page * per_page]
-            return jsonify([statuspage_json.component(c) for c in found])
+        own_page(page_id)
+        found = state.statuspage.page_components(page_id)[(page - 1) * per_page : page * per_page]
+        return jsonify([statuspage_json.component(c) for c in found])
 
     @blueprint.get("/pages/<page_id>/incidents/unresolved")
     def list_unresolved(page_id: str) -> Response:
         page, per_page = _paging()
-        with state.lock:
-            own_page(page_id)
-            unresolved = [i for i in state.page_incidents(page_id) if i.status != "resolved"]
-            found = unresolved[(page - 1) * per_page : page * per_page]
-            return jsonify([statuspage_json.incident(state, i) for i in found])
+        own_page(page_id)
+        unresolved = [i for i in state.statuspage.page_incidents(page_id) if i.status != "resolved"]
+        found = unresolved[(page - 1) * per_page : page * per_page]
+        return jsonify([statuspage_json.incident(state.statuspage, i) for i in found])
 
     @blueprint.get("/pages/<page_id>/incidents/<incident_id>")
     def get_incident(page_id: str, incident_id: str) -> Response:
-        with state.lock:
-            own_page(page_id)
-            return jsonify(statuspage_json.incident(state, state.sp_incident(page_id, incident_id)))
+        own_page(page_id)
+        return jsonify(statuspage_json.incident(state.statuspage, state.statuspage.incident(page_id, incident_id)))
 
     @blueprint.post("/pages/<page_id>/incidents")
     def create_incident(page_id: str) -> tuple[Response, int]:
-        with state.lock:
-            own_page(page_id)
-            created = state.create_sp_incident(page_id, _request_change())
-            return jsonify(statuspage_json.incident(state, created)), 201
+        own_page(page_id)
+        created = state.statuspage.create_incident(page_id, _request_change())
+        return jsonify(statuspage_json.incident(state.statuspage, created)), 201
 
     @blueprint.route("/pages/<page_id>/incidents/<incident_id>", methods=["PATCH", "PUT"])
     def update_incident(page_id: str, incident_id: str) -> Response:
-        with state.lock:
-            own_page(page_id)
-            updated = state.update_sp_incident(page_id, incident_id, _request_change())
-            return jsonify(statuspage_json.incident(state, updated))
+        own_page(page_id)
+        updated = state.statuspage.update_incident(page_id, incident_id, _request_change())
+        return jsonify(statuspage_json.incident(state.statuspage, updated))
 
     return blueprint

@@ -1,5 +1,5 @@
 """PagerDuty REST v2 representations of the sandbox's objects, shaped like the real
-API's responses. Callers hold SandboxState.lock while rendering.
+API's responses. Callers hold PagerDutyState.lock while rendering.
 
 `base` is the API base URL the client used (e.g. http://127.0.0.1:8900/pagerduty):
 `self` links point back into the sandbox, `html_url`s at the account's web app.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pagerstatus.sandbox.state import PdAlert, PdIncident, PdLogEntry, SandboxState
+from sandbox.pagerduty_state import Alert, Incident, LogEntry, PagerDutyState
 
 # The one user who acts in the web app of every sandbox account.
 OPERATOR_ID = "PSNDBX1"
@@ -39,12 +39,12 @@ def operator(base: str, account: str) -> dict:
     return reference(base, account, "user", "users", OPERATOR_ID, OPERATOR_NAME)
 
 
-def service_reference(state: SandboxState, base: str, service_id: str) -> dict:
+def service_reference(state: PagerDutyState, base: str, service_id: str) -> dict:
     service = state.services[service_id]
     return reference(base, service.account, "service", "services", service.id, service.name)
 
 
-def incident_reference(base: str, incident: PdIncident) -> dict:
+def incident_reference(base: str, incident: Incident) -> dict:
     return reference(
         base, incident.account, "incident", "incidents", incident.id, f"[#{incident.number}] {incident.title}"
     )
@@ -62,7 +62,7 @@ def priority_reference(base: str, account: str, priority: str | None) -> dict | 
     }
 
 
-def log_entry_reference(base: str, entry: PdLogEntry, account: str) -> dict:
+def log_entry_reference(base: str, entry: LogEntry, account: str) -> dict:
     return {
         "id": entry.id,
         "type": f"{entry.type}_reference",
@@ -72,7 +72,7 @@ def log_entry_reference(base: str, entry: PdLogEntry, account: str) -> dict:
     }
 
 
-def log_entry(state: SandboxState, base: str, entry: PdLogEntry, channel_details: bool) -> dict:
+def log_entry(state: PagerDutyState, base: str, entry: LogEntry, channel_details: bool) -> dict:
     """A full log entry. Without channel_details the channel shrinks to its type, as
     GET /log_entries/{id} does unless include[]=channels is asked for."""
     incident = state.incidents[entry.incident_id]
@@ -95,7 +95,7 @@ def log_entry(state: SandboxState, base: str, entry: PdLogEntry, channel_details
     }
 
 
-def incident(state: SandboxState, base: str, incident: PdIncident, full_first_trigger: bool) -> dict:
+def incident(state: PagerDutyState, base: str, incident: Incident, full_first_trigger: bool) -> dict:
     """An incident as GET /incidents returns it; full_first_trigger mirrors
     include[]=first_trigger_log_entries."""
     trigger = state.log_entries[incident.log_entry_ids[0]]
@@ -160,7 +160,7 @@ def incident(state: SandboxState, base: str, incident: PdIncident, full_first_tr
     }
 
 
-def alert(state: SandboxState, base: str, alert: PdAlert) -> dict:
+def alert(state: PagerDutyState, base: str, alert: Alert) -> dict:
     incident = state.incidents[alert.incident_id]
     trigger = state.log_entries[incident.log_entry_ids[0]]
     return {

@@ -1,10 +1,8 @@
-"""A sandbox (local PagerDuty + Statuspage emulator) running in-process for a test.
+"""A sandbox (local PagerDuty + Statuspage emulator) running in this process.
 
-    from tests.sandbox_fixture import running_sandbox, sandbox  # `sandbox` is a pytest fixture
-
-    with running_sandbox(seed="demo") as sb:
-        sb.trigger("demo", monitor="datadog-api")
-        requests.get(sb.pagerduty_url + "/incidents", headers=...)
+    with running_sandbox(seed="demo") as sandbox:
+        sandbox.trigger("demo", monitor="datadog-api")
+        requests.get(sandbox.pagerduty_url + "/incidents", headers=...)
 
 Helpers call the control API over HTTP (as a demo or another process would) and
 raise AssertionError with the sandbox's answer when it refuses.
@@ -12,16 +10,16 @@ raise AssertionError with the sandbox's answer when it refuses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 import requests
 
-from pagerstatus.sandbox.seed import seed_demo
-from pagerstatus.sandbox.server import SandboxServer
-from pagerstatus.sandbox.state import SandboxState
+from sandbox.seed import seed_demo
+from sandbox.server import SandboxServer
+from sandbox.state import SandboxState
 
 
 class Sandbox:
@@ -41,23 +39,12 @@ class Sandbox:
 
     # --- setup ---
 
-    def seed_demo(self, webhook_url: str | None = None) -> dict:
-        """Add the demo (account demo, page demopage0001, monitors); describes it."""
-        return seed_demo(self.state, webhook_url=webhook_url)
-
     def add_account(self, name: str = "acme", api_key: str = "acme-pd-key", **settings: Any) -> dict:
         """settings: webhook_url, webhook_version (2|3), webhook_secret, webhook_token."""
-        return self.control("POST", "/pagerduty/accounts", {"name": name, "api_key": api_key, **settings})[
-            "account"
-        ]
+        return self.control("POST", "/pagerduty/accounts", {"name": name, "api_key": api_key, **settings})["account"]
 
-    def add_page(
-        self,
-        page_id: str = "page00000001",
-        api_key: str = "sp-key",
-        components: list[dict] | None = None,
-        name: str = "Sandbox status",
-    ) -> dict:
+    def add_page(self, page_id: str = "page00000001", api_key: str = "sp-key", components: list[dict] | None = None,
+                 name: str = "Sandbox status") -> dict:
         """components: [{"name", "id"?, "status"?}]; answers {"page", "components"}."""
         body = {"id": page_id, "api_key": api_key, "name": name, "components": components or []}
         return self.control("POST", "/statuspage/pages", body)
@@ -76,24 +63,18 @@ class Sandbox:
         body = {"account": account, **fields} if account else fields
         return self.control("POST", "/pagerduty/incidents", body)
 
-    def acknowledge(self, incident_id: str, deliver: bool = True) -> dict:
-        return self.control("POST", f"/pagerduty/incidents/{incident_id}/acknowledge", {"deliver": deliver})
+    def act(self, incident_id: str, action: str, deliver: bool = True, **fields: Any) -> dict:
+        """action: acknowledge, unacknowledge, resolve, reopen, or priority (with priority=)."""
+        return self.control("POST", f"/pagerduty/incidents/{incident_id}/{action}", {"deliver": deliver, **fields})
 
-    def unacknowledge(self, incident_id: str, deliver: bool = True) -> dict:
-        return self.control("POST", f"/pagerduty/incidents/{incident_id}/unacknowledge", {"deliver": deliver})
+    def acknowledge(self, incident_id: str, deliver: bool = True) -> dict:
+        return self.act(incident_id, "acknowledge", deliver)
 
     def resolve(self, incident_id: str, deliver: bool = True) -> dict:
-        return self.control("POST", f"/pagerduty/incidents/{incident_id}/resolve", {"deliver": deliver})
-
-    def reopen(self, incident_id: str, deliver: bool = True) -> dict:
-        return self.control("POST", f"/pagerduty/incidents/{incident_id}/reopen", {"deliver": deliver})
+        return self.act(incident_id, "resolve", deliver)
 
     def set_priority(self, incident_id: str, priority: str | None, deliver: bool = True) -> dict:
-        body = {"priority": priority, "deliver": deliver}
-        return self.control("POST", f"/pagerduty/incidents/{incident_id}/priority", body)
-
-    def redeliver(self, delivery_id: str) -> dict:
-        return self.control("POST", f"/pagerduty/webhooks/{delivery_id}/redeliver")["webhook"]
+        return self.act(incident_id, "priority", deliver, priority=priority)
 
     # --- faults, rate limit, inspection ---
 
@@ -101,6 +82,10 @@ class Sandbox:
         """fields: method, status, count, retry_after, latency, drop, query (a regex
         searched in the raw query string, e.g. "offset=100")."""
         return self.control("POST", "/faults", {"api": api, "path": path, **fields})["fault"]
+
+    def fault_hits(self) -> int:
+        """Requests the faults have met so far (counted when met, before any latency)."""
+        return sum(f["hits"] for f in self.control("GET", "/faults")["faults"])
 
     def clear_faults(self) -> None:
         self.control("DELETE", "/faults")
@@ -127,12 +112,13 @@ class Sandbox:
 
 
 @contextmanager
-def running_sandbox(seed: str | None = None, webhook_url: str | None = None) -> Iterator[Sandbox]:
-    """A sandbox on 127.0.0.1 and a free port, stopped on exit. seed="demo" seeds
-    the demo (with webhook_url for the demo account)."""
-    state = SandboxState()
+def running_sandbox(seed: str | None = None, clock: Callable[[], float] = time.monotonic,
+                    sleep: Callable[[float], None] = time.sleep) -> Iterator[Sandbox]:
+    """A sandbox on 127.0.0.1 and a port of its own, stopped on exit. seed="demo" seeds
+    the demo; clock and sleep drive its rate limit and latency faults (state.py)."""
+    state = SandboxState(clock=clock, sleep=sleep)
     if seed == "demo":
-        seed_demo(state, webhook_url=webhook_url)
+        seed_demo(state)
     elif seed is not None:
         raise ValueError(f"unknown seed {seed!r}")
     with SandboxServer(state) as server:
@@ -141,10 +127,3 @@ def running_sandbox(seed: str | None = None, webhook_url: str | None = None) -> 
             yield sandbox
         finally:
             sandbox.http.close()
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    """An empty running sandbox."""
-    with running_sandbox() as running:
-        yield running
