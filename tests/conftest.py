@@ -20,7 +20,6 @@ from tests.harness.sandbox import Sandbox, running_sandbox
 MODULE_MARKERS = {
     "test_config": ("unit",),
     "test_faults": ("e2e", "slow"),
-    "test_fetch_reference": ("unit",),
     "test_firestore_e2e": ("e2e",),
     "test_function_e2e": ("e2e",),
     "test_fuzz_webhook": ("e2e", "slow"),

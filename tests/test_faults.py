@@ -32,7 +32,7 @@ from tests.harness.world import (
 )
 
 QUEUE, SEARCH, MAIL = "compqueue001", "compsearch01", "compmail0001"
-SIX = COMPONENTS + [{"id": QUEUE, "name": "Queue"}, {"id": SEARCH, "name": "Search"}, {"id": MAIL, "name": "Mail"}]
+SIX = [*COMPONENTS, {"id": QUEUE, "name": "Queue"}, {"id": SEARCH, "name": "Search"}, {"id": MAIL, "name": "Mail"}]
 SECOND_PAGE = r"(^|&)offset=100(&|$)"
 CREATES = r"/pages/[^/]+/incidents$"
 

@@ -33,7 +33,6 @@ from tests.harness.world import (
     world,
 )
 
-
 # --- HTTP contract ---
 
 @pytest.fixture(scope="module")
@@ -197,7 +196,7 @@ def test_severity_mapping_updates_the_open_incident():
 # --- several accounts, many incidents ---
 
 def test_another_accounts_incident_keeps_the_component_open():
-    with world(accounts=("alpha", "beta")) as (sandbox, function):
+    with world(accounts=("alpha", "beta")) as (sandbox, _):
         first = sandbox.trigger("alpha", tags=f"component:{API}")["incident"]
         second = sandbox.trigger("beta", tags=f"component:{API}")["incident"]
         sandbox.acknowledge(first["id"])
@@ -238,7 +237,7 @@ def test_more_than_a_hundred_incidents_on_each_side():
         sandbox.trigger("beta", tags=f"component:{API}", status="acknowledged", deliver=False)
         sandbox.clear_requests()
         assert function.post("/alpha", ACK_V2).json() == ["Performed sync"]
-        components, unresolved = page_state(sandbox)
+        unresolved = page_state(sandbox)[1]
         ours = [i for i in unresolved if i["metadata"]]
         assert sorted(i["component_ids"][0] for i in ours) == sorted([API, WEB])
         assert len(unresolved) == 107
@@ -249,7 +248,7 @@ def test_more_than_a_hundred_incidents_on_each_side():
 # --- ownership and self-healing ---
 
 def test_duplicates_resolve_and_legacy_incidents_are_adopted_but_unowned_left_alone():
-    with world() as (sandbox, function):
+    with world() as (sandbox, _):
         meta = {"pagerstatus": {"component_id": API}}
         older = sandbox.add_sp_incident(PAGE_ID, name="ours", components={API: "partial_outage"}, metadata=meta,
                                         created_at="2026-01-01T00:00:00Z")

@@ -15,8 +15,8 @@ import http.client
 import io
 import json
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import pytest

@@ -33,7 +33,8 @@ def test_make_run_demo_end_to_end():
         function = re.search(r"the function +(http://127\.0\.0\.1:\d+)/demo ", guide).group(1)
 
         assert requests.get(function + "/", timeout=10).json() == ["Hello from Pagerstatus"]
-        seed_check = requests.post(function + "/demo", data=json.dumps({"messages": [{"event": "incident.acknowledge"}]}),
+        acknowledged = json.dumps({"messages": [{"event": "incident.acknowledge"}]})
+        seed_check = requests.post(function + "/demo", data=acknowledged,
                                    headers={"Content-Type": "application/json"}, timeout=10)
         assert seed_check.json() == ["Performed sync"]
 

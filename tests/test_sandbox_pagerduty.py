@@ -3,7 +3,7 @@ limits, tags in triggers and alerts, status changes."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import requests
 
@@ -73,7 +73,7 @@ def test_offset_plus_limit_may_not_exceed_ten_thousand(sandbox: Sandbox) -> None
 
 def test_incidents_older_than_a_month_need_date_range_all(sandbox: Sandbox) -> None:
     sandbox.add_account()
-    old = datetime.now(timezone.utc) - timedelta(days=40)
+    old = datetime.now(UTC) - timedelta(days=40)
     old_id = sandbox.trigger("acme", title="Old", created_at=old.isoformat())["incident"]["id"]
     new_id = sandbox.trigger("acme", title="New")["incident"]["id"]
 

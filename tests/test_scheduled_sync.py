@@ -28,7 +28,8 @@ def issuer_sandbox():
 
 
 def identity(sandbox) -> SchedulerIdentity:
-    return SchedulerIdentity(audience=AUDIENCE, service_account=SCHEDULER, certs_url=f"{sandbox.url}/_sandbox/oidc/certs")
+    return SchedulerIdentity(audience=AUDIENCE, service_account=SCHEDULER,
+                             certs_url=f"{sandbox.url}/_sandbox/oidc/certs")
 
 
 def token(sandbox, **claims) -> str:

@@ -39,7 +39,6 @@ from openapi_core.testing import MockRequest, MockResponse
 REPO = Path(__file__).resolve().parents[2]
 DIR_VARIABLE = "PAGERSTATUS_REFERENCE_DIR"
 REQUIRED_VARIABLE = "PAGERSTATUS_REQUIRE_REFERENCE"
-FETCHED = REPO / ".reference"
 MISSING = f"no official specs and examples here: `make reference` fetches them (or set {DIR_VARIABLE})"
 
 # Fields the real APIs return as null although the specs declare them non-nullable.
@@ -62,7 +61,7 @@ def reference_dir() -> Path | None:
         if not path.is_dir():
             raise FileNotFoundError(f"{DIR_VARIABLE}={configured}, but {path} is not a directory")
         return path
-    return next((d for d in (REPO.parent / "shared" / "reference", FETCHED) if d.is_dir()), None)
+    return next((d for d in (REPO.parent / "shared" / "reference", REPO / ".reference") if d.is_dir()), None)
 
 
 def require_reference() -> Path:
