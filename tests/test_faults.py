@@ -207,7 +207,9 @@ def test_firestore_gone_mid_sync():
             assert sandbox.requests() == []
 
             outage.start()  # back, with the lease the failed holder could not give up
-            queued = function.post("/hugops", ACK_V2)
+            # gRPC reconnects after a backoff: the first answers may still be 503s.
+            queued = wait_for(lambda: (reply := function.post("/hugops", ACK_V2)).status_code != 503 and reply,
+                              timeout=120, what="Firestore reachable again")
             assert (queued.status_code, queued.json()) == (202, ["Sync queued"])
             expire_lease(project, PAGE_ID)
             sync_ok(function)  # the next sync takes the expired lease over
