@@ -246,7 +246,6 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             priority=_field(data, "priority", str, None),
             tags=_field(data, "tags", (str, list), monitor.tags if monitor else None),
             tags_in=_field(data, "tags_in", str, "both"),
-            incident_key=_field(data, "incident_key", str, None),
             created_at=_timestamp(data, "created_at"),
         )
         incidents, deliveries = [], []

@@ -146,7 +146,6 @@ class PagerDutyState:
         priority: str | None = None,
         tags: str | list[str] | None = None,
         tags_in: str = "both",
-        incident_key: str | None = None,
         created_at: datetime | None = None,
     ) -> Incident:
         """Open an incident as a monitor's alert would, with one alert and a trigger
@@ -163,7 +162,7 @@ class PagerDutyState:
         self.account(account)
         at = created_at or now()
         number = self._incident_numbers[account] = self._incident_numbers.get(account, 0) + 1
-        key = incident_key or self.ids.uuid().replace("-", "")
+        key = self.ids.uuid().replace("-", "")
         details: dict = {"title": title}
         tagged = dict(details, tags=tags) if tags is not None else details
         incident = Incident(

@@ -17,7 +17,6 @@ from sandbox.statuspage_state import NOT_FOUND, IncidentChange, Page
 
 PREFIX = "/statuspage/v1"
 MAX_PER_PAGE = 100
-IMPACTS = ("none", "maintenance", "minor", "major", "critical")
 
 
 def error_response(status: int, message: str) -> Response:
@@ -47,9 +46,6 @@ def change_from(fields: dict) -> IncidentChange:
     metadata = fields.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise SandboxError(422, "metadata must be an object")
-    impact_override = text("impact_override")
-    if impact_override is not None and impact_override not in IMPACTS:
-        raise SandboxError(422, f"impact_override must be one of {IMPACTS}")
     deliver = fields.get("deliver_notifications", True)
     if not isinstance(deliver, bool):
         raise SandboxError(422, "deliver_notifications must be true or false")
@@ -61,7 +57,6 @@ def change_from(fields: dict) -> IncidentChange:
         component_statuses={k: v for k, v in components.items() if v != ""},
         component_ids=component_ids,
         metadata=metadata,
-        impact_override=impact_override,
         deliver_notifications=deliver,
     )
 

@@ -46,7 +46,7 @@ def incident_update(update: IncidentUpdate) -> dict:
 
 
 def incident(state: StatuspageState, item: Incident) -> dict:
-    rendered = {
+    return {
         "id": item.id,
         "name": item.name,
         "status": item.status,
@@ -62,6 +62,3 @@ def incident(state: StatuspageState, item: Incident) -> dict:
         # Statuspage lists updates newest first.
         "incident_updates": [incident_update(u) for u in reversed(item.updates)],
     }
-    if item.impact_override:
-        rendered["impact_override"] = item.impact_override
-    return rendered

@@ -51,7 +51,6 @@ class Incident:
     created_at: datetime
     status: str = "investigating"
     impact: str = "none"
-    impact_override: str | None = None
     updated_at: datetime | None = None
     resolved_at: datetime | None = None
     metadata: dict = field(default_factory=dict)
@@ -69,7 +68,6 @@ class IncidentChange:
     component_statuses: dict[str, str] = field(default_factory=dict)
     component_ids: list[str] | None = None
     metadata: dict | None = None
-    impact_override: str | None = None
     deliver_notifications: bool = True
 
 
@@ -167,8 +165,6 @@ class StatuspageState:
             incident.status = change.status
         if change.metadata is not None:
             incident.metadata = change.metadata
-        if change.impact_override is not None:
-            incident.impact_override = change.impact_override
         if change.component_ids is not None:
             incident.component_ids = list(dict.fromkeys(change.component_ids))
         for component_id in change.component_statuses:
@@ -184,9 +180,7 @@ class StatuspageState:
                 component.status = status
                 component.updated_at = at
         if incident.status != "resolved":  # a resolved incident keeps the impact it had
-            incident.impact = incident.impact_override or impact(
-                [self.components[c].status for c in incident.component_ids]
-            )
+            incident.impact = impact([self.components[c].status for c in incident.component_ids])
         incident.updated_at = at
         if incident.status == "resolved" and old_status != "resolved":
             incident.resolved_at = at

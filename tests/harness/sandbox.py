@@ -58,7 +58,7 @@ class Sandbox:
 
     def trigger(self, account: str | None = None, **fields: Any) -> dict:
         """fields: title, monitor, service, urgency, priority, tags (str | list),
-        tags_in (trigger | alerts | both), status, created_at, incident_key, deliver,
+        tags_in (trigger | alerts | both), status, created_at, deliver,
         count (then answers {"incidents", "webhooks"})."""
         body = {"account": account, **fields} if account else fields
         return self.control("POST", "/pagerduty/incidents", body)
