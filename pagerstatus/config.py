@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 from .errors import ConfigError
-from .log import register_secret
 from .oidc import GOOGLE_CERTS_URL, SchedulerIdentity
 from .pagerduty import DEFAULT_BASE_URL as DEFAULT_PAGERDUTY_API_URL, REGION_BASE_URLS as PAGERDUTY_REGION_URLS
 from .reconcile import DEFAULT_INCIDENT_BODY, DEFAULT_INCIDENT_NAME, DEFAULT_RESOLVED_BODY, Policy, SeverityMap
@@ -172,14 +171,16 @@ class EnvKeySource:
     Account <NAME> is the URL's account upper-cased, '-' written as '_'.
     """
 
-    def __init__(self, environ: Mapping[str, str] = os.environ):
+    def __init__(self, environ: Mapping[str, str] = os.environ, on_secret: Callable[[str], None] = lambda value: None):
+        """on_secret: called with every key read, so that the logs mask it."""
         self._environ = environ
+        self._on_secret = on_secret
 
     def statuspage_key(self) -> str:
         key = self._environ.get("STATUSPAGE_KEY", "").strip()
         if not key:
             raise ConfigError("STATUSPAGE_KEY: not set (the Statuspage API key)")
-        register_secret(key)
+        self._on_secret(key)
         return key
 
     def accounts(self) -> dict[str, AccountKeys]:
@@ -213,13 +214,16 @@ class EnvKeySource:
         secret = self._environ.get(ENV_WEBHOOK_SECRET_PREFIX + suffix, "").strip() or None
         token = self._environ.get(ENV_WEBHOOK_TOKEN_PREFIX + suffix, "").strip() or None
         for value in (api_key, secret, token):
-            register_secret(value)
+            if value:
+                self._on_secret(value)
         return AccountKeys(name=name, api_key=api_key, webhook_secret=secret, webhook_token=token)
 
 
-def load_key_source(settings: Settings, environ: Mapping[str, str] = os.environ) -> KeySource:
+def load_key_source(settings: Settings, environ: Mapping[str, str] = os.environ,
+                    on_secret: Callable[[str], None] = lambda value: None) -> KeySource:
+    """on_secret: called with every key read, so that the logs mask it."""
     if settings.secrets == "secretmanager":
         from .secretmanager import SecretManagerKeySource  # google libraries load only when used
 
-        return SecretManagerKeySource(project=settings.project or "")
-    return EnvKeySource(environ)
+        return SecretManagerKeySource(project=settings.project or "", on_secret=on_secret)
+    return EnvKeySource(environ, on_secret)

@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 from .http import RetryPolicy, make_session, request_error, send_json
-from .log import register_secret
+from .log import Redactor
 from .models import OPEN_PD_STATUSES, PdIncident
 from .tags import component_ids_from_tags, tags_from_alerts, tags_from_log_entry
 
@@ -77,7 +77,9 @@ class PagerDutyClient:
         self.service = f"pagerduty:{account}"
         self._session = session if session is not None else make_session(RetryPolicy())
         self._tag_cache = tag_cache if tag_cache is not None else TagCache()
-        register_secret(api_key)  # masked should it surface in an error detail or a log line
+        # Masks the key in an error detail, should PagerDuty echo it in an answer.
+        self._redactor = Redactor()
+        self._redactor.add(api_key)
         # Sent with each request rather than set on the session, which accounts share.
         self._headers = {
             "Authorization": f"Token token={api_key}",
@@ -139,7 +141,7 @@ class PagerDutyClient:
             if limit <= 0:
                 raise request_error(self.service, "GET", url, f"more than {MAX_OFFSET_PLUS_LIMIT} {key}: "
                                     "PagerDuty lists no further, the list would be incomplete")
-            body = send_json(self._session, self.service, "GET", url, headers=self._headers,
+            body = send_json(self._session, self.service, "GET", url, self._redactor.redact, headers=self._headers,
                              params={**query, "limit": limit, "offset": len(items)})
             page = body.get(key) if isinstance(body, dict) else None
             if not isinstance(page, list):

@@ -96,6 +96,7 @@ class SecretManagerKeySource:
         negative_ttl_seconds, however many names it tries.
     rpc_timeout: total time for one Secret Manager call including its retries,
         so that a webhook fails (503) well within PagerDuty's 5 s deadline.
+    on_secret: called with every value read, so that the logs mask it.
     """
 
     def __init__(
@@ -107,6 +108,7 @@ class SecretManagerKeySource:
         *,
         negative_ttl_seconds: float = 30,
         rpc_timeout: float = 3.0,
+        on_secret: Callable[[str], None] = lambda value: None,
     ):
         if not project:
             raise ConfigError("GOOGLE_CLOUD_PROJECT: must be set to read keys from Secret Manager")
@@ -116,6 +118,7 @@ class SecretManagerKeySource:
         self._negative_ttl = min(negative_ttl_seconds, ttl_seconds)
         self._clock = clock
         self._rpc_timeout = rpc_timeout
+        self._on_secret = on_secret
         self._lock = threading.Lock()
         self._values: dict[str, _Entry[str]] = {}
         self._listing: _Entry[frozenset[str]] | None = None
@@ -251,7 +254,7 @@ class SecretManagerKeySource:
             raise ConfigError(f"Secret Manager: secret {secret_id!r} is not UTF-8 text") from None
         if not value:
             raise ConfigError(f"Secret Manager: secret {secret_id!r} is empty")
-        log.register_secret(value)
+        self._on_secret(value)
         return value
 
     def _list(self) -> frozenset[str]:

@@ -30,9 +30,11 @@ from pagerstatus.http import (
     send_json,
     upstream_error,
 )
-from pagerstatus.log import register_secret
+from pagerstatus.log import Redactor
 
-KEY = "sk-test-0123456789abcdef"  # long enough for log.redact to mask
+KEY = "sk-test-0123456789abcdef"  # long enough for a Redactor to mask
+REDACTOR = Redactor()
+REDACTOR.add(KEY)
 
 # A scripted answer: (status, headers, body), or DISCONNECT to close the
 # connection after reading the request, before any answer (a read error).
@@ -370,7 +372,6 @@ def test_concurrent_takers_queue_for_their_own_tokens():
 
 @responses.activate
 def test_a_failed_answer_becomes_a_short_upstream_error_without_headers():
-    register_secret(KEY)
     body = "x" * 1000
     responses.get("https://api.example.com/v1/things", status=502, body=body)
     response = requests.get("https://api.example.com/v1/things?page=2", headers={"Authorization": f"OAuth {KEY}"})
@@ -382,18 +383,16 @@ def test_a_failed_answer_becomes_a_short_upstream_error_without_headers():
 
 @responses.activate
 def test_a_key_echoed_in_a_body_is_masked():
-    register_secret(KEY)
     responses.get("https://api.example.com/things", status=401, json={"error": f"bad key {KEY}"})
-    error = upstream_error("pagerduty:main", requests.get("https://api.example.com/things"))
+    error = upstream_error("pagerduty:main", requests.get("https://api.example.com/things"), redact=REDACTOR.redact)
     assert KEY not in str(error) and KEY[-4:] in str(error)
 
 
 @responses.activate
 def test_a_key_cut_by_the_trimmed_body_is_masked_whole():
     # Regression (tests/test_key_leak.py): trimming first left the key's start unmasked.
-    register_secret(KEY)
     responses.get("https://api.example.com/things", status=500, body="E" * (DETAIL_BODY_CHARS - 8) + KEY)
-    error = upstream_error("pagerduty:main", requests.get("https://api.example.com/things"))
+    error = upstream_error("pagerduty:main", requests.get("https://api.example.com/things"), redact=REDACTOR.redact)
     assert KEY[:8] not in str(error)
 
 
@@ -420,10 +419,10 @@ def test_send_json_returns_the_body_or_raises_upstream_error():
 
 def test_send_json_drops_the_requests_exception_chain():
     # A chained exception's message could carry a header value (requests' InvalidHeader does).
-    register_secret(KEY)
     session = make_session(RetryPolicy(total=0))
     with pytest.raises(UpstreamError) as caught:
-        send_json(session, "svc", "GET", "https://api.example.com/x", headers={"Authorization": f"OAuth {KEY}\n"})
+        send_json(session, "svc", "GET", "https://api.example.com/x", REDACTOR.redact,
+                  headers={"Authorization": f"OAuth {KEY}\n"})
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert KEY not in str(caught.value)
 
