@@ -234,8 +234,12 @@ def test_retry_after_wins_over_ratelimit_reset():
 
 
 def test_retry_after_may_be_an_http_date():
-    in_two_seconds = email.utils.formatdate(time.time() + 2, usegmt=True)
-    assert 1 <= RetryPolicy().get_retry_after(_response(503, {"Retry-After": in_two_seconds})) <= 2
+    # urllib3 reads the date against the wall clock; an hour ahead and a past date
+    # leave a wide margin for a slow machine (the header's resolution is 1 s).
+    in_an_hour = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    assert 3000 < RetryPolicy().get_retry_after(_response(503, {"Retry-After": in_an_hour})) <= 3600
+    an_hour_ago = email.utils.formatdate(time.time() - 3600, usegmt=True)
+    assert RetryPolicy().get_retry_after(_response(503, {"Retry-After": an_hour_ago})) == 0
 
 
 def test_a_garbled_retry_after_falls_back_to_the_backoff():
