@@ -10,11 +10,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .endpoints import GOOGLE_CERTS_URL, PAGERDUTY_API_URL, PAGERDUTY_REGION_URLS, STATUSPAGE_API_URL
+from . import endpoints, reconcile
 from .errors import ConfigError
 from .keys import AccountName, check_distinct
 from .models import OUTAGE_STATUSES
-from .reconcile import DEFAULT_INCIDENT_BODY, DEFAULT_INCIDENT_NAME, DEFAULT_RESOLVED_BODY, Policy, SeverityMap
+from .reconcile import Policy, SeverityMap
 
 PAGE_ID = re.compile(r"^[A-Za-z0-9]+$")
 
@@ -25,7 +25,7 @@ class SchedulerIdentity:
 
     audience: str
     service_account: str
-    certs_url: str = GOOGLE_CERTS_URL
+    certs_url: str = endpoints.GOOGLE_CERTS_URL
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,10 @@ class Settings:
     """Everything but the keys."""
 
     statuspage_page: str
-    pagerduty_api_url: str = PAGERDUTY_API_URL
+    pagerduty_api_url: str = endpoints.PAGERDUTY_API_URL
     # Accounts read through another API than pagerduty_api_url: EU ones, or a test's sandbox.
     pagerduty_account_api_urls: Mapping[AccountName, str] = field(default_factory=dict)
-    statuspage_api_url: str = STATUSPAGE_API_URL
+    statuspage_api_url: str = endpoints.STATUSPAGE_API_URL
     policy: Policy = field(default_factory=Policy)
     dry_run: bool = False
     secrets: str = "env"  # or "secretmanager"
@@ -72,15 +72,15 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         raise ConfigError("GOOGLE_CLOUD_PROJECT: must be set when PAGERSTATUS_LOCK=firestore")
     return Settings(
         statuspage_page=page,
-        pagerduty_api_url=_url(environ, "PAGERDUTY_API_URL", PAGERDUTY_API_URL),
+        pagerduty_api_url=_url(environ, "PAGERDUTY_API_URL", endpoints.PAGERDUTY_API_URL),
         pagerduty_account_api_urls=_account_api_urls(environ, "PAGERSTATUS_PAGERDUTY_REGIONS"),
-        statuspage_api_url=_url(environ, "STATUSPAGE_API_URL", STATUSPAGE_API_URL),
+        statuspage_api_url=_url(environ, "STATUSPAGE_API_URL", endpoints.STATUSPAGE_API_URL),
         policy=Policy(
             open_on=_choice(environ, "PAGERSTATUS_OPEN_ON", ("acknowledged", "triggered"), "acknowledged"),
             severity=_severity(environ, "PAGERSTATUS_SEVERITY"),
-            incident_name=_template(environ, "PAGERSTATUS_INCIDENT_NAME", DEFAULT_INCIDENT_NAME),
-            incident_body=_template(environ, "PAGERSTATUS_INCIDENT_BODY", DEFAULT_INCIDENT_BODY),
-            resolved_body=_template(environ, "PAGERSTATUS_RESOLVED_BODY", DEFAULT_RESOLVED_BODY),
+            incident_name=_template(environ, "PAGERSTATUS_INCIDENT_NAME", reconcile.DEFAULT_INCIDENT_NAME),
+            incident_body=_template(environ, "PAGERSTATUS_INCIDENT_BODY", reconcile.DEFAULT_INCIDENT_BODY),
+            resolved_body=_template(environ, "PAGERSTATUS_RESOLVED_BODY", reconcile.DEFAULT_RESOLVED_BODY),
         ),
         dry_run=_choice(environ, "PAGERSTATUS_DRY_RUN", ("true", "false"), "false") == "true",
         secrets=secrets,
@@ -148,13 +148,12 @@ def _account_api_urls(environ: Mapping[str, str], name: str) -> dict[AccountName
     urls: dict[AccountName, str] = {}
     for key, region in _items(environ, name, "ACCOUNT=REGION"):
         account = AccountName.parse(key, name, any_case=True)
-        if region.lower() in PAGERDUTY_REGION_URLS:
-            urls[account] = PAGERDUTY_REGION_URLS[region.lower()]
-        elif region.startswith(("http://", "https://")):
-            urls[account] = region.rstrip("/")
-        else:
-            raise ConfigError(f"{name}: expected a region ({', '.join(PAGERDUTY_REGION_URLS)}) or an http(s) URL "
-                              f"for {account}, found {region!r}")
+        url = endpoints.PAGERDUTY_REGION_URLS.get(region.lower())
+        if url is None and not region.startswith(("http://", "https://")):
+            regions = ", ".join(endpoints.PAGERDUTY_REGION_URLS)
+            raise ConfigError(f"{name}: expected a region ({regions}) or an http(s) URL for {account}, "
+                              f"found {region!r}")
+        urls[account] = url or region.rstrip("/")
     check_distinct(urls, name)
     return urls
 
@@ -171,4 +170,4 @@ def _scheduler(environ: Mapping[str, str]) -> SchedulerIdentity | None:
         raise ConfigError(f"PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT: expected a service account email, "
                           f"found {service_account!r}")
     return SchedulerIdentity(audience=audience, service_account=service_account,
-                             certs_url=_url(environ, "PAGERSTATUS_OIDC_CERTS_URL", GOOGLE_CERTS_URL))
+                             certs_url=_url(environ, "PAGERSTATUS_OIDC_CERTS_URL", endpoints.GOOGLE_CERTS_URL))

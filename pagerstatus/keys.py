@@ -24,7 +24,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Self
 
 from .errors import ConfigError
 
@@ -42,7 +42,7 @@ class AccountName(str):
 
     __slots__ = ()
 
-    def __new__(cls, text: str) -> AccountName:
+    def __new__(cls, text: str) -> Self:
         if not isinstance(text, str) or not _ACCOUNT_NAME.fullmatch(text):
             raise ValueError(f"expected an account name matching {ACCOUNT_NAME_PATTERN}, found {text!r}")
         return super().__new__(cls, text)
