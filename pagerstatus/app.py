@@ -17,8 +17,8 @@ import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from . import log
-from .config import ACCOUNT_NAME
 from .errors import ConfigError, LeaseLost, StillChanging, UpstreamError
+from .keys import AccountName
 from .oidc import verify_caller
 from .runtime import Runtime
 from .webhook import authenticate, event_types, needs_sync
@@ -93,11 +93,11 @@ class Service:
             return self._scheduled_sync(request)
         if "/" in path:
             raise NotFound("expected /<account>, found a deeper path")
-        account = path.lower()
         if request.method != "POST":
             raise MethodNotAllowed(["POST"], f"expected POST on /<account>, found {request.method}")
-        # Validate before the name reaches a secret id or an environment lookup.
-        if not ACCOUNT_NAME.fullmatch(account):
+        # Only an AccountName reaches a secret id or an environment lookup.
+        account = AccountName.from_path(path)
+        if account is None:
             raise NotFound(f"unknown account {path[:64]!r}")
         runtime = self.runtime()
         keys = runtime.keys.account(account)

@@ -9,28 +9,18 @@ and the scheduler's service account email.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import requests
 from werkzeug.exceptions import Unauthorized
 
+from .config import SchedulerIdentity
 from .errors import UpstreamError
 
-GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 # Scheduler's clock and ours may differ a little; Google's own libraries allow seconds, not minutes.
 CLOCK_SKEW_SECONDS = 30
 CERTS_TIMEOUT_SECONDS = 5
-
-
-@dataclass(frozen=True)
-class SchedulerIdentity:
-    """Whom the periodic sync must come from."""
-
-    audience: str
-    service_account: str
-    certs_url: str = GOOGLE_CERTS_URL
 
 
 def bearer_token(authorization: str | None) -> str:

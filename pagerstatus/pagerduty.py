@@ -7,14 +7,12 @@ from typing import Any
 
 import requests
 
+from .endpoints import PAGERDUTY_API_URL
 from .http import RetryPolicy, make_session, request_error, send_json
 from .log import Redactor
 from .models import OPEN_PD_STATUSES, PdIncident
 from .tags import component_ids_from_tags, tags_from_alerts, tags_from_log_entry
 
-DEFAULT_BASE_URL = "https://api.pagerduty.com"
-# PagerDuty's service regions: an account lives in one and is served by its API only.
-REGION_BASE_URLS = {"us": DEFAULT_BASE_URL, "eu": "https://api.eu.pagerduty.com"}
 PAGE_LIMIT = 100  # PagerDuty's maximum
 # PagerDuty refuses offset + limit beyond this: a longer list cannot be read whole.
 MAX_OFFSET_PLUS_LIMIT = 10_000
@@ -70,7 +68,7 @@ class TagCache:
 class PagerDutyClient:
     """Reads one PagerDuty account. Every failure raises UpstreamError("pagerduty:<account>", ...)."""
 
-    def __init__(self, account: str, api_key: str, base_url: str = DEFAULT_BASE_URL,
+    def __init__(self, account: str, api_key: str, base_url: str = PAGERDUTY_API_URL,
                  session: requests.Session | None = None, tag_cache: TagCache | None = None) -> None:
         self.account = account
         self.base_url = base_url.rstrip("/")

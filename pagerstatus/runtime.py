@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from typing import Callable, Mapping
 
-from .config import KeySource, Settings, load_key_source, load_settings
+from .config import Settings, load_settings
 from .errors import UpstreamError
 from .http import RetryPolicy, TokenBucket, make_session
+from .keys import EnvKeySource, KeySource
 from .lock import SyncLock, make_lock, run_coalesced
 from .log import Redactor
 from .pagerduty import PagerDutyClient, TagCache
@@ -43,7 +44,7 @@ class Runtime:
         """redactor: the log's, so that every key read is masked in the logs."""
         settings = load_settings(environ)
         on_secret = redactor.add if redactor is not None else (lambda value: None)
-        return cls(settings, load_key_source(settings, environ, on_secret), make_lock(settings), **overrides)
+        return cls(settings, key_source(settings, environ, on_secret), make_lock(settings), **overrides)
 
     def sources(self) -> list[PagerDutyClient]:
         return [
@@ -73,3 +74,12 @@ class Runtime:
             # since the cached listing: the redelivery's sync lists it afresh.
             self._components.clear()
             raise
+
+
+def key_source(settings: Settings, environ: Mapping[str, str], on_secret: Callable[[str], None]) -> KeySource:
+    """on_secret: called with every key read, so that the logs mask it."""
+    if settings.secrets == "secretmanager":
+        from .secretmanager import SecretManagerKeySource  # the Google libraries load only when used
+
+        return SecretManagerKeySource(project=settings.project or "", on_secret=on_secret)
+    return EnvKeySource(environ, on_secret)

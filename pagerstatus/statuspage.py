@@ -8,12 +8,12 @@ from typing import Any, Callable
 
 import requests
 
+from .endpoints import STATUSPAGE_API_URL
 from .http import RetryPolicy, TokenBucket, make_session, request_error, send_json
 from .log import Redactor
 from .models import Component, IncidentWrite, SpIncident
 from .ownership import is_owned
 
-DEFAULT_BASE_URL = "https://api.statuspage.io/v1"
 SERVICE = "statuspage"
 PER_PAGE = 100  # Statuspage's maximum
 # A page count no real status page reaches; beyond it the API is taken to ignore `page`.
@@ -58,7 +58,7 @@ class ComponentCache:
 class StatuspageClient:
     """Reads and writes one page. Every failure raises UpstreamError("statuspage", ...)."""
 
-    def __init__(self, page_id: str, api_key: str, base_url: str = DEFAULT_BASE_URL,
+    def __init__(self, page_id: str, api_key: str, base_url: str = STATUSPAGE_API_URL,
                  session: requests.Session | None = None, bucket: TokenBucket | None = None,
                  component_cache: ComponentCache | None = None) -> None:
         """bucket: Statuspage limits requests (reads too) per API key, not per client,

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from werkzeug.exceptions import BadRequest, Unauthorized
 
-from .config import AccountKeys
+from .keys import AccountKeys
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 TOKEN_HEADER = "X-Pagerstatus-Token"

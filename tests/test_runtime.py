@@ -1,5 +1,6 @@
 """The Runtime owns every per-process object; clients it makes share them."""
-from pagerstatus.config import EnvKeySource, load_settings
+from pagerstatus.config import load_settings
+from pagerstatus.keys import EnvKeySource
 from pagerstatus.lock import MemoryLock
 from pagerstatus.log import Redactor
 from pagerstatus.runtime import Runtime

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from pagerstatus.config import AccountKeys
+from pagerstatus.keys import AccountKeys
 from werkzeug.exceptions import BadRequest, Unauthorized
 from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
 from tests.reference import load_json
