@@ -3,7 +3,7 @@ instance pays before it can answer), then a whole functions-framework process
 from spawn to its first `GET /` answer, and its first webhook after that.
 
 The Google client libraries load only when used (pagerstatus.lock,
-pagerstatus.config); "eager" imports them with main, as they would be without
+pagerstatus.runtime); "eager" imports them with main, as they would be without
 that, to show what the lazy imports save.
 """
 from __future__ import annotations

@@ -40,15 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pagerstatus", description=__doc__)
     parser.add_argument("command", choices=["plan", "sync"])
     args = parser.parse_args(argv)
-    log.use_stream(sys.stderr)
+    redactor = log.configure(sys.stderr)  # stdout is the command's own output
     try:
-        runtime = Runtime.from_environment()
+        runtime = Runtime.from_environment(redactor=redactor)
         if args.command == "plan":
             print(describe(runtime.plan()))
         else:
             print(f"sync {runtime.sync()}")
     except (ConfigError, UpstreamError, LeaseLost) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redactor.redact(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     return 0
 

@@ -3,24 +3,24 @@
 GET /            -> 200 ["Hello from Pagerstatus"]
 POST /<account>  -> a webhook from that PagerDuty account
 POST /_sync      -> the periodic sync, from Cloud Scheduler with a Google ID token
-Bad input is a 4xx with {"error": ...}; an upstream failure a 503 so that
-PagerDuty redelivers; never a stack trace in a response.
+A refused request is a 4xx with {"error": ...}; an upstream failure a 503 so
+that PagerDuty redelivers; never a stack trace in a response.
 """
 from __future__ import annotations
 
 import json
+import threading
 import time
-import traceback
-from typing import Any
+from typing import Any, Callable
 
 import flask
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from . import log
-from .config import ACCOUNT_NAME
-from .errors import BadRequest, ConfigError, LeaseLost, UpstreamError
+from .errors import ConfigError, LeaseLost, StillChanging, UpstreamError
+from .keys import AccountName
 from .oidc import verify_caller
-from .runtime import Runtime, get_runtime
+from .runtime import Runtime
 from .webhook import authenticate, event_types, needs_sync
 
 HELLO = ["Hello from Pagerstatus"]
@@ -36,71 +36,92 @@ def _error(status: int, reason: str) -> flask.Response:
     return _json({"error": reason}, status)
 
 
-def framework_error(exc: HTTPException) -> flask.Response:
-    """What functions-framework answers before the function runs (a path its router
-    does not match, such as one with a newline; /robots.txt): a JSON error all the same."""
-    return _error(exc.code or 500, exc.name)
+def json_error(exc: HTTPException) -> flask.Response:
+    """A refused request as JSON: the function's own refusals, and what
+    functions-framework answers before the function runs (a path its router
+    does not match, such as one with a newline; /robots.txt)."""
+    response = _error(exc.code or 500, exc.description or exc.name)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
-def handle(request: flask.Request) -> flask.Response:
-    try:
-        return _route(request)
-    except BadRequest as exc:
-        return _error(exc.status, exc.reason)
-    except (UpstreamError, LeaseLost) as exc:
-        # The details stay in the log: a caller need not be authenticated to get here.
-        log.error("sync failed; PagerDuty will redeliver", error=str(exc))
-        service = exc.service if isinstance(exc, UpstreamError) else "lock"
-        return _error(503, f"{service} unavailable; nothing written after the failure, please redeliver")
-    except ConfigError as exc:
-        log.error("configuration error", error=str(exc))
-        return _error(500, "configuration error; see the function's logs")
-    except Exception:  # noqa: BLE001 - the last line of defence: log it, answer without internals
-        log.error("unexpected error", traceback=traceback.format_exc())
-        return _error(500, "internal error; see the function's logs")
+class Service:
+    """The function in one process: builds the Runtime on first use and answers requests.
 
+    A configuration error while building is answered 500 and retried on the
+    next request, so fixing a secret needs no redeploy.
+    """
 
-def _route(request: flask.Request) -> flask.Response:
-    path = request.path.strip("/")
-    if not path:
-        if request.method not in ("GET", "HEAD"):
-            raise BadRequest(405, f"expected GET on /, found {request.method}")
-        return _json(HELLO, 200)
-    if path == SCHEDULED_SYNC_PATH:
-        return _scheduled_sync(request)
-    if "/" in path:
-        raise BadRequest(404, "expected /<account>, found a deeper path")
-    account = path.lower()
-    if request.method != "POST":
-        raise BadRequest(405, f"expected POST on /<account>, found {request.method}")
-    # Validate before the name reaches a secret id or an environment lookup.
-    if not ACCOUNT_NAME.fullmatch(account):
-        raise BadRequest(404, f"unknown account {path[:64]!r}")
-    runtime = get_runtime()
-    keys = runtime.keys.account(account)
-    if keys is None:
-        raise BadRequest(404, f"unknown account {account!r}")
+    def __init__(self, make_runtime: Callable[[], Runtime]):
+        self._make_runtime = make_runtime
+        self._runtime: Runtime | None = None
+        self._mutex = threading.Lock()
 
-    body = request.get_data(cache=True)
-    authenticate(keys, body, request.headers)
-    events = event_types(body)
-    fields = dict(account=account, events=events, webhook_id=request.headers.get("X-Webhook-Id"))
-    if not needs_sync(events):
-        log.info("webhook needs no sync", action="ignore", **fields)
-        return _json(["No need to sync"], 200)
+    def runtime(self) -> Runtime:
+        with self._mutex:
+            if self._runtime is None:
+                # gunicorn set its loggers up after main.py was imported; route them through ours.
+                log.take_over_gunicorn()
+                self._runtime = self._make_runtime()
+            return self._runtime
 
-    return _sync(runtime, "webhook", fields)
+    def handle(self, request: flask.Request) -> flask.Response:
+        try:
+            return self._route(request)
+        except HTTPException as exc:
+            return json_error(exc)
+        except (UpstreamError, LeaseLost, StillChanging) as exc:
+            # The details stay in the log: a caller need not be authenticated to get here.
+            log.error("sync failed; PagerDuty will redeliver", error=str(exc))
+            service = exc.service if isinstance(exc, UpstreamError) else "sync"
+            return _error(503, f"{service} unavailable; nothing written after the failure, please redeliver")
+        except ConfigError as exc:
+            log.error("configuration error", error=str(exc))
+            return _error(500, "configuration error; see the function's logs")
+        except Exception:  # noqa: BLE001 - the last line of defence: log it, answer without internals
+            log.LOGGER.exception("unexpected error")
+            return _error(500, "internal error; see the function's logs")
 
+    def _route(self, request: flask.Request) -> flask.Response:
+        path = request.path.strip("/")
+        if not path:
+            if request.method not in ("GET", "HEAD"):
+                raise MethodNotAllowed(["GET", "HEAD"], f"expected GET on /, found {request.method}")
+            return _json(HELLO, 200)
+        if path == SCHEDULED_SYNC_PATH:
+            return self._scheduled_sync(request)
+        if "/" in path:
+            raise NotFound("expected /<account>, found a deeper path")
+        if request.method != "POST":
+            raise MethodNotAllowed(["POST"], f"expected POST on /<account>, found {request.method}")
+        # Only an AccountName reaches a secret id or an environment lookup.
+        account = AccountName.from_path(path)
+        if account is None:
+            raise NotFound(f"unknown account {path[:64]!r}")
+        runtime = self.runtime()
+        keys = runtime.keys.account(account)
+        if keys is None:
+            raise NotFound(f"unknown account {account!r}")
 
-def _scheduled_sync(request: flask.Request) -> flask.Response:
-    if request.method != "POST":
-        raise BadRequest(405, f"expected POST on /{SCHEDULED_SYNC_PATH}, found {request.method}")
-    runtime = get_runtime()
-    identity = runtime.settings.scheduler
-    if identity is None:
-        raise BadRequest(404, "periodic sync is not enabled (PAGERSTATUS_SCHEDULER_AUDIENCE is not set)")
-    claims = verify_caller(request.headers.get("Authorization"), identity, runtime.certs_session)
-    return _sync(runtime, "scheduled", dict(caller=claims.get("email")))
+        body = request.get_data(cache=True)
+        authenticate(keys, body, request.headers)
+        events = event_types(body)
+        fields = dict(account=account, events=events, webhook_id=request.headers.get("X-Webhook-Id"))
+        if not needs_sync(events):
+            log.info("webhook needs no sync", action="ignore", **fields)
+            return _json(["No need to sync"], 200)
+        return _sync(runtime, "webhook", fields)
+
+    def _scheduled_sync(self, request: flask.Request) -> flask.Response:
+        if request.method != "POST":
+            raise MethodNotAllowed(["POST"], f"expected POST on /{SCHEDULED_SYNC_PATH}, found {request.method}")
+        runtime = self.runtime()
+        identity = runtime.settings.scheduler
+        if identity is None:
+            raise NotFound("periodic sync is not enabled (PAGERSTATUS_SCHEDULER_AUDIENCE is not set)")
+        claims = verify_caller(request.headers.get("Authorization"), identity, runtime.certs_session)
+        return _sync(runtime, "scheduled", dict(caller=claims.get("email")))
 
 
 def _sync(runtime: Runtime, trigger: str, fields: dict[str, Any]) -> flask.Response:

@@ -1,4 +1,8 @@
-"""Typed errors. Each maps to one HTTP answer in the function (see app.py)."""
+"""Typed errors of the sync. Each maps to one HTTP answer in the function (app.py).
+
+Requests the function refuses raise werkzeug's HTTP exceptions (BadRequest,
+Unauthorized, NotFound, MethodNotAllowed) instead: they already are the answer.
+"""
 
 
 class PagerstatusError(Exception):
@@ -6,7 +10,7 @@ class PagerstatusError(Exception):
 
 
 class ConfigError(PagerstatusError):
-    """Configuration is missing or malformed; the message names the variable."""
+    """Configuration is missing or malformed; the message names the variable. Answered 500."""
 
 
 class UpstreamError(PagerstatusError):
@@ -23,13 +27,9 @@ class UpstreamError(PagerstatusError):
 
 
 class LeaseLost(PagerstatusError):
-    """The sync lock was taken over by another holder; stop writing at once."""
+    """The sync lock was taken over by another holder; stop writing at once. Answered 503."""
 
 
-class BadRequest(PagerstatusError):
-    """A webhook the function cannot use; answered with a 4xx and this reason."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+class StillChanging(PagerstatusError):
+    """Changes kept arriving for as many syncs as one request may run. Answered 503,
+    so PagerDuty redelivers and the redelivery's sync covers what came since."""

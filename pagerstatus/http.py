@@ -15,7 +15,6 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry
 
 from .errors import UpstreamError
-from .log import redact
 
 # (connect, read) seconds. requests waits forever unless told otherwise.
 DEFAULT_TIMEOUT = (3.05, 10.0)
@@ -197,27 +196,33 @@ class TokenBucket:
             self._sleep(wait)
 
 
-def send_json(session: requests.Session, service: str, method: str, url: str, **kwargs: Any) -> Any:
+def _unchanged(text: str) -> str:
+    return text
+
+
+def send_json(session: requests.Session, service: str, method: str, url: str,
+              redact: Callable[[str], str] = _unchanged, **kwargs: Any) -> Any:
     """Send one request and return its decoded JSON body.
 
     Raises UpstreamError(service, ...) when the request fails, the answer is not
-    a success (after the session's retries) or its body is not JSON.
+    a success (after the session's retries) or its body is not JSON. redact
+    masks the caller's key in the error's detail (an upstream may echo it).
     """
     try:
         response = session.request(method, url, **kwargs)
     except requests.RequestException as exc:
         # from None: a chained exception could carry a header value.
-        raise upstream_error(service, exc) from None
+        raise upstream_error(service, exc, redact=redact) from None
     if not response.ok:
-        raise upstream_error(service, response)
+        raise upstream_error(service, response, redact=redact)
     try:
         return response.json()
     except ValueError:
-        raise upstream_error(service, response, "malformed response: not JSON") from None
+        raise upstream_error(service, response, "malformed response: not JSON", redact) from None
 
 
 def upstream_error(service: str, failure: requests.Response | requests.RequestException,
-                   problem: str | None = None) -> UpstreamError:
+                   problem: str | None = None, redact: Callable[[str], str] = _unchanged) -> UpstreamError:
     """An UpstreamError with a short detail: method, path, then the status and a
     trimmed body (or `problem`), or the exception. Never headers: keys travel in them.
     Keys are masked before trimming: a cut through a key would leave its start unmasked."""
@@ -231,7 +236,7 @@ def upstream_error(service: str, failure: requests.Response | requests.RequestEx
 
 def request_error(service: str, method: str, url: str, problem: str) -> UpstreamError:
     """A successful answer the client cannot use, e.g. not of the documented shape."""
-    return UpstreamError(service, redact(f"{method} {urlsplit(url).path}: {problem}"))
+    return UpstreamError(service, f"{method} {urlsplit(url).path}: {problem}")
 
 
 def _request_line(request: requests.PreparedRequest | None) -> str:

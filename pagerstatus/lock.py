@@ -44,7 +44,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
 
 from . import log
-from .errors import ConfigError, LeaseLost, UpstreamError
+from .errors import ConfigError, LeaseLost, StillChanging, UpstreamError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; google.cloud.firestore loads on first use
     from google.cloud import firestore
@@ -556,7 +556,7 @@ def run_coalesced(lock: SyncLock, sync_once: Callable[[Callable[[], None]], None
     _abandon_quietly(lock, lease)
     log.warning("sync round limit reached with changes still arriving; asking for a redelivery",
                 action="resync-limit", holder=lease.holder, page=lease.page, rounds=max_rounds)
-    raise UpstreamError("sync", f"changes still arriving after {max_rounds} syncs; redeliver to sync again")
+    raise StillChanging(f"changes still arriving after {max_rounds} syncs; redeliver to sync again")
 
 
 def _abandon_quietly(lock: SyncLock, lease: Lease) -> None:

@@ -1,83 +1,174 @@
-"""Structured logs: one JSON object per line on stdout, as Cloud Logging parses them.
+"""Structured logs through the standard `logging` module: one JSON object per line
+on stdout, as Cloud Logging parses them, with every key masked.
 
-Every secret value the process loads is registered here and masked wherever it
-would appear in a message or a field, so a key never reaches the logs.
+configure() gives the root logger one handler with a JSON formatter and a
+redaction filter, so library records (urllib3's retries, google-auth,
+functions-framework, gunicorn's worker) come out as JSON and masked too. The
+filter sits on the handler, not on a logger: a logger's filters never see the
+records its children propagate.
+
+The module functions info/warning/error log on the "pagerstatus" logger with
+structured fields: log.info("opened", component="api").
 """
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-_secrets: frozenset[str] = frozenset()
-_write_lock = threading.Lock()
-_stream: TextIO | None = None  # None: sys.stdout at write time (pytest's capsys swaps it)
-
-# Secrets shorter than this are not masked by substring: masking "a" would
-# mangle every log line, and such values are not credentials anyway.
-_MIN_SECRET_LENGTH = 6
+LOGGER = logging.getLogger("pagerstatus")
+# The LogRecord attribute that carries a record's structured fields.
+FIELDS = "pagerstatus_fields"
+# Loggers that keep handlers of their own and do not propagate; take_over_gunicorn() reroutes them.
+GUNICORN_LOGGERS = ("gunicorn.error", "gunicorn.access")
 
 
-def use_stream(stream: TextIO | None) -> None:
-    """Send logs to stream (the command line keeps stdout for its own output)."""
-    global _stream
-    _stream = stream
+class Redactor:
+    """The secret values this process has loaded, and their masking.
+
+    A value is masked keeping its last four characters, as pdpyras does. Values
+    shorter than MIN_SECRET_LENGTH are not masked: masking "a" would mangle every
+    line, and such values are no credentials anyway.
+    """
+
+    MIN_SECRET_LENGTH = 6
+
+    def __init__(self) -> None:
+        self._secrets: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def add(self, value: str | None) -> None:
+        if value and len(value) >= self.MIN_SECRET_LENGTH and value not in self._secrets:
+            with self._lock:
+                # A new frozenset, never a mutation: a thread masking a line
+                # meanwhile iterates over the old one undisturbed.
+                self._secrets = self._secrets | {value}
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "*" * 8 + secret[-4:])
+        return text
+
+    def clean(self, value: Any) -> Any:
+        """A JSON-ready copy of value with every string redacted."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {str(k): self.clean(v) for k, v in value.items()}
+        if isinstance(value, (set, frozenset)):
+            return [self.clean(v) for v in sorted(value, key=str)]
+        if isinstance(value, (list, tuple)):
+            return [self.clean(v) for v in value]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        return self.redact(str(value))
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a secret value so that it is masked in every later log line."""
-    global _secrets
-    if value and len(value) >= _MIN_SECRET_LENGTH and value not in _secrets:
-        with _write_lock:
-            # A new frozenset, never a mutation: a thread masking a line meanwhile
-            # iterates over the old one undisturbed.
-            _secrets = _secrets | {value}
+class RedactingFilter(logging.Filter):
+    """Masks the message, the fields and any traceback of every record it passes."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = self.redactor.redact(record.exc_text)
+        fields = getattr(record, FIELDS, None)
+        if fields:
+            setattr(record, FIELDS, self.redactor.clean(fields))
+        return True
 
 
-def redact(text: str) -> str:
-    """Mask registered secrets, keeping the last four characters as pdpyras does."""
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "*" * 8 + secret[-4:])
-    return text
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: severity, message, time, the logger when not
+    ours, then the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+        }
+        if record.name != LOGGER.name:
+            entry["logger"] = record.name
+        entry.update(getattr(record, FIELDS, None) or {})
+        if record.exc_text:
+            entry["traceback"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_clean(v) for v in (sorted(value) if isinstance(value, (set, frozenset)) else value)]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return redact(str(value))
+_handler_lock = threading.Lock()
 
 
-def log(severity: str, message: str, **fields: Any) -> None:
-    """Write one log line. severity: DEBUG, INFO, WARNING, ERROR."""
-    entry = {
-        "severity": severity,
-        "message": redact(message),
-        "time": datetime.now(timezone.utc).isoformat(),
-        **{k: _clean(v) for k, v in fields.items() if v is not None},
-    }
-    line = json.dumps(entry, ensure_ascii=False, sort_keys=False)
-    with _write_lock:
-        stream = _stream or sys.stdout
-        stream.write(line + "\n")
-        stream.flush()
+def configure(stream: TextIO | None = None, level: int = logging.INFO) -> Redactor:
+    """Route every log record through one JSON, redacting handler; returns its Redactor.
+
+    Idempotent: a second call keeps the first call's redactor (every key
+    registered so far stays masked) and only moves the output to `stream`
+    (None: sys.stdout at write time, which pytest's capsys can swap).
+    """
+    root = logging.getLogger()
+    with _handler_lock:
+        handler = next((h for h in root.handlers if isinstance(h, _JsonHandler)), None)
+        if handler is None:
+            handler = _JsonHandler(Redactor())
+        handler.stream_override = stream
+        # functions-framework may have added plain-text handlers; ours replaces them.
+        root.handlers = [handler]
+        root.setLevel(level)
+    return handler.redactor
+
+
+def take_over_gunicorn() -> None:
+    """Make gunicorn's loggers write through our handler.
+
+    gunicorn sets its own handlers up after the function's module is imported
+    (and again in each worker), so this runs in the worker, on its first
+    request; the master's start-up lines stay gunicorn's own.
+    """
+    handler = next((h for h in logging.getLogger().handlers if isinstance(h, _JsonHandler)), None)
+    if handler is None:
+        return
+    for name in GUNICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+
+
+class _JsonHandler(logging.StreamHandler):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+        self.stream_override: TextIO | None = None
+        self.addFilter(RedactingFilter(redactor))
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = self.stream_override or sys.stdout
+        super().emit(record)
+
+
+def _log(level: int, message: str, fields: dict[str, Any]) -> None:
+    LOGGER.log(level, message, extra={FIELDS: {k: v for k, v in fields.items() if v is not None}})
 
 
 def info(message: str, **fields: Any) -> None:
-    log("INFO", message, **fields)
+    _log(logging.INFO, message, fields)
 
 
 def warning(message: str, **fields: Any) -> None:
-    log("WARNING", message, **fields)
+    _log(logging.WARNING, message, fields)
 
 
 def error(message: str, **fields: Any) -> None:
-    log("ERROR", message, **fields)
+    _log(logging.ERROR, message, fields)

@@ -9,38 +9,29 @@ and the scheduler's service account email.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import requests
+from werkzeug.exceptions import Unauthorized
 
-from .errors import BadRequest, UpstreamError
+from .config import SchedulerIdentity
+from .errors import UpstreamError
 
-GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 # Scheduler's clock and ours may differ a little; Google's own libraries allow seconds, not minutes.
 CLOCK_SKEW_SECONDS = 30
 CERTS_TIMEOUT_SECONDS = 5
 
 
-@dataclass(frozen=True)
-class SchedulerIdentity:
-    """Whom the periodic sync must come from."""
-
-    audience: str
-    service_account: str
-    certs_url: str = GOOGLE_CERTS_URL
-
-
 def bearer_token(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise BadRequest(401, "expected an Authorization: Bearer <Google ID token> header")
+        raise Unauthorized("expected an Authorization: Bearer <Google ID token> header")
     return token.strip()
 
 
 def verify_caller(authorization: str | None, identity: SchedulerIdentity, session: requests.Session) -> Mapping[str, Any]:
-    """The token's claims when it proves the call comes from the scheduler; BadRequest(401) otherwise.
+    """The token's claims when it proves the call comes from the scheduler; Unauthorized otherwise.
 
     A failure to fetch Google's certificates is an UpstreamError (503, Scheduler
     retries), not a 401: the caller may well be genuine.
@@ -59,17 +50,17 @@ def verify_caller(authorization: str | None, identity: SchedulerIdentity, sessio
     except auth_exceptions.TransportError as exc:
         raise UpstreamError("google-certs", f"could not fetch {identity.certs_url}: {exc}") from None
     except (ValueError, auth_exceptions.GoogleAuthError) as exc:
-        raise BadRequest(401, f"ID token rejected: {_first_line(exc)}") from None
+        raise Unauthorized(f"ID token rejected: {_first_line(exc)}") from None
     _expect(claims, "iss", GOOGLE_ISSUERS)
     _expect(claims, "email", (identity.service_account,))
     if claims.get("email_verified") is not True:
-        raise BadRequest(401, "ID token rejected: expected email_verified true")
+        raise Unauthorized("ID token rejected: expected email_verified true")
     return claims
 
 
 def _expect(claims: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> None:
     if claims.get(name) not in allowed:
-        raise BadRequest(401, f"ID token rejected: expected {name} {' or '.join(allowed)}, found {claims.get(name)!r}")
+        raise Unauthorized(f"ID token rejected: expected {name} {' or '.join(allowed)}, found {claims.get(name)!r}")
 
 
 def _first_line(exc: Exception) -> str:

@@ -7,14 +7,12 @@ from typing import Any
 
 import requests
 
+from .endpoints import PAGERDUTY_API_URL
 from .http import RetryPolicy, make_session, request_error, send_json
-from .log import register_secret
+from .log import Redactor
 from .models import OPEN_PD_STATUSES, PdIncident
 from .tags import component_ids_from_tags, tags_from_alerts, tags_from_log_entry
 
-DEFAULT_BASE_URL = "https://api.pagerduty.com"
-# PagerDuty's service regions: an account lives in one and is served by its API only.
-REGION_BASE_URLS = {"us": DEFAULT_BASE_URL, "eu": "https://api.eu.pagerduty.com"}
 PAGE_LIMIT = 100  # PagerDuty's maximum
 # PagerDuty refuses offset + limit beyond this: a longer list cannot be read whole.
 MAX_OFFSET_PLUS_LIMIT = 10_000
@@ -70,14 +68,16 @@ class TagCache:
 class PagerDutyClient:
     """Reads one PagerDuty account. Every failure raises UpstreamError("pagerduty:<account>", ...)."""
 
-    def __init__(self, account: str, api_key: str, base_url: str = DEFAULT_BASE_URL,
+    def __init__(self, account: str, api_key: str, base_url: str = PAGERDUTY_API_URL,
                  session: requests.Session | None = None, tag_cache: TagCache | None = None) -> None:
         self.account = account
         self.base_url = base_url.rstrip("/")
         self.service = f"pagerduty:{account}"
         self._session = session if session is not None else make_session(RetryPolicy())
         self._tag_cache = tag_cache if tag_cache is not None else TagCache()
-        register_secret(api_key)  # masked should it surface in an error detail or a log line
+        # Masks the key in an error detail, should PagerDuty echo it in an answer.
+        self._redactor = Redactor()
+        self._redactor.add(api_key)
         # Sent with each request rather than set on the session, which accounts share.
         self._headers = {
             "Authorization": f"Token token={api_key}",
@@ -139,7 +139,7 @@ class PagerDutyClient:
             if limit <= 0:
                 raise request_error(self.service, "GET", url, f"more than {MAX_OFFSET_PLUS_LIMIT} {key}: "
                                     "PagerDuty lists no further, the list would be incomplete")
-            body = send_json(self._session, self.service, "GET", url, headers=self._headers,
+            body = send_json(self._session, self.service, "GET", url, self._redactor.redact, headers=self._headers,
                              params={**query, "limit": limit, "offset": len(items)})
             page = body.get(key) if isinstance(body, dict) else None
             if not isinstance(page, list):

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
-from .errors import ConfigError
 from .models import OPEN_PD_STATUSES, OUTAGE_STATUSES, Component, PdIncident, SpIncident, severity_rank
 from .ownership import mark_body, metadata_for
 
@@ -43,25 +42,6 @@ class SeverityMap:
             if key and key.lower() in self.rules:
                 return self.rules[key.lower()]
         return self.default
-
-    @classmethod
-    def parse(cls, text: str, variable: str = "PAGERSTATUS_SEVERITY") -> "SeverityMap":
-        """Parse 'P1=major_outage,low=degraded_performance,*=partial_outage'."""
-        rules: dict[str, str] = {}
-        default = "partial_outage"
-        for item in filter(None, (part.strip() for part in text.split(","))):
-            key, sep, status = (s.strip() for s in item.partition("="))
-            if not sep or not key:
-                raise ConfigError(f"{variable}: expected KEY=STATUS items, found {item!r}")
-            if status not in OUTAGE_STATUSES:
-                raise ConfigError(
-                    f"{variable}: expected a status in {', '.join(OUTAGE_STATUSES)} for {key!r}, found {status!r}"
-                )
-            if key == "*":
-                default = status
-            else:
-                rules[key.lower()] = status
-        return cls(rules=rules, default=default)
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,21 @@
 """Wires settings, keys, clients and the lock together, once per process.
 
 A warm function instance reuses one Runtime across requests: HTTP connection
-pools, the tag cache, the component list and the key cache survive between
-webhooks.
+pools, the tag cache, the component list, the Statuspage token bucket, the key
+cache and the lock survive between webhooks. Everything per process lives here,
+so a test builds its own Runtime instead of patching module globals.
 """
 from __future__ import annotations
 
 import os
-import threading
 from typing import Callable, Mapping
 
-from .config import KeySource, Settings, load_key_source, load_settings
+from .config import Settings, load_settings
 from .errors import UpstreamError
-from .http import RetryPolicy, make_session
+from .http import RetryPolicy, TokenBucket, make_session
+from .keys import EnvKeySource, KeySource
 from .lock import SyncLock, make_lock, run_coalesced
+from .log import Redactor
 from .pagerduty import PagerDutyClient, TagCache
 from .reconcile import Plan
 from .statuspage import ComponentCache, StatuspageClient
@@ -21,11 +23,14 @@ from .sync import sync_once
 
 
 class Runtime:
-    def __init__(self, settings: Settings, keys: KeySource, lock: SyncLock):
+    def __init__(self, settings: Settings, keys: KeySource, lock: SyncLock,
+                 statuspage_bucket: TokenBucket | None = None):
         self.settings = settings
         self.keys = keys
         self.lock = lock
         self.policy = settings.policy
+        # Statuspage limits requests per API key: every client of the page shares one bucket.
+        self.statuspage_bucket = statuspage_bucket if statuspage_bucket is not None else TokenBucket()
         self._tag_cache = TagCache()
         self._components = ComponentCache()
         self._pagerduty_session = make_session(RetryPolicy())
@@ -34,9 +39,12 @@ class Runtime:
         self.certs_session = make_session(RetryPolicy())
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Runtime":
+    def from_environment(cls, environ: Mapping[str, str] = os.environ, redactor: Redactor | None = None,
+                         **overrides: object) -> Runtime:
+        """redactor: the log's, so that every key read is masked in the logs."""
         settings = load_settings(environ)
-        return cls(settings, load_key_source(settings, environ), make_lock(settings))
+        on_secret = redactor.add if redactor is not None else (lambda value: None)
+        return cls(settings, key_source(settings, environ, on_secret), make_lock(settings), **overrides)
 
     def sources(self) -> list[PagerDutyClient]:
         return [
@@ -48,7 +56,7 @@ class Runtime:
     def page(self) -> StatuspageClient:
         return StatuspageClient(self.settings.statuspage_page, self.keys.statuspage_key(),
                                 self.settings.statuspage_api_url, session=self._statuspage_session,
-                                component_cache=self._components)
+                                bucket=self.statuspage_bucket, component_cache=self._components)
 
     def plan(self) -> Plan:
         """What a sync would do now; writes nothing and takes no lock."""
@@ -68,14 +76,10 @@ class Runtime:
             raise
 
 
-_runtime: Runtime | None = None
-_runtime_lock = threading.Lock()
+def key_source(settings: Settings, environ: Mapping[str, str], on_secret: Callable[[str], None]) -> KeySource:
+    """on_secret: called with every key read, so that the logs mask it."""
+    if settings.secrets == "secretmanager":
+        from .secretmanager import SecretManagerKeySource  # the Google libraries load only when used
 
-
-def get_runtime() -> Runtime:
-    """The process' Runtime, built on first use; a configuration error is retried next time."""
-    global _runtime
-    with _runtime_lock:
-        if _runtime is None:
-            _runtime = Runtime.from_environment()
-        return _runtime
+        return SecretManagerKeySource(project=settings.project or "", on_secret=on_secret)
+    return EnvKeySource(environ, on_secret)

@@ -1,113 +1,97 @@
 """Keys from Google Secret Manager (PAGERSTATUS_SECRETS=secretmanager).
 
-Secret ids, the same convention Terraform uses:
+Secret ids, the ones Terraform creates (tests/test_terraform.py compares them):
 
     pagerstatus-statuspage-api-key              the Statuspage API key
     pagerstatus-pd-<account>-api-key            one per PagerDuty account (required)
     pagerstatus-pd-<account>-webhook-secret     optional: v3 webhook signing secret
     pagerstatus-pd-<account>-webhook-token      optional: shared token
 
-Accounts are discovered by listing the project's secrets whose id matches
-``pagerstatus-pd-<account>-api-key``, so adding an account means adding its
-secrets, not redeploying. The list call asks the server for ids containing
-``pagerstatus-pd-`` (a cheap substring filter); the regular expression applied
-here is the source of truth. Labels are not relied on.
+<account> is the account name in its one spelling (pagerstatus.keys). Accounts are found
+by listing the project's secrets: adding an account is adding its secrets, no redeploy.
 
-Every value is read from ``versions/latest`` and cached per instance for
-``ttl_seconds`` (a rotated key is picked up within that time). When a refresh
-fails for a transient reason (Secret Manager unavailable, timeout), the
-previous value is served for up to ``STALE_GRACE_SECONDS`` more, with a
-warning, so that a Secret Manager blip does not fail webhooks on a warm
-instance. A missing secret, a disabled version or denied permission is never
-masked that way.
+Values are read from versions/latest and cached per instance for ttl_seconds, so a rotated
+key is picked up within that time. While a refresh fails for a transient reason (Secret
+Manager unavailable, overloaded, slow or unreachable) the cached value is served, with a
+warning, for up to STALE_GRACE_SECONDS more: a blip does not fail webhooks on a warm
+instance. A missing secret, a disabled version or a denied permission is never masked.
 
-IAM: the function's service account needs ``secretmanager.versions.access`` on
-these secrets (roles/secretmanager.secretAccessor) and ``secretmanager.secrets.list``
-on the project (for example roles/secretmanager.viewer) for discovery.
+IAM: the function's service account needs roles/secretmanager.secretAccessor on these
+secrets and secretmanager.secrets.list on the project (roles/secretmanager.viewer).
 """
 from __future__ import annotations
 
 import re
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from google.api_core import exceptions as api_exceptions
-from google.api_core import retry as api_retry
 
-from . import log
-from .config import ACCOUNT_NAME, AccountKeys
+from . import gcp, log
 from .errors import ConfigError, UpstreamError
+from .keys import AccountKeys, AccountName, check_distinct
 
-if TYPE_CHECKING:  # pragma: no cover - typing only; the library loads when the client is made
+if TYPE_CHECKING:  # the library itself loads when the client is made
     from google.cloud.secretmanager import SecretManagerServiceClient
 
 SERVICE = "secretmanager"
 STATUSPAGE_SECRET_ID = "pagerstatus-statuspage-api-key"
 ACCOUNT_SECRET_PREFIX = "pagerstatus-pd-"
-# Server-side pre-filter: secrets whose name contains the prefix (Secret Manager's
-# filter syntax, `name:` is a substring match). The regex below decides.
+ACCOUNT_SECRET_SUFFIXES = ("-api-key", "-webhook-secret", "-webhook-token")
+_API_KEY_SECRET = re.compile(re.escape(ACCOUNT_SECRET_PREFIX) + "(.*)" + re.escape(ACCOUNT_SECRET_SUFFIXES[0]))
+# `name:` keeps the secrets whose name contains the text: "Secrets whose name contains the
+# "mysecret" substring: name:mysecret" (https://cloud.google.com/secret-manager/docs/filtering,
+# the syntax ListSecretsRequest.filter refers to). It spares listing unrelated secrets;
+# account_names() decides which listed ids are accounts.
 LIST_FILTER = f"name:{ACCOUNT_SECRET_PREFIX}"
-API_KEY_SECRET = re.compile(
-    "^" + re.escape(ACCOUNT_SECRET_PREFIX) + "(" + ACCOUNT_NAME.pattern.strip("^$") + ")-api-key$"
-)
 LIST_PAGE_SIZE = 250
-# How long a cached value may still be served after its TTL when refreshing it
-# fails for a transient reason.
 STALE_GRACE_SECONDS = 3600.0
-
-T = TypeVar("T")
-
-
-def account_secret_ids(account: str) -> tuple[str, str, str]:
-    """The (api key, webhook secret, webhook token) secret ids of an account.
-
-    Raises ValueError for anything but a valid account name (ACCOUNT_NAME).
-    """
-    if not ACCOUNT_NAME.fullmatch(account):
-        raise ValueError(f"not an account name: {account!r}")
-    base = f"{ACCOUNT_SECRET_PREFIX}{account}"
-    return f"{base}-api-key", f"{base}-webhook-secret", f"{base}-webhook-token"
+_LISTING = "(listing)"  # the listing's cache key; no secret id has parentheses
 
 
-class _Transient(Exception):
-    """A failure worth serving a stale cached value for; wraps the UpstreamError."""
-
-    def __init__(self, error: UpstreamError):
-        super().__init__(str(error))
-        self.error = error
+def account_secret_ids(account: AccountName) -> tuple[str, str, str]:
+    """The (api key, webhook secret, webhook token) secret ids of an account."""
+    api_key, secret, token = (ACCOUNT_SECRET_PREFIX + account + suffix for suffix in ACCOUNT_SECRET_SUFFIXES)
+    return api_key, secret, token
 
 
-@dataclass(frozen=True)
-class _Entry(Generic[T]):
-    value: T
+def account_names(secret_ids: Iterable[str]) -> set[AccountName]:
+    """The accounts with an api-key secret among secret_ids. A ConfigError, not a skip, for
+    an api-key secret that names no valid account, and for names that differ only in - and _."""
+    names = {AccountName.parse(match.group(1), f"Secret Manager: secret {secret_id!r}")
+             for secret_id in secret_ids if (match := _API_KEY_SECRET.fullmatch(secret_id))}
+    check_distinct(names, "Secret Manager: pagerstatus-pd-<account>-api-key secrets")
+    return names
+
+
+def _transient(exc: BaseException | None) -> bool:
+    """Worth serving a stale value for: Secret Manager was unavailable, overloaded or slow,
+    or not reached (a transport error, or retries out of time)."""
+    return isinstance(exc, gcp.TRANSIENT) or not isinstance(exc, api_exceptions.GoogleAPICallError)
+
+
+class _Entry(NamedTuple):
+    value: Any
     fetched: float
     retry_at: float = float("-inf")  # while serving stale: no new attempt before this
 
 
 class SecretManagerKeySource:
-    """config.KeySource backed by Secret Manager, with a per-instance TTL cache.
+    """keys.KeySource backed by Secret Manager, with a per-instance TTL cache.
 
-    ttl_seconds: how long a value or the account listing is reused.
-    negative_ttl_seconds: an unknown account name is answered from the cached
-        listing if it is younger than this; otherwise the listing is refreshed
-        once. A scan of random URLs therefore costs at most one list call per
-        negative_ttl_seconds, however many names it tries.
-    rpc_timeout: total time for one Secret Manager call including its retries,
-        so that a webhook fails (503) well within PagerDuty's 5 s deadline.
+    negative_ttl_seconds: an unknown account name is answered from a listing at most this
+        old, so a scan of random URLs costs at most one list call per negative_ttl_seconds.
+    rpc_timeout: total time for one call including its retries: a webhook fails (503)
+        well within PagerDuty's 5 s deadline.
+    on_secret: called with every value read, so that the logs mask it.
     """
 
-    def __init__(
-        self,
-        project: str,
-        client: "SecretManagerServiceClient | None" = None,
-        ttl_seconds: float = 300,
-        clock: Callable[[], float] = time.monotonic,
-        *,
-        negative_ttl_seconds: float = 30,
-        rpc_timeout: float = 3.0,
-    ):
+    def __init__(self, project: str, client: SecretManagerServiceClient | None = None, ttl_seconds: float = 300,
+                 clock: Callable[[], float] = time.monotonic, *, negative_ttl_seconds: float = 30,
+                 rpc_timeout: float = 3.0, on_secret: Callable[[str], None] = lambda value: None):
         if not project:
             raise ConfigError("GOOGLE_CLOUD_PROJECT: must be set to read keys from Secret Manager")
         self.project = project
@@ -116,52 +100,60 @@ class SecretManagerKeySource:
         self._negative_ttl = min(negative_ttl_seconds, ttl_seconds)
         self._clock = clock
         self._rpc_timeout = rpc_timeout
+        self._on_secret = on_secret
         self._lock = threading.Lock()
-        self._values: dict[str, _Entry[str]] = {}
-        self._listing: _Entry[frozenset[str]] | None = None
-        self._filter: str | None = LIST_FILTER
-
-    # -- KeySource ---------------------------------------------------------
+        self._entries: dict[str, _Entry] = {}  # by secret id, and the listing
 
     def statuspage_key(self) -> str:
-        return self._value(STATUSPAGE_SECRET_ID)
+        return self._fetch(STATUSPAGE_SECRET_ID, self._ttl, self._access)
 
-    def accounts(self) -> dict[str, AccountKeys]:
-        secret_ids = self._secret_ids()
-        names = sorted(m.group(1) for m in map(API_KEY_SECRET.fullmatch, secret_ids) if m)
+    def accounts(self) -> dict[AccountName, AccountKeys]:
+        secret_ids = self._fetch(_LISTING, self._ttl, self._list)
+        names = account_names(secret_ids)
         if not names:
-            raise ConfigError(
-                f"Secret Manager: no PagerDuty account in project {self.project!r}: "
-                f"expected secrets named {ACCOUNT_SECRET_PREFIX}<account>-api-key"
-            )
-        return {name: self._account_keys(name, secret_ids) for name in names}
+            raise ConfigError(f"Secret Manager: no PagerDuty account in project {self.project!r}: "
+                              f"expected secrets named {ACCOUNT_SECRET_PREFIX}<account>-api-key")
+        return {name: self._account_keys(name, secret_ids) for name in sorted(names)}
 
-    def account(self, name: str) -> AccountKeys | None:
-        # Validate before the name goes anywhere near a secret id.
-        if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
-            return None
-        api_key_id = account_secret_ids(name)[0]
-        secret_ids = self._secret_ids()
-        if api_key_id not in secret_ids:
-            secret_ids = self._secret_ids(max_age=self._negative_ttl)
-            if api_key_id not in secret_ids:
+    def account(self, name: AccountName) -> AccountKeys | None:
+        secret_ids = self._fetch(_LISTING, self._ttl, self._list)
+        if name not in account_names(secret_ids):
+            secret_ids = self._fetch(_LISTING, self._negative_ttl, self._list)
+            if name not in account_names(secret_ids):
                 return None
         return self._account_keys(name, secret_ids)
 
-    # -- internals ---------------------------------------------------------
-
-    def _account_keys(self, name: str, secret_ids: frozenset[str]) -> AccountKeys:
-        api_key_id, webhook_secret_id, webhook_token_id = account_secret_ids(name)
+    def _account_keys(self, name: AccountName, secret_ids: frozenset[str]) -> AccountKeys:
         # An optional secret that exists must be readable: a webhook secret that
         # silently read as "none" would turn signature checks off.
-        return AccountKeys(
-            name=name,
-            api_key=self._value(api_key_id),
-            webhook_secret=self._value(webhook_secret_id) if webhook_secret_id in secret_ids else None,
-            webhook_token=self._value(webhook_token_id) if webhook_token_id in secret_ids else None,
-        )
+        # The api key is always listed: that is how the account was found.
+        api_key, secret, token = (self._fetch(secret_id, self._ttl, self._access) if secret_id in secret_ids else None
+                                  for secret_id in account_secret_ids(name))
+        return AccountKeys(name=name, api_key=api_key, webhook_secret=secret, webhook_token=token)
 
-    def _client(self) -> "SecretManagerServiceClient":
+    def _fetch(self, key: str, max_age: float, load: Callable[[str], Any]) -> Any:
+        """The cached value of key if younger than max_age, else load(key); the cached one for
+        up to STALE_GRACE_SECONDS past the TTL while loading fails transiently."""
+        with self._lock:
+            entry = self._entries.get(key)
+        now = self._clock()
+        if entry is not None and (now - entry.fetched < max_age or now < entry.retry_at):
+            return entry.value
+        try:
+            entry = _Entry(load(key), self._clock())
+        except UpstreamError as exc:
+            too_old = entry is None or now - entry.fetched >= self._ttl + STALE_GRACE_SECONDS
+            if too_old or not _transient(exc.__cause__):
+                raise
+            log.warning("Secret Manager unavailable; using the cached value", action="secret-stale", secret=key,
+                        age_seconds=round(now - entry.fetched, 1), error=str(exc))
+            # Do not pay the failing call's timeout again on every request.
+            entry = entry._replace(retry_at=self._clock() + self._negative_ttl)
+        with self._lock:
+            self._entries[key] = entry
+        return entry.value
+
+    def _client(self) -> SecretManagerServiceClient:
         with self._lock:
             if self._client_instance is None:
                 from google.cloud import secretmanager  # loads only when first used
@@ -169,180 +161,43 @@ class SecretManagerKeySource:
                 self._client_instance = secretmanager.SecretManagerServiceClient()
             return self._client_instance
 
-    def _call_options(self) -> dict[str, Any]:
-        retry = api_retry.Retry(
-            initial=0.1,
-            maximum=1.0,
-            multiplier=2.0,
-            predicate=api_retry.if_exception_type(
-                api_exceptions.ServiceUnavailable,
-                api_exceptions.InternalServerError,
-                api_exceptions.ResourceExhausted,
-                api_exceptions.DeadlineExceeded,
-            ),
-            timeout=self._rpc_timeout,
-        )
-        return {"retry": retry, "timeout": self._rpc_timeout}
-
-    def _cached(self, entry: _Entry[T] | None, max_age: float, load: Callable[[], T], what: str) -> _Entry[T]:
-        """Return a fresh-enough entry, loading it if needed; serve stale on transient errors."""
-        now = self._clock()
-        if entry is not None and (now - entry.fetched < max_age or now < entry.retry_at):
-            return entry
-        try:
-            return _Entry(load(), self._clock())
-        except _Transient as exc:
-            if entry is None or now - entry.fetched >= self._ttl + STALE_GRACE_SECONDS:
-                raise exc.error from exc.error.__cause__
-            log.warning(
-                "Secret Manager unavailable; using the cached value",
-                action="secret-stale",
-                secret=what,
-                age_seconds=round(now - entry.fetched, 1),
-                error=str(exc.error),
-            )
-            # Do not pay the failing call's timeout again on every request.
-            return _Entry(entry.value, entry.fetched, retry_at=self._clock() + self._negative_ttl)
-
-    def _value(self, secret_id: str) -> str:
-        with self._lock:
-            entry = self._values.get(secret_id)
-        entry = self._cached(entry, self._ttl, lambda: self._access(secret_id), secret_id)
-        with self._lock:
-            self._values[secret_id] = entry
-        return entry.value
-
-    def _secret_ids(self, max_age: float | None = None) -> frozenset[str]:
-        with self._lock:
-            entry = self._listing
-        entry = self._cached(entry, self._ttl if max_age is None else max_age, self._list, "listing")
-        with self._lock:
-            self._listing = entry
-        return entry.value
-
-    def _forget_listing(self) -> None:
-        with self._lock:
-            self._listing = None
-
     def _access(self, secret_id: str) -> str:
         name = f"projects/{self.project}/secrets/{secret_id}/versions/latest"
-        try:
-            response = self._client().access_secret_version(name=name, **self._call_options())
-        except Exception as exc:  # noqa: BLE001 - classified; anything else propagates as is
-            status = _rpc_status(exc)
-            if status == "NOT_FOUND":
-                self._forget_listing()  # the listing may be out of date; look again next time
-                raise ConfigError(
-                    f"Secret Manager: secret {secret_id!r} not found in project {self.project!r}, "
-                    "or it has no enabled version"
-                ) from None
-            if status == "FAILED_PRECONDITION":
-                raise ConfigError(
-                    f"Secret Manager: the latest version of secret {secret_id!r} in project {self.project!r} "
-                    f"is disabled or destroyed ({_message(exc)})"
-                ) from None
-            mapped = self._upstream(exc, f"accessing secret {secret_id!r}")
-            if mapped is None:
-                raise
-            raise mapped from exc
+        with self._calling(f"accessing secret {secret_id!r}", "roles/secretmanager.secretAccessor") as options:
+            try:
+                response = self._client().access_secret_version(name=name, **options)
+            except api_exceptions.NotFound:
+                with self._lock:
+                    self._entries.pop(_LISTING, None)  # the listing may be out of date: look again next time
+                raise ConfigError(f"Secret Manager: secret {secret_id!r} not found in project {self.project!r}, "
+                                  "or it has no enabled version") from None
+            except api_exceptions.BadRequest as exc:  # FailedPrecondition over gRPC, a plain 400 over REST
+                raise ConfigError(f"Secret Manager: cannot read the latest version of secret {secret_id!r} "
+                                  f"in project {self.project!r} (disabled or destroyed?): {gcp.message(exc)}") from None
         try:
             value = bytes(response.payload.data).decode("utf-8").strip()
         except UnicodeDecodeError:
             raise ConfigError(f"Secret Manager: secret {secret_id!r} is not UTF-8 text") from None
         if not value:
             raise ConfigError(f"Secret Manager: secret {secret_id!r} is empty")
-        log.register_secret(value)
+        self._on_secret(value)
         return value
 
-    def _list(self) -> frozenset[str]:
-        try:
-            return self._list_with(self._filter)
-        except _Transient:
-            raise
-        except UpstreamError as exc:
-            if self._filter is not None and _rpc_status(exc.__cause__) == "INVALID_ARGUMENT":
-                # The prefix filter is only an optimisation: list everything instead.
-                log.warning("Secret Manager rejected the list filter; listing all secrets",
-                            action="secret-list-unfiltered", filter=self._filter, error=str(exc))
-                self._filter = None
-                return self._list_with(None)
-            raise
+    def _list(self, _key: str) -> frozenset[str]:
+        request = {"parent": f"projects/{self.project}", "page_size": LIST_PAGE_SIZE, "filter": LIST_FILTER}
+        with self._calling(f"listing secrets in project {self.project!r}",
+                           "secretmanager.secrets.list on the project (roles/secretmanager.viewer)") as options:
+            # Every page is read here, inside the error mapping. Names are projects/<number>/secrets/<id>.
+            return frozenset(secret.name.rsplit("/", 1)[-1]
+                             for secret in self._client().list_secrets(request=request, **options))
 
-    def _list_with(self, filter_: str | None) -> frozenset[str]:
-        request: dict[str, Any] = {"parent": f"projects/{self.project}", "page_size": LIST_PAGE_SIZE}
-        if filter_:
-            request["filter"] = filter_
-        try:
-            # Names come back as projects/<number>/secrets/<id>; keep the id.
-            pager = self._client().list_secrets(request=request, **self._call_options())
-            return frozenset(secret.name.rsplit("/", 1)[-1] for secret in pager)
-        except Exception as exc:  # noqa: BLE001 - classified; anything else propagates as is
-            mapped = self._upstream(exc, f"listing secrets in project {self.project!r}")
-            if mapped is None:
-                raise
-            raise mapped from exc
-
-    def _upstream(self, exc: Exception, doing: str) -> UpstreamError | _Transient | None:
-        """Map a client failure to UpstreamError, transient ones wrapped in _Transient.
-
-        None for anything that is not a Secret Manager or transport failure: it
-        propagates as is, so that a bug is not reported as an outage.
-        """
-        transient = False
-        if isinstance(exc, (api_exceptions.PermissionDenied, api_exceptions.Forbidden)):
-            needs = (
-                "roles/secretmanager.secretAccessor on the secret"
-                if doing.startswith("accessing")
-                else "secretmanager.secrets.list on the project (roles/secretmanager.viewer)"
-            )
-            detail = (f"permission denied {doing}: the function's service account needs {needs} "
-                      f"(Secret Manager also answers this for a secret that does not exist): {_message(exc)}")
-        elif isinstance(exc, (api_exceptions.Unauthenticated, api_exceptions.Unauthorized,
-                              api_exceptions.BadRequest)):
-            detail = f"{doing} failed: {_message(exc)}"
-        elif isinstance(exc, (api_exceptions.GoogleAPICallError, api_exceptions.RetryError)) or _is_transport_error(exc):
-            detail, transient = f"{doing} failed: {_message(exc)}", True
-        else:
-            return None
-        error = UpstreamError(SERVICE, detail)
-        error.__cause__ = exc
-        return _Transient(error) if transient else error
-
-
-def _rpc_status(exc: BaseException | None) -> str | None:
-    """The canonical status name ("NOT_FOUND", ...) of a client error, gRPC or REST alike.
-
-    Over REST the exception class follows the HTTP code only (a 400 is
-    BadRequest whether the status is INVALID_ARGUMENT or FAILED_PRECONDITION),
-    so the status is read from the error body.
-    """
-    if not isinstance(exc, api_exceptions.GoogleAPICallError):
-        return None
-    code = getattr(exc, "grpc_status_code", None)
-    if code is not None:
-        return str(getattr(code, "name", code))
-    response = getattr(exc, "response", None)
-    try:
-        status = response.json()["error"]["status"]  # type: ignore[union-attr]
-    except Exception:  # noqa: BLE001 - no JSON error body: fall back on the HTTP code
-        status = None
-    if isinstance(status, str) and status:
-        return status
-    return {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}.get(getattr(exc, "code", None))
-
-
-def _message(exc: Exception) -> str:
-    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
-
-
-def _is_transport_error(exc: Exception) -> bool:
-    """Network and credential-refresh failures of the REST and gRPC transports."""
-    from google.auth import exceptions as auth_exceptions
-
-    if isinstance(exc, (auth_exceptions.TransportError, auth_exceptions.RefreshError)):
-        return True
-    try:
-        import requests
-    except ImportError:  # pragma: no cover - requests is a dependency of the service
-        return False
-    return isinstance(exc, requests.exceptions.RequestException)
+    @contextmanager
+    def _calling(self, doing: str, needs: str) -> Iterator[dict[str, Any]]:
+        """gcp's retry and timeout for one client call; its failure becomes an UpstreamError."""
+        with gcp.upstream_errors(SERVICE, doing):
+            try:
+                yield gcp.call_options(self._rpc_timeout)
+            except api_exceptions.Forbidden as exc:  # PermissionDenied over gRPC is a Forbidden
+                raise UpstreamError(SERVICE, f"{doing}: permission denied: the function's service account needs "
+                                             f"{needs} (Secret Manager also answers this for a secret that does not "
+                                             f"exist): {gcp.message(exc)}") from exc

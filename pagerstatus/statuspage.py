@@ -8,20 +8,17 @@ from typing import Any, Callable
 
 import requests
 
+from .endpoints import STATUSPAGE_API_URL
 from .http import RetryPolicy, TokenBucket, make_session, request_error, send_json
-from .log import register_secret
+from .log import Redactor
 from .models import Component, IncidentWrite, SpIncident
 from .ownership import is_owned
 
-DEFAULT_BASE_URL = "https://api.statuspage.io/v1"
 SERVICE = "statuspage"
 PER_PAGE = 100  # Statuspage's maximum
 # A page count no real status page reaches; beyond it the API is taken to ignore `page`.
 MAX_PAGES = 100
 
-# Statuspage limits requests (reads too) per API key, not per client: every
-# client of the process shares this bucket (see TokenBucket).
-DEFAULT_BUCKET = TokenBucket()
 # How long an instance reuses the page's component list. The list changes when
 # someone edits the page, not with incidents. A tag naming a component the copy
 # lacks makes the sync list the page afresh (sync.observe).
@@ -61,15 +58,19 @@ class ComponentCache:
 class StatuspageClient:
     """Reads and writes one page. Every failure raises UpstreamError("statuspage", ...)."""
 
-    def __init__(self, page_id: str, api_key: str, base_url: str = DEFAULT_BASE_URL,
+    def __init__(self, page_id: str, api_key: str, base_url: str = STATUSPAGE_API_URL,
                  session: requests.Session | None = None, bucket: TokenBucket | None = None,
                  component_cache: ComponentCache | None = None) -> None:
+        """bucket: Statuspage limits requests (reads too) per API key, not per client,
+        so every client using one key must share one bucket (the Runtime's)."""
         self.page_id = page_id
         self.base_url = base_url.rstrip("/")
         self._session = session if session is not None else make_session(RetryPolicy())
-        self.bucket = bucket if bucket is not None else DEFAULT_BUCKET
+        self.bucket = bucket if bucket is not None else TokenBucket()
         self._component_cache = component_cache
-        register_secret(api_key)  # masked should it surface in an error detail or a log line
+        # Masks the key in an error detail, should Statuspage echo it in an answer.
+        self._redactor = Redactor()
+        self._redactor.add(api_key)
         # Sent with each request rather than set on a session that may be shared.
         self._headers = {"Authorization": f"OAuth {api_key}"}
 
@@ -110,7 +111,7 @@ class StatuspageClient:
 
     def _write(self, method: str, url: str, fields: dict[str, Any]) -> Any:
         self.bucket.take()
-        return send_json(self._session, SERVICE, method, url, headers=self._headers, json={"incident": fields})
+        return send_json(self._session, SERVICE, method, url, self._redactor.redact, headers=self._headers, json={"incident": fields})
 
     def _list(self, path: str) -> list[dict[str, Any]]:
         """All items of a list paginated by `page` / `per_page`: until a short page."""
@@ -118,7 +119,7 @@ class StatuspageClient:
         items: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
             self.bucket.take()
-            body = send_json(self._session, SERVICE, "GET", url, headers=self._headers,
+            body = send_json(self._session, SERVICE, "GET", url, self._redactor.redact, headers=self._headers,
                              params={"page": page, "per_page": PER_PAGE})
             if not (isinstance(body, list) and all(isinstance(item, dict) and isinstance(item.get("id"), str)
                                                    for item in body)):

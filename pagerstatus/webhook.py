@@ -11,8 +11,9 @@ import hmac
 import json
 from typing import Any, Mapping
 
-from .config import AccountKeys
-from .errors import BadRequest
+from werkzeug.exceptions import BadRequest, Unauthorized
+
+from .keys import AccountKeys
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 TOKEN_HEADER = "X-Pagerstatus-Token"
@@ -58,7 +59,7 @@ def token_valid(token: str, header: str | None) -> bool:
 
 
 def authenticate(keys: AccountKeys, body: bytes, headers: Mapping[str, str]) -> None:
-    """Raise BadRequest(401) unless the request carries a credential the account has.
+    """Raise Unauthorized unless the request carries a credential the account has.
 
     An account with neither a secret nor a token accepts any request, as the
     original tool did; with both, either one suffices (V2 webhooks cannot sign).
@@ -74,31 +75,31 @@ def authenticate(keys: AccountKeys, body: bytes, headers: Mapping[str, str]) -> 
         for name, configured in ((SIGNATURE_HEADER, keys.webhook_secret), (TOKEN_HEADER, keys.webhook_token))
         if configured is not None
     )
-    raise BadRequest(401, f"webhook authentication failed: expected a valid {expected} header")
+    raise Unauthorized(f"webhook authentication failed: expected a valid {expected} header")
 
 
 def event_types(body: bytes) -> list[str]:
-    """The event types of a V2 or V3 payload; BadRequest(400) for anything else."""
+    """The event types of a V2 or V3 payload; BadRequest for anything else."""
     try:
         payload: Any = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-        raise BadRequest(400, "expected a JSON body") from None
+        raise BadRequest("expected a JSON body") from None
     if isinstance(payload, dict) and "messages" in payload:
         messages = payload["messages"]
         if not isinstance(messages, list) or not messages:
-            raise BadRequest(400, "expected V2 'messages' to be a non-empty list")
+            raise BadRequest("expected V2 'messages' to be a non-empty list")
         events = [m.get("event") if isinstance(m, dict) else None for m in messages]
         if not all(isinstance(e, str) for e in events):
-            raise BadRequest(400, "expected every V2 message to have a string 'event'")
+            raise BadRequest("expected every V2 message to have a string 'event'")
         return events
     if isinstance(payload, dict) and "event" in payload:
         event = payload["event"]
         event_type = event.get("event_type") if isinstance(event, dict) else None
         if not isinstance(event_type, str):
-            raise BadRequest(400, "expected V3 'event' to be an object with a string 'event_type'")
+            raise BadRequest("expected V3 'event' to be an object with a string 'event_type'")
         return [event_type]
     found = type(payload).__name__ if not isinstance(payload, dict) else f"keys {sorted(payload)[:5]}"
-    raise BadRequest(400, f"expected a PagerDuty V2 {{'messages': [...]}} or V3 {{'event': {{...}}}} payload, found {found}")
+    raise BadRequest(f"expected a PagerDuty V2 {{'messages': [...]}} or V3 {{'event': {{...}}}} payload, found {found}")
 
 
 def needs_sync(events: list[str]) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pagerstatus import log
 from tests.harness.firestore import close_client, require_emulator, unique_project
 from tests.harness.sandbox import Sandbox, running_sandbox
 
@@ -23,8 +24,10 @@ MODULE_MARKERS = {
     "test_firestore_e2e": ("e2e",),
     "test_function_e2e": ("e2e",),
     "test_fuzz_webhook": ("e2e", "slow"),
+    "test_gcp": ("unit",),
     "test_http": ("unit",),
     "test_key_leak": ("e2e", "slow"),
+    "test_keys": ("unit",),
     "test_launcher": ("e2e", "slow"),
     "test_lazy_imports": ("e2e",),
     "test_lock": ("e2e",),  # its Firestore cases need the emulator
@@ -32,6 +35,7 @@ MODULE_MARKERS = {
     "test_pagerduty_client": ("unit",),
     "test_reconcile": ("unit",),
     "test_reference": ("unit",),
+    "test_runtime": ("unit",),
     "test_sandbox_contract": ("unit",),
     "test_sandbox_faults": ("unit",),
     "test_sandbox_page": ("unit",),
@@ -58,6 +62,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not (item.get_closest_marker("unit") or item.get_closest_marker("e2e")):
             for name in MODULE_MARKERS[item.path.stem]:
                 item.add_marker(name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def json_logs_on_stdout() -> None:
+    """Log records go, as in the function, through the JSON handler to stdout (capsys reads them)."""
+    log.configure(None)
 
 
 @pytest.fixture

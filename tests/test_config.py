@@ -1,9 +1,9 @@
-"""Configuration from the environment: defaults, and errors that name the variable."""
+"""Settings from the environment: defaults, and errors that name the variable."""
 import pytest
 
-from pagerstatus.config import EnvKeySource, load_settings
-from pagerstatus.reconcile import SeverityMap
+from pagerstatus.config import load_settings
 from pagerstatus.errors import ConfigError
+from pagerstatus.keys import AccountName
 
 BASE = {"STATUSPAGE_PAGE": "abc123"}
 
@@ -16,6 +16,7 @@ def test_defaults():
     assert settings.policy.severity.status_for("P1", "high") == "partial_outage"
     assert settings.firestore_database == "(default)"
     assert (settings.secrets, settings.lock, settings.dry_run) == ("env", "memory", False)
+    assert settings.pagerduty_account_api_urls == {} and settings.scheduler is None
 
 
 def test_firestore_lock_whenever_a_project_is_set():
@@ -27,10 +28,9 @@ def test_firestore_lock_whenever_a_project_is_set():
     ({}, "STATUSPAGE_PAGE"),
     ({"STATUSPAGE_PAGE": "a/b"}, "STATUSPAGE_PAGE"),
     ({**BASE, "PAGERSTATUS_OPEN_ON": "resolved"}, "PAGERSTATUS_OPEN_ON"),
-    ({**BASE, "PAGERSTATUS_SEVERITY": "P1=down"}, "PAGERSTATUS_SEVERITY"),
-    ({**BASE, "PAGERSTATUS_SEVERITY": "P1"}, "PAGERSTATUS_SEVERITY"),
     ({**BASE, "PAGERDUTY_API_URL": "ftp://x"}, "PAGERDUTY_API_URL"),
     ({**BASE, "PAGERSTATUS_INCIDENT_NAME": "{service} down"}, "PAGERSTATUS_INCIDENT_NAME"),
+    ({**BASE, "PAGERSTATUS_INCIDENT_BODY": "{component.name} is down"}, "PAGERSTATUS_INCIDENT_BODY"),
     ({**BASE, "PAGERSTATUS_SECRETS": "secretmanager"}, "GOOGLE_CLOUD_PROJECT"),
     ({**BASE, "PAGERSTATUS_LOCK": "firestore"}, "GOOGLE_CLOUD_PROJECT"),
     ({**BASE, "PAGERSTATUS_DRY_RUN": "maybe"}, "PAGERSTATUS_DRY_RUN"),
@@ -40,59 +40,48 @@ def test_bad_configuration_names_the_variable(environ, variable):
         load_settings(environ)
 
 
-def test_severity_map_priority_beats_urgency_and_star_sets_default():
-    severity = SeverityMap.parse("p1=major_outage, low=degraded_performance, *=degraded_performance")
-    assert severity.status_for("P1", "low") == "major_outage"
-    assert severity.status_for("P2", "low") == "degraded_performance"
-    assert severity.status_for(None, "high") == "degraded_performance"
+def severity(text: str):
+    return load_settings({**BASE, "PAGERSTATUS_SEVERITY": text}).policy.severity
 
 
-def test_env_accounts_case_insensitive_with_webhook_credentials():
-    keys = EnvKeySource({
-        "PD_ACCOUNT_HUGOPS": "k1-abcdef", "PD_ACCOUNT_OTHER_TEAM": "k2-abcdef",
-        "PD_WEBHOOK_TOKEN_HUGOPS": "tok-abcdef", "PD_WEBHOOK_SECRET_OTHER_TEAM": "sec-abcdef",
-    })
-    assert sorted(keys.accounts()) == ["hugops", "other_team"]
-    assert keys.account("hugops").webhook_token == "tok-abcdef"
-    assert keys.account("other-team").webhook_secret == "sec-abcdef"
-    assert keys.account("nobody") is None
-    assert keys.account("../etc") is None
-    assert keys.account("hugops\n") is None  # `$` would let a trailing newline through
+def test_severity_priority_beats_urgency_and_star_sets_the_default():
+    rules = severity(" p1=major_outage, LOW = degraded_performance ,, *=degraded_performance")
+    assert rules.status_for("P1", "low") == "major_outage"
+    assert rules.status_for("P2", "low") == "degraded_performance"
+    assert rules.status_for(None, "high") == "degraded_performance"
+    assert severity("P1=major_outage").status_for("P2", "high") == "partial_outage"
 
 
-def test_env_keys_missing_name_the_variable():
-    with pytest.raises(ConfigError, match="STATUSPAGE_KEY"):
-        EnvKeySource({}).statuspage_key()
-    with pytest.raises(ConfigError, match="PD_ACCOUNT_"):
-        EnvKeySource({}).accounts()
-
-
-def test_account_keys_repr_hides_keys():
-    keys = EnvKeySource({"PD_ACCOUNT_A": "secret-api-key", "PD_WEBHOOK_TOKEN_A": "secret-token"}).account("a")
-    assert "secret" not in repr(keys)
-
-
-@pytest.mark.parametrize("variable", ["PD_ACCOUNT_HugOps", "PD_ACCOUNT_MY-TEAM", "PD_ACCOUNT_"])
-def test_a_non_canonical_account_variable_is_an_error_not_a_silently_dropped_account(variable):
-    with pytest.raises(ConfigError, match=variable):
-        EnvKeySource({variable: "key-0123456789", "PD_ACCOUNT_OTHER": "key-9876543210"}).accounts()
-
-
-def test_template_with_an_attribute_names_the_variable():
-    with pytest.raises(ConfigError, match="PAGERSTATUS_INCIDENT_BODY"):
-        load_settings({**BASE, "PAGERSTATUS_INCIDENT_BODY": "{component.name} is down"})
+# The one KEY=VALUE parser, through both variables that use it.
+@pytest.mark.parametrize("variable,value,problem", [
+    ("PAGERSTATUS_SEVERITY", "P1", "expected KEY=STATUS items, found 'P1'"),
+    ("PAGERSTATUS_SEVERITY", "=major_outage", "expected KEY=STATUS items"),
+    ("PAGERSTATUS_SEVERITY", "P1=", "expected KEY=STATUS items"),
+    ("PAGERSTATUS_SEVERITY", "P1=down", "expected a status in .*_outage for 'P1', found 'down'"),
+    ("PAGERSTATUS_SEVERITY", "P1=major_outage,p1=degraded_performance", "expected each key once .* 'p1' twice"),
+    ("PAGERSTATUS_PAGERDUTY_REGIONS", "acme", "expected ACCOUNT=REGION items, found 'acme'"),
+    ("PAGERSTATUS_PAGERDUTY_REGIONS", "acme=", "expected ACCOUNT=REGION items"),
+    ("PAGERSTATUS_PAGERDUTY_REGIONS", "=eu", "expected ACCOUNT=REGION items"),
+    ("PAGERSTATUS_PAGERDUTY_REGIONS", "acme=mars", "expected a region .* for acme, found 'mars'"),
+    ("PAGERSTATUS_PAGERDUTY_REGIONS", "acme=ftp://x", "expected a region"),
+    ("PAGERSTATUS_PAGERDUTY_REGIONS", "bad.name=eu", "expected an account name matching .*, found 'bad.name'"),
+    ("PAGERSTATUS_PAGERDUTY_REGIONS", "acme=eu,ACME=us", "expected each key once .* 'ACME' twice"),
+    ("PAGERSTATUS_PAGERDUTY_REGIONS", "other-team=eu,other_team=us", ".* found 'other-team' and 'other_team'"),
+])
+def test_a_malformed_item_list_names_the_variable_and_what_was_found(variable, value, problem):
+    with pytest.raises(ConfigError, match=f"^{variable}: {problem}"):
+        load_settings({**BASE, variable: value})
 
 
 def test_accounts_in_other_pagerduty_regions_are_read_through_their_api():
-    settings = load_settings({**BASE, "PAGERSTATUS_PAGERDUTY_REGIONS": "Acme=eu, beta=us,lab=http://127.0.0.1:8900/pd/"})
-    assert settings.pagerduty_api_url_for("acme") == "https://api.eu.pagerduty.com"
-    assert settings.pagerduty_api_url_for("beta") == "https://api.pagerduty.com"
-    assert settings.pagerduty_api_url_for("lab") == "http://127.0.0.1:8900/pd"
-    assert settings.pagerduty_api_url_for("unlisted") == "https://api.pagerduty.com"
-    assert load_settings(BASE).pagerduty_account_api_urls == {}
+    settings = load_settings({**BASE, "PAGERSTATUS_PAGERDUTY_REGIONS": "Acme=eu, beta=US,lab=http://127.0.0.1:8900/pd/"})
+    assert settings.pagerduty_api_url_for(AccountName("acme")) == "https://api.eu.pagerduty.com"
+    assert settings.pagerduty_api_url_for(AccountName("beta")) == "https://api.pagerduty.com"
+    assert settings.pagerduty_api_url_for(AccountName("lab")) == "http://127.0.0.1:8900/pd"
+    assert settings.pagerduty_api_url_for(AccountName("unlisted")) == "https://api.pagerduty.com"
 
 
-@pytest.mark.parametrize("value", ["acme", "acme=", "=eu", "acme=mars", "bad.name=eu", "acme=ftp://x"])
-def test_a_malformed_region_list_names_the_variable(value):
-    with pytest.raises(ConfigError, match="PAGERSTATUS_PAGERDUTY_REGIONS"):
-        load_settings({**BASE, "PAGERSTATUS_PAGERDUTY_REGIONS": value})
+def test_a_region_for_another_spelling_of_the_account_is_an_error_not_the_default_api():
+    settings = load_settings({**BASE, "PAGERSTATUS_PAGERDUTY_REGIONS": "other-team=eu"})
+    with pytest.raises(ConfigError, match=r"PAGERSTATUS_PAGERDUTY_REGIONS: .*'other-team' and 'other_team'"):
+        settings.pagerduty_api_url_for(AccountName("other_team"))

@@ -14,6 +14,7 @@ import hmac
 import http.client
 import io
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 
-from pagerstatus import log, runtime, statuspage
+from pagerstatus import log
+from pagerstatus.app import Service
 from pagerstatus.http import TokenBucket
+from pagerstatus.runtime import Runtime
 from sandbox.launcher import REPO
 from tests.harness.function import running_function
 from tests.harness.sandbox import Sandbox, running_sandbox
@@ -206,20 +209,18 @@ def app_in_process(upstream: Sandbox):
     client, and the buffer its log lines go to."""
     import functions_framework
 
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {**ENV, "STATUSPAGE_API_URL": upstream.statuspage_url,
-                            "PAGERDUTY_API_URL": upstream.pagerduty_url}.items():
-            patch.setenv(name, value)
-        patch.setattr(runtime, "_runtime", None)  # a Runtime of this environment, dropped after
-        # Thousands of syncs in a minute: Statuspage's pacing would make this an hour.
-        patch.setattr(statuspage, "DEFAULT_BUCKET", TokenBucket(capacity=1_000_000))
-        app = functions_framework.create_app(target="pagerstatus", source=str(REPO / "main.py"))
-        logs = io.StringIO()
-        log.use_stream(logs)
-        try:
-            yield app.test_client(), logs
-        finally:
-            log.use_stream(None)
+    env = {**ENV, "STATUSPAGE_API_URL": upstream.statuspage_url, "PAGERDUTY_API_URL": upstream.pagerduty_url}
+    app = functions_framework.create_app(target="pagerstatus", source=str(REPO / "main.py"))
+    main = sys.modules["main"]  # the module functions-framework just loaded
+    # Thousands of syncs in a minute: Statuspage's pacing would make this an hour.
+    main.service = Service(lambda: Runtime.from_environment(env, redactor=main.redactor,
+                                                            statuspage_bucket=TokenBucket(capacity=1_000_000)))
+    logs = io.StringIO()
+    log.configure(logs)
+    try:
+        yield app.test_client(), logs
+    finally:
+        log.configure(None)
 
 
 RESYNC = b'{"event": {"event_type": "pagerstatus.resync"}}'

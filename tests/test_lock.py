@@ -22,7 +22,7 @@ from typing import Any, Callable
 import pytest
 
 from pagerstatus import lock as lock_module
-from pagerstatus.errors import LeaseLost, UpstreamError
+from pagerstatus.errors import LeaseLost, StillChanging, UpstreamError
 from pagerstatus.lock import FirestoreLock, Lease, MemoryLock, ProcessGate, SyncLock, make_lock, run_coalesced
 
 LEASE = 60.0
@@ -240,7 +240,7 @@ def test_syncs_stop_after_max_rounds_and_ask_for_a_redelivery(backend: Backend, 
         assert other.acquire() is None  # changes keep arriving
         guard()
 
-    with pytest.raises(UpstreamError, match="still arriving"):  # 503: PagerDuty redelivers, that sync covers it
+    with pytest.raises(StillChanging, match="still arriving"):  # 503: PagerDuty redelivers, that sync covers it
         run_coalesced(holder, sync_once, max_rounds=3)
     assert len(rounds) == 3
     assert backend.snapshot()["holder"] is None  # the redelivery finds the lease free

@@ -99,7 +99,8 @@ def test_already_open_component_is_not_opened_again():
 
 # --- rule 5: severity, highest wins ---
 
-SEVERITY = Policy(severity=SeverityMap.parse("P1=major_outage,P3=degraded_performance,low=degraded_performance"))
+SEVERITY = Policy(severity=SeverityMap({"p1": "major_outage", "p3": "degraded_performance",
+                                        "low": "degraded_performance"}))
 
 
 def test_priority_maps_to_component_status():

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 import requests
+from werkzeug.exceptions import Unauthorized
 
 from pagerstatus.config import load_settings
-from pagerstatus.errors import BadRequest, ConfigError, UpstreamError
+from pagerstatus.errors import ConfigError, UpstreamError
 from pagerstatus.oidc import SchedulerIdentity, bearer_token, verify_caller
 from sandbox.google_oidc import OidcIssuer
 from tests.harness.network import refusing
@@ -46,10 +47,10 @@ def test_a_scheduler_token_is_accepted(issuer_sandbox):
 
 @pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer   ", "Basic dXNlcjpwYXNz", "token abc"])
 def test_without_a_bearer_token_the_answer_is_401(authorization):
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(Unauthorized) as refused:
         bearer_token(authorization)
-    assert refused.value.status == 401
-    assert "Bearer" in refused.value.reason
+    assert refused.value.code == 401
+    assert "Bearer" in refused.value.description
 
 
 @pytest.mark.parametrize("claims,reason", [
@@ -60,25 +61,25 @@ def test_without_a_bearer_token_the_answer_is_401(authorization):
     ({"lifetime_seconds": -120}, "expired"),
 ])
 def test_a_token_with_a_wrong_claim_is_refused(issuer_sandbox, claims, reason):
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(Unauthorized) as refused:
         verify_caller(f"Bearer {token(issuer_sandbox, **claims)}", identity(issuer_sandbox), requests.Session())
-    assert refused.value.status == 401
-    assert reason in refused.value.reason.lower() or reason in refused.value.reason
+    assert refused.value.code == 401
+    assert reason in refused.value.description.lower() or reason in refused.value.description
 
 
 def test_a_token_signed_by_another_key_is_refused(issuer_sandbox):
     # Same key id, different key: what a forger who read the certificate endpoint would make.
     forged = OidcIssuer().mint(audience=AUDIENCE, email=SCHEDULER)
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(Unauthorized) as refused:
         verify_caller(f"Bearer {forged}", identity(issuer_sandbox), requests.Session())
-    assert refused.value.status == 401
+    assert refused.value.code == 401
 
 
 @pytest.mark.parametrize("garbage", ["x", "a.b.c", "e30.e30.", "\u00e9" * 50, "Bearer.Bearer.Bearer"])
 def test_a_malformed_token_is_refused(issuer_sandbox, garbage):
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(Unauthorized) as refused:
         verify_caller(f"Bearer {garbage}", identity(issuer_sandbox), requests.Session())
-    assert refused.value.status == 401
+    assert refused.value.code == 401
 
 
 def test_unreachable_certificates_are_an_upstream_failure_not_a_refusal():

@@ -240,15 +240,6 @@ def test_update_incident_sends_only_the_fields_set(api, client, bucket):
     assert bucket.taken_after == [0, 1]
 
 
-def test_clients_without_a_bucket_share_the_process_bucket(api, monkeypatch):
-    shared = RecordingBucket(api)
-    monkeypatch.setattr(statuspage, "DEFAULT_BUCKET", shared)
-    api.patch(f"{INCIDENTS}/inc1", json=sp_incident("inc1"))
-    for _ in range(2):
-        StatuspageClient(PAGE, KEY).update_incident("inc1", IncidentWrite(status="identified"))
-    assert shared.taken_after == [0, 1]
-
-
 def test_reads_take_tokens_too_since_statuspage_counts_them(api, client, bucket):
     api.get(UNRESOLVED, json=[sp_incident(f"inc{n}") for n in range(100)])
     api.get(UNRESOLVED, json=[])
@@ -263,10 +254,6 @@ def test_created_at_in_one_format_so_oldest_first_compares_strings(api, client):
     found = {i.id: i.created_at for i in client.unresolved_incidents()}
     assert found == {"a": "2026-01-05T10:01:00.500000+00:00", "b": "2026-01-05T10:01:00.000000+00:00"}
     assert found["b"] < found["a"]
-
-
-def test_the_process_bucket_paces_to_the_statuspage_limit():
-    assert (statuspage.DEFAULT_BUCKET.capacity, statuspage.DEFAULT_BUCKET.rate) == (60, 1.0)
 
 
 # --- retries: a POST only when the server refused it ---

@@ -4,7 +4,8 @@ cannot avoid: per account one read per 100 open PagerDuty incidents, one read pe
 alert tags are the instance's (bench/ reports the same against the floor)."""
 from __future__ import annotations
 
-from pagerstatus.config import EnvKeySource, load_settings
+from pagerstatus.config import load_settings
+from pagerstatus.keys import EnvKeySource
 from pagerstatus.lock import MemoryLock
 from pagerstatus.runtime import Runtime
 from tests.harness.sandbox import running_sandbox

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from pagerstatus.config import AccountKeys
-from pagerstatus.errors import BadRequest
+from pagerstatus.keys import AccountKeys
+from werkzeug.exceptions import BadRequest, Unauthorized
 from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
 from tests.harness.reference import load_json
 
@@ -73,10 +73,10 @@ def test_valid_credentials_pass(keys, headers):
     (BOTH, {"X-Pagerstatus-Token": "wrong"}),
 ])
 def test_missing_or_wrong_credentials_are_401(keys, headers):
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(Unauthorized) as caught:
         authenticate(keys, VECTOR["body"].encode(), headers)
-    assert caught.value.status == 401
-    assert "tok-123456" not in caught.value.reason and VECTOR["secret"] not in caught.value.reason
+    assert caught.value.code == 401
+    assert "tok-123456" not in caught.value.description and VECTOR["secret"] not in caught.value.description
 
 
 @pytest.mark.parametrize("name", ["v2-incident-trigger", "v2-incident-acknowledge", "v2-incident-resolve"])
@@ -114,7 +114,7 @@ def test_sync_events_are_exactly_the_documented_ones():
 def test_malformed_payloads_are_400(body):
     with pytest.raises(BadRequest) as caught:
         event_types(body)
-    assert caught.value.status == 400 and caught.value.reason.startswith("expected")
+    assert caught.value.code == 400 and caught.value.description.startswith("expected")
 
 
 def test_the_scheduled_resync_is_a_v3_shaped_sync_event():

@@ -72,6 +72,12 @@ variable "pagerduty_accounts" {
   }
 
   validation {
+    # The function refuses such a pair (pagerstatus/keys.py): the two used to answer to one PD_ACCOUNT_<NAME>.
+    condition     = length(distinct([for name in keys(var.pagerduty_accounts) : replace(name, "-", "_")])) == length(var.pagerduty_accounts)
+    error_message = "No two pagerduty_accounts keys may differ only in - versus _ (such as other-team and other_team)."
+  }
+
+  validation {
     condition     = alltrue([for account in values(var.pagerduty_accounts) : contains(["us", "eu"], account.service_region)])
     error_message = "Every pagerduty_accounts service_region must be \"us\" or \"eu\"."
   }
@@ -105,6 +111,14 @@ variable "severity" {
       trimspace(item) == "" || can(regex("^[^=]*[^= ][^=]*=[ ]*(major_outage|partial_outage|degraded_performance)[ ]*$", item))
     ])
     error_message = "severity must be empty or comma-separated KEY=STATUS items, STATUS one of major_outage, partial_outage, degraded_performance."
+  }
+
+  validation {
+    # The function refuses a KEY given twice, in any case: which status was meant cannot be known.
+    condition = length(distinct([
+      for item in split(",", var.severity) : lower(trimspace(split("=", item)[0])) if trimspace(item) != ""
+    ])) == length([for item in split(",", var.severity) : item if trimspace(item) != ""])
+    error_message = "severity must give each KEY once (P1 and p1 are the same KEY)."
   }
 }
 
