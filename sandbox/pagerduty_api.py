@@ -2,10 +2,9 @@
 
 Emulated: Token auth per account, GET /incidents (statuses[], include[], limit /
 offset / more / total, the 10,000 offset cap, the one-month default window that
-date_range=all lifts), GET /incidents/{id}, GET /incidents/{id}/alerts and
-GET /log_entries/{id} (channel details only with include[]=channels).
+date_range=all lifts) and GET /incidents/{id}/alerts.
 Ignored: every other filter (since, until, service_ids[], urgencies[], sort_by, ...)
-and include[] values other than first_trigger_log_entries / channels.
+and include[] values other than first_trigger_log_entries.
 """
 
 from __future__ import annotations
@@ -112,12 +111,6 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         return _page_of("incidents", matching, offset, limit,
                         lambda i: pagerduty_json.incident(state.pagerduty, base(), i, full_trigger))
 
-    @blueprint.get("/incidents/<incident_id>")
-    def get_incident(incident_id: str) -> Response:
-        full_trigger = "first_trigger_log_entries" in request.args.getlist("include[]")
-        incident = own_incident(incident_id)
-        return jsonify({"incident": pagerduty_json.incident(state.pagerduty, base(), incident, full_trigger)})
-
     @blueprint.get("/incidents/<incident_id>/alerts")
     def list_alerts(incident_id: str) -> Response:
         limit = min(_int_arg("limit", DEFAULT_LIMIT), MAX_LIMIT)
@@ -125,15 +118,6 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         alerts = own_incident(incident_id).alert_ids
         return _page_of("alerts", alerts, offset, limit,
                         lambda a: pagerduty_json.alert(state.pagerduty, base(), state.pagerduty.alerts[a]))
-
-    @blueprint.get("/log_entries/<entry_id>")
-    def get_log_entry(entry_id: str) -> Response:
-        channel_details = "channels" in request.args.getlist("include[]")
-        entry = state.pagerduty.log_entries.get(entry_id)
-        if entry is None:
-            raise SandboxError(404, "Not Found")
-        own_incident(entry.incident_id)
-        return jsonify({"log_entry": pagerduty_json.log_entry(state.pagerduty, base(), entry, channel_details)})
 
     return blueprint
 

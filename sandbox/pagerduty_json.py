@@ -72,9 +72,8 @@ def log_entry_reference(base: str, entry: LogEntry, account: str) -> dict:
     }
 
 
-def log_entry(state: PagerDutyState, base: str, entry: LogEntry, channel_details: bool) -> dict:
-    """A full log entry. Without channel_details the channel shrinks to its type, as
-    GET /log_entries/{id} does unless include[]=channels is asked for."""
+def log_entry(state: PagerDutyState, base: str, entry: LogEntry) -> dict:
+    """A full log entry, its channel's details included."""
     incident = state.incidents[entry.incident_id]
     agent = (
         operator(base, incident.account)
@@ -86,7 +85,7 @@ def log_entry(state: PagerDutyState, base: str, entry: LogEntry, channel_details
         "type": entry.type,
         "created_at": timestamp(entry.created_at),
         "agent": agent,
-        "channel": entry.channel if channel_details else {"type": entry.channel["type"]},
+        "channel": entry.channel,
         "service": service_reference(state, base, incident.service_id),
         "incident": incident_reference(base, incident),
         "teams": [],
@@ -128,7 +127,7 @@ def incident(state: PagerDutyState, base: str, incident: Incident, full_first_tr
         "last_status_change_by": changed_by,
         "resolved_at": timestamp(incident.resolved_at) if incident.resolved_at else None,
         "first_trigger_log_entry": (
-            log_entry(state, base, trigger, channel_details=True)
+            log_entry(state, base, trigger)
             if full_first_trigger
             else log_entry_reference(base, trigger, incident.account)
         ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable
+from typing import Self
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -50,43 +51,32 @@ def _holding_the_lock(state: SandboxState, wsgi_app: Callable) -> Callable:
     return locked
 
 
-class QuietHandler(WSGIRequestHandler):
+class _QuietHandler(WSGIRequestHandler):
     """No access log: the request log at /_sandbox/requests says more, on demand."""
 
     def log_request(self, *args: object) -> None:
         pass
 
 
-class SandboxServer:
-    """A running sandbox. `with SandboxServer(state) as server:` or start()/stop()."""
+class BackgroundServer:
+    """A WSGI app served by werkzeug in a thread of this process: `with BackgroundServer(app) as server:`
+    or start()/stop(). Port 0 picks a free port; `port` tells which."""
 
-    def __init__(self, state: SandboxState, host: str = "127.0.0.1", port: int = 0):
-        self.state = state
+    def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0):
         self.host = host
         # threaded: a control call that delivers a webhook waits for pagerstatus,
         # which meanwhile calls the emulated APIs on this same server.
-        self._server = make_server(host, port, create_app(state), threaded=True, request_handler=QuietHandler)
+        self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
         self.port = self._server.server_port
         # A short poll interval makes stop() quick, which tests starting a server each feel.
-        self._thread = threading.Thread(
-            target=functools.partial(self._server.serve_forever, poll_interval=0.05),
-            name="sandbox",
-            daemon=True,
-        )
+        self._thread = threading.Thread(target=functools.partial(self._server.serve_forever, poll_interval=0.05),
+                                        daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def pagerduty_url(self) -> str:
-        return self.url + pagerduty_api.PREFIX
-
-    @property
-    def statuspage_url(self) -> str:
-        return self.url + statuspage_api.PREFIX
-
-    def start(self) -> SandboxServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -95,8 +85,24 @@ class SandboxServer:
         self._server.server_close()
         self._thread.join()
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class SandboxServer(BackgroundServer):
+    """A running sandbox."""
+
+    def __init__(self, state: SandboxState, host: str = "127.0.0.1", port: int = 0):
+        super().__init__(create_app(state), host, port)
+        self.state = state
+
+    @property
+    def pagerduty_url(self) -> str:
+        return self.url + pagerduty_api.PREFIX
+
+    @property
+    def statuspage_url(self) -> str:
+        return self.url + statuspage_api.PREFIX

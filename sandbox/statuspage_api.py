@@ -2,8 +2,8 @@
 
 Emulated: OAuth auth (a page answers only to its own key; other pages look absent,
 404), GET components and unresolved incidents paged with page / per_page (at most
-100), GET one incident, POST / PATCH / PUT incidents with JSON bodies. The rate
-limit and faults are applied before these handlers (gateway.py).
+100), POST and PATCH incidents with JSON bodies. The rate limit and faults are
+applied before these handlers (gateway.py).
 """
 
 from __future__ import annotations
@@ -118,18 +118,13 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         found = unresolved[(page - 1) * per_page : page * per_page]
         return jsonify([statuspage_json.incident(state.statuspage, i) for i in found])
 
-    @blueprint.get("/pages/<page_id>/incidents/<incident_id>")
-    def get_incident(page_id: str, incident_id: str) -> Response:
-        own_page(page_id)
-        return jsonify(statuspage_json.incident(state.statuspage, state.statuspage.incident(page_id, incident_id)))
-
     @blueprint.post("/pages/<page_id>/incidents")
     def create_incident(page_id: str) -> tuple[Response, int]:
         own_page(page_id)
         created = state.statuspage.create_incident(page_id, _request_change())
         return jsonify(statuspage_json.incident(state.statuspage, created)), 201
 
-    @blueprint.route("/pages/<page_id>/incidents/<incident_id>", methods=["PATCH", "PUT"])
+    @blueprint.patch("/pages/<page_id>/incidents/<incident_id>")
     def update_incident(page_id: str, incident_id: str) -> Response:
         own_page(page_id)
         updated = state.statuspage.update_incident(page_id, incident_id, _request_change())

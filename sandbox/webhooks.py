@@ -121,7 +121,7 @@ def _v2_payload(
         "messages": [
             {
                 "event": event,
-                "log_entries": [pagerduty_json.log_entry(state, base, entry, channel_details=True)],
+                "log_entries": [pagerduty_json.log_entry(state, base, entry)],
                 "webhook": {
                     "endpoint_url": account.webhook_url,
                     "name": "pagerstatus",

@@ -18,39 +18,17 @@ from pagerstatus import log
 from tests.harness.firestore import close_client, require_emulator, unique_project
 from tests.harness.sandbox import Sandbox, running_sandbox
 
+UNIT, E2E, SLOW = ("unit",), ("e2e",), ("e2e", "slow")
 MODULE_MARKERS = {
-    "test_config": ("unit",),
-    "test_faults": ("e2e", "slow"),
-    "test_firestore_e2e": ("e2e",),
-    "test_function_e2e": ("e2e",),
-    "test_fuzz_webhook": ("e2e", "slow"),
-    "test_gcp": ("unit",),
-    "test_http": ("unit",),
-    "test_key_leak": ("e2e", "slow"),
-    "test_keys": ("unit",),
-    "test_launcher": ("e2e", "slow"),
-    "test_lazy_imports": ("e2e",),
-    "test_lock": ("e2e",),  # its Firestore cases need the emulator
-    "test_log": ("unit",),
-    "test_pagerduty_client": ("unit",),
-    "test_reconcile": ("unit",),
-    "test_reference": ("unit",),
-    "test_runtime": ("unit",),
-    "test_sandbox_contract": ("unit",),
-    "test_sandbox_faults": ("unit",),
-    "test_sandbox_page": ("unit",),
-    "test_sandbox_pagerduty": ("unit",),
-    "test_sandbox_statuspage": ("unit",),
-    "test_sandbox_webhooks": ("unit",),
-    "test_scheduled_sync": ("unit",),
-    "test_secretmanager": ("unit",),
-    "test_soak": ("e2e", "slow"),
-    "test_statuspage_client": ("unit",),
-    "test_steady_state_calls": ("unit",),
-    "test_sync": ("unit",),
-    "test_tags": ("unit",),
-    "test_terraform": ("e2e",),
-    "test_webhook": ("unit",),
+    **dict.fromkeys(["test_config", "test_gcp", "test_http", "test_keys", "test_log", "test_pagerduty_client",
+                     "test_reconcile", "test_reference", "test_runtime", "test_sandbox_contract",
+                     "test_sandbox_faults", "test_sandbox_page", "test_sandbox_pagerduty", "test_sandbox_statuspage",
+                     "test_sandbox_webhooks", "test_scheduled_sync", "test_secretmanager", "test_statuspage_client",
+                     "test_steady_state_calls", "test_sync", "test_tags", "test_webhook"], UNIT),
+    # test_lock: its Firestore cases need the emulator.
+    **dict.fromkeys(["test_firestore_e2e", "test_function_e2e", "test_lazy_imports", "test_lock", "test_terraform"],
+                    E2E),
+    **dict.fromkeys(["test_faults", "test_fuzz_webhook", "test_key_leak", "test_launcher", "test_soak"], SLOW),
 }
 
 

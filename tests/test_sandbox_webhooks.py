@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from tests.harness.network import refusing, serving
+from sandbox.server import BackgroundServer
+from tests.harness.network import refusing
 from tests.harness.sandbox import Sandbox
 
 
@@ -40,8 +41,8 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     recorder = Receiver()
-    with serving(recorder) as url:
-        recorder.url = f"{url}/webhook"
+    with BackgroundServer(recorder) as server:
+        recorder.url = f"{server.url}/webhook"
         yield recorder
 
 

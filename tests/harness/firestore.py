@@ -15,8 +15,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,20 +40,6 @@ def require_emulator() -> str:
 
 def unique_project() -> str:
     return f"test-{uuid.uuid4().hex[:16]}"
-
-
-@contextmanager
-def emulator_environment(host: str) -> Iterator[None]:
-    """Point clients made inside at this emulator (the library reads only the variable)."""
-    previous = os.environ.get(EMULATOR_VARIABLE)
-    os.environ[EMULATOR_VARIABLE] = host
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ[EMULATOR_VARIABLE]
-        else:
-            os.environ[EMULATOR_VARIABLE] = previous
 
 
 def expire_lease(project: str, page: str) -> None:
@@ -94,8 +79,7 @@ def _warm_up(host: str) -> None:
         return
     from google.cloud import firestore
 
-    with emulator_environment(host):
-        client = firestore.Client(project="warm-up")
+    client = firestore.Client(project="warm-up")  # on the emulator FIRESTORE_EMULATOR_HOST names
     document = client.collection("warm-up").document("warm-up")
     document.get(timeout=60)
     transaction = client.transaction()

@@ -1,30 +1,10 @@
-"""Local endpoints for tests: a WSGI app served on a port of its own (a stand-in for
-pagerstatus or for an upstream API), and a port that refuses connections."""
+"""A local port that refuses connections (a stand-in server is sandbox.server.BackgroundServer)."""
 
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-
-from werkzeug.serving import make_server
-
-from sandbox.server import QuietHandler
-
-
-@contextmanager
-def serving(app: Callable) -> Iterator[str]:
-    """The app's base URL while it is served."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @contextmanager
