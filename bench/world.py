@@ -10,7 +10,6 @@ from tests.harness.function import RunningFunction, running_function
 from tests.harness.sandbox import Sandbox
 from tests.harness.world import PAGE_ID, SP_KEY, pd_key
 
-DEADLINE_S = 5.0  # PagerDuty's webhook delivery timeout
 # Needs no sync, but builds the function's Runtime: keeps cold start out of the samples.
 WARM_UP_V3 = {"event": {"event_type": "service.updated"}}
 
