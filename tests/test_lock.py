@@ -274,19 +274,20 @@ def test_a_write_between_a_steps_read_and_its_write_makes_the_step_decide_again(
     # step, its write refused, reads again and queues behind it. Holding a
     # transaction's read lock there would block the other instance's write.
     clock = FakeClock(datetime.now(timezone.utc))
-    late = FirestoreLock(firestore_clients(), PAGE, clock=clock, rpc_timeout=10)
     early = FirestoreLock(firestore_clients(), PAGE, clock=clock, rpc_timeout=10)
-    read = late._read
     taken: list[Lease | None] = []
+    decisions: list[datetime] = []
 
-    def read_then_lose_the_race() -> Any:
-        document = read()
+    def read_then_lose_the_race() -> datetime:
+        # A step reads the time once per decision, between its read and its write.
         if not taken:
             taken.append(early.acquire())
-        return document
+        decisions.append(clock())
+        return decisions[-1]
 
-    late._read = read_then_lose_the_race  # type: ignore[method-assign]
+    late = FirestoreLock(firestore_clients(), PAGE, clock=read_then_lose_the_race, rpc_timeout=10)
     assert late.acquire() is None
+    assert len(decisions) == 2  # on the empty document it read, then on early's lease
     state = late.snapshot()
     assert taken[0] is not None and state["holder"] == taken[0].holder and state["pending"] is True
 

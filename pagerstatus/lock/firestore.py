@@ -4,9 +4,11 @@ Clocks: a step compares the stored expiry with the wall clock (UTC) of
 whichever instance runs it, between its read and its write (a Firestore TTL
 policy deletes late and is no expiry). That assumes the instances' clocks agree
 to well within lease_seconds (Google's hosts are NTP-synced to milliseconds;
-lease_seconds is 60). Firestore errors become UpstreamError("firestore", ...)
-within a few seconds (short timeouts, bounded retries), so the webhook answers
-503 and PagerDuty retries; no sync ever runs without the lock.
+lease_seconds is 60).
+
+Firestore errors become UpstreamError("firestore", ...) within a few seconds
+(pagerstatus.gcp: short timeouts, bounded retries), so the webhook answers 503
+and PagerDuty retries; no sync ever runs without the lock.
 
 This module loads google.cloud.firestore (and google-api-core, gRPC); only
 make_lock imports it, when the Firestore lock is made, so `import main` stays
@@ -19,16 +21,23 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud import firestore
 
 from .. import log
 from ..errors import ConfigError, LeaseLost, UpstreamError
+from ..gcp import call_options, upstream_errors
 from .state import (DEFAULT_LEASE_SECONDS, Lease, Outcome, State, decide_abandon, decide_acquire, decide_check,
                     decide_release, log_lost, log_outcome, new_holder_id)
 
 DEFAULT_COLLECTION = "pagerstatus-locks"
 SERVICE = "firestore"
+
+#: A commit refused because the document is no longer as the step read it:
+#: FAILED_PRECONDITION, its update time moved (or it was deleted); ALREADY_EXISTS,
+#: it appeared; ABORTED, Firestore gave the commit up for contention.
+LOST_RACE = (api_exceptions.FailedPrecondition, api_exceptions.AlreadyExists, api_exceptions.Aborted)
 
 
 def utc_now() -> datetime:
@@ -52,24 +61,23 @@ def connect(page: str, project: str | None, database: str) -> FirestoreLock:
 
 
 class FirestoreLock:
-    """The lease in Firestore: document <collection>/<page_id>, one optimistic transaction per step.
+    """The lease in document <collection>/<page_id>, one optimistic transaction per step.
 
-    Each step reads the document and, when it changes the state, commits a write
-    with a precondition: the document's update time as read (or its absence).
-    That is how Firestore's mobile and web SDKs run every transaction: the
-    server applies the commit atomically only if nothing it read has changed. A
-    step that lost a race gets FAILED_PRECONDITION, reads again and decides
-    again. Unlike a server SDK's read-write transaction, no lock is held between
-    the read and the commit: racing instances never wait on each other's locks
-    (the emulator settles such a wait with a 2 s timeout), the loser re-reads.
+    Each step reads the document (a strong read) and, when it changes the state,
+    writes it with a precondition: created only if still absent, or updated only
+    if its update time is still the one read. That is how Firestore's mobile and
+    web SDKs run every transaction: the server applies the commit atomically only
+    if nothing it read has changed. A step that lost a race reads again and
+    decides again. Unlike a server SDK's read-write transaction, no lock is held
+    between the read and the commit: racing instances never wait on each other's
+    locks (the emulator settles such a wait with a 2 s timeout), the loser re-reads.
 
     Fields: holder (string or null), expires (timestamp or null), pending (bool),
     generation (int), updated (timestamp, diagnostics only).
 
-    The calls go through the client's GAPIC layer so that every one carries a
-    short timeout and bounded retries: the high-level helpers use the library
-    defaults, which retry an unreachable Firestore for 60 s, far past
-    PagerDuty's 5 s deadline.
+    Every call passes retry= and timeout= (pagerstatus.gcp): the library's
+    defaults retry an unreachable Firestore for 300 s (reads) or 60 s (commits),
+    far past PagerDuty's 5 s deadline.
 
     rpc_timeout: the most one Firestore call may take, retries included.
     max_attempts: attempts of a step whose write loses a race.
@@ -95,11 +103,12 @@ class FirestoreLock:
         self._clock = clock
         self._rpc_timeout = rpc_timeout
         self._max_attempts = max_attempts
+        self._document = client.collection(collection).document(page_id)
 
     # -- SyncLock
 
     def acquire(self) -> Lease | None:
-        # When the lease is live and a sync already pending, _acquire writes
+        # When the lease is live and a sync already pending, decide_acquire writes
         # nothing: in a burst, the requests that lose the race to the one that
         # set pending answer "queued" after one read.
         holder = new_holder_id()
@@ -122,7 +131,7 @@ class FirestoreLock:
 
     def snapshot(self) -> dict[str, Any]:
         """The stored state (a plain read), for tests and diagnostics."""
-        return self._decode(self._read()).as_dict()
+        return _decode(self._read().to_dict()).as_dict()
 
     # -- internals
 
@@ -130,137 +139,56 @@ class FirestoreLock:
         now = self._clock()
         return now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
 
-    @property
-    def _document_name(self) -> str:
-        # The client's private names are the library's own way to address the
-        # database (they carry the emulator's metadata too); used only here.
-        return f"{self.client._database_string}/documents/{self.collection}/{self.page_id}"
-
-    def _options(self, retry: bool = True) -> dict[str, Any]:
-        from google.api_core import exceptions as api_exceptions
-        from google.api_core import retry as api_retry
-
-        options: dict[str, Any] = {"timeout": self._rpc_timeout, "metadata": self.client._rpc_metadata}
-        if retry:
-            options["retry"] = api_retry.Retry(
-                initial=0.05, maximum=0.5, multiplier=2.0, timeout=self._rpc_timeout,
-                predicate=api_retry.if_exception_type(
-                    api_exceptions.ServiceUnavailable,
-                    api_exceptions.InternalServerError,
-                    api_exceptions.ResourceExhausted,
-                    api_exceptions.DeadlineExceeded,
-                ),
-            )
-        else:
-            options["retry"] = None
-        return options
-
-    def _read(self) -> Any:
-        """The lock document (a firestore_v1.types.Document) or None when missing; a strong read."""
-        request: dict[str, Any] = {"database": self.client._database_string, "documents": [self._document_name]}
-        with _firestore_errors("reading the lock document"):
-            for response in self.client._firestore_api.batch_get_documents(request=request, **self._options()):
-                if response._pb.WhichOneof("result") == "found":
-                    return response.found
-            return None
-
     def _step(self, decide: Callable[[State, datetime], Outcome], step: str) -> Any:
         """Read, decide, and write the decision only if the document is still the one read."""
-        from google.cloud.firestore_v1 import types
-
         for attempt in range(1, self._max_attempts + 1):
-            document = self._read()
+            read = self._read()
+            now = self._now()  # after the read, just before the write it decides
             try:
-                outcome = decide(self._decode(document), self._now())
+                outcome = decide(_decode(read.to_dict()), now)
             except LeaseLost as exc:
                 log_lost(exc, self.page_id, "firestore")
                 raise
-            if outcome.write is not None:
-                unchanged = (types.Precondition(exists=False) if document is None
-                             else types.Precondition(update_time=document.update_time))
-                write = types.Write(update=self._encode(outcome.write), current_document=unchanged)
-                try:
-                    with _firestore_errors(f"{step}: committing"):
-                        # Never retried blindly: a commit that may have applied is
-                        # reported (503, PagerDuty redelivers) rather than guessed at.
-                        self.client._firestore_api.commit(
-                            request={"database": self.client._database_string, "writes": [write]},
-                            **self._options(retry=False))
-                except _Changed:
-                    # Another instance wrote first: read its state and decide again.
-                    # A little jitter keeps two retrying instances from meeting again.
-                    time.sleep(random.uniform(0, 0.02 * attempt))
-                    continue
+            if outcome.write is not None and not self._write(read, outcome.write, now, step):
+                # Another instance wrote first: read its state and decide again.
+                # A little jitter keeps two retrying instances from meeting again.
+                time.sleep(random.uniform(0, 0.02 * attempt))
+                continue
             log_outcome(outcome, self.page_id, "firestore")
             return outcome.result
-        raise _Contended(SERVICE, f"{step}: the lock document kept changing for {self._max_attempts} attempts")
+        raise UpstreamError(SERVICE, f"{step}: the lock document kept changing for {self._max_attempts} attempts")
 
-    def _encode(self, state: State) -> Any:
-        from google.cloud.firestore_v1 import types
+    def _read(self) -> firestore.DocumentSnapshot:
+        # No transaction and no read time: Firestore reads the latest committed version.
+        with upstream_errors(SERVICE, "reading the lock document"):
+            return self._document.get(**call_options(self._rpc_timeout))
 
-        def timestamp(value: datetime | None) -> Any:
-            return types.Value(null_value=0) if value is None else types.Value(timestamp_value=value)
-
-        return types.Document(
-            name=self._document_name,
-            fields={
-                "holder": types.Value(null_value=0) if state.holder is None else types.Value(string_value=state.holder),
-                "expires": timestamp(state.expires),
-                "pending": types.Value(boolean_value=state.pending),
-                "generation": types.Value(integer_value=state.generation),
-                "updated": timestamp(self._now()),
-            },
-        )
-
-    @staticmethod
-    def _decode(document: Any) -> State:
-        if document is None:
-            return State()
-        fields = document.fields
-
-        def field(name: str, kind: str) -> Any:
-            value = fields.get(name)
-            if value is None or type(value).pb(value).WhichOneof("value_type") != kind:
-                return None
-            return getattr(value, kind)
-
-        return State(
-            holder=field("holder", "string_value") or None,
-            expires=field("expires", "timestamp_value"),
-            pending=bool(field("pending", "boolean_value")),
-            generation=int(field("generation", "integer_value") or 0),
-        )
+    def _write(self, read: firestore.DocumentSnapshot, state: State, now: datetime, step: str) -> bool:
+        """Commit `state` if the document is still as read: True; False if another instance wrote first."""
+        data = {"holder": state.holder, "expires": state.expires, "pending": state.pending,
+                "generation": state.generation, "updated": now}
+        # Never retried blindly: a commit that may have applied is reported (503,
+        # PagerDuty redelivers) rather than guessed at.
+        options = call_options(self._rpc_timeout, retry=False)
+        with upstream_errors(SERVICE, f"{step}: committing"):
+            try:
+                if read.exists:
+                    unchanged = self.client.write_option(last_update_time=read.update_time)
+                    self._document.update(data, option=unchanged, **options)
+                else:
+                    self._document.create(data, **options)
+            except LOST_RACE:
+                return False
+        return True
 
 
-class _Changed(Exception):
-    """The lock document changed between a step's read and its write; the step is retried."""
-
-
-class _Contended(UpstreamError):
-    """Every attempt of a step lost its race to another instance's write."""
-
-
-class _firestore_errors:
-    """Map Firestore client failures to UpstreamError; a failed precondition to _Changed, for a retry."""
-
-    def __init__(self, doing: str):
-        self.doing = doing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
-        from google.api_core import exceptions as api_exceptions
-        from google.auth import exceptions as auth_exceptions
-
-        # FAILED_PRECONDITION: the update time moved; ALREADY_EXISTS: the document
-        # appeared; ABORTED: Firestore gave up the commit for contention.
-        if isinstance(exc, (api_exceptions.FailedPrecondition, api_exceptions.AlreadyExists, api_exceptions.Aborted)):
-            raise _Changed(str(exc)) from exc
-        if isinstance(exc, (api_exceptions.GoogleAPICallError, api_exceptions.RetryError,
-                            auth_exceptions.TransportError, auth_exceptions.RefreshError)):
-            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            raise UpstreamError(SERVICE, f"{self.doing}: {message}") from exc
-        return False
+def _decode(stored: dict[str, Any] | None) -> State:
+    """The stored lease; a missing document, or a field of another type (edited by hand), reads as unset."""
+    stored = stored or {}
+    holder, expires, generation = stored.get("holder"), stored.get("expires"), stored.get("generation")
+    return State(
+        holder=holder if isinstance(holder, str) and holder else None,
+        expires=expires if isinstance(expires, datetime) else None,
+        pending=stored.get("pending") is True,
+        generation=generation if type(generation) is int else 0,  # not a bool
+    )
