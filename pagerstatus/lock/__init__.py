@@ -26,9 +26,9 @@ from __future__ import annotations
 from .coalesce import run_coalesced
 from .gate import ProcessGate
 from .memory import MemoryLock
-from .state import DEFAULT_LEASE_SECONDS, Lease, SyncLock
+from .state import Lease, SyncLock
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "Lease", "MemoryLock", "ProcessGate", "SyncLock", "make_lock", "run_coalesced"]
+__all__ = ["Lease", "MemoryLock", "ProcessGate", "SyncLock", "make_lock", "run_coalesced"]
 
 
 def make_lock(kind: str, page: str, project: str | None = None, database: str = "(default)") -> SyncLock:

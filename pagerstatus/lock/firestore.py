@@ -98,7 +98,6 @@ class FirestoreLock:
             raise ConfigError(f"Firestore lock: invalid page id {page_id!r} or collection {collection!r}")
         self.client = client
         self.page_id = page_id
-        self.collection = collection
         self.lease = timedelta(seconds=lease_seconds)
         self._clock = clock
         self._rpc_timeout = rpc_timeout
