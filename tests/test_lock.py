@@ -348,7 +348,8 @@ def test_a_silent_firestore_times_out_and_nothing_syncs(monkeypatch):
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        lock = FirestoreLock(_unreachable_client(monkeypatch, f"127.0.0.1:{silent.getsockname()[1]}"), PAGE)
+        client = _unreachable_client(monkeypatch, f"127.0.0.1:{silent.getsockname()[1]}")
+        lock = FirestoreLock(client, PAGE, rpc_timeout=1.0)  # the test above covers the default
         synced: list[int] = []
         started = time.monotonic()
         with pytest.raises(UpstreamError) as info:
