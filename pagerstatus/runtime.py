@@ -44,7 +44,9 @@ class Runtime:
         """redactor: the log's, so that every key read is masked in the logs."""
         settings = load_settings(environ)
         on_secret = redactor.add if redactor is not None else (lambda value: None)
-        return cls(settings, key_source(settings, environ, on_secret), make_lock(settings), **overrides)
+        keys = key_source(settings, environ, on_secret)
+        lock = make_lock(settings.lock, settings.statuspage_page, settings.project, settings.firestore_database)
+        return cls(settings, keys, lock, **overrides)
 
     def sources(self) -> list[PagerDutyClient]:
         return [

@@ -4,7 +4,8 @@ The behavioural tests run against MemoryLock and against FirestoreLock on the
 real Firestore emulator (FIRESTORE_EMULATOR_HOST, set by
 scripts/with-firestore-emulator.sh; without it the Firestore cases fail).
 Several FirestoreLock objects, each with its own client, stand for function
-instances; they share a fake wall clock so that expiry is tested without sleeping.
+instances; they share a fake clock, so that expiry, takeover and fencing happen
+by moving it: no test sleeps for a lease or depends on how fast a step runs.
 """
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
 import pytest
 
-from pagerstatus import lock as lock_module
 from pagerstatus.errors import LeaseLost, StillChanging, UpstreamError
-from pagerstatus.lock import FirestoreLock, Lease, MemoryLock, ProcessGate, SyncLock, make_lock, run_coalesced
+from pagerstatus.lock import Lease, MemoryLock, ProcessGate, SyncLock, make_lock, run_coalesced
+from pagerstatus.lock.firestore import FirestoreLock, utc_now
+from pagerstatus.runtime import Runtime
 
 LEASE = 60.0
 PAGE = "page1"
@@ -57,14 +58,14 @@ class Backend:
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         clock = FakeClock(1000.0)
-        shared = MemoryLock(PAGE, lease_seconds=LEASE, clock=clock)  # one per process, like make_lock's
+        shared = MemoryLock(PAGE, lease_seconds=LEASE, clock=clock)  # one per process, as the Runtime keeps it
         return Backend("memory", clock, lambda: shared, shared.snapshot)
     clients = request.getfixturevalue("firestore_clients")
     clock = FakeClock(datetime.now(timezone.utc))
 
     def instance() -> FirestoreLock:
-        # The emulator settles contention with a 2 s lock timeout; a roomier
-        # timeout than production's keeps a loaded machine from failing on it.
+        # A roomier timeout than production's: a loaded machine's slow emulator
+        # must not fail a test about the lease's behaviour.
         return FirestoreLock(clients(), PAGE, lease_seconds=LEASE, clock=clock, rpc_timeout=10)
 
     return Backend("firestore", clock, instance, instance().snapshot)
@@ -94,13 +95,14 @@ def test_a_held_lease_queues_and_release_reports_the_pending_sync(backend: Backe
 
 
 def test_two_acquirers_race_and_exactly_one_wins(backend: Backend):
-    # The emulator resolves each contended round with a ~2 s lock timeout.
-    rounds, racers = (3, 2) if backend.kind == "firestore" else (100, 8)
+    # Four Firestore racers meet on both preconditions: creating the document,
+    # then setting pending on it (the last ones to read find pending set and write nothing).
+    rounds, racers = (3, 4) if backend.kind == "firestore" else (100, 8)
     locks = [backend.instance() for _ in range(racers)]
     for _ in range(rounds):
         barrier = threading.Barrier(racers)
 
-        def contend(lock: SyncLock) -> Lease | None:
+        def contend(lock: SyncLock, barrier: threading.Barrier = barrier) -> Lease | None:
             barrier.wait()
             return lock.acquire()
 
@@ -265,10 +267,48 @@ def test_the_lease_is_one_document_per_page(firestore_clients):
     assert stored["holder"] is None and stored["expires"] is None and stored["generation"] == 1
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_a_write_between_a_steps_read_and_its_write_makes_the_step_decide_again(firestore_clients):
+    # No lock is held between a step's read and its write (a compare-and-set, not
+    # a transaction): another instance can take the lease in between, and the
+    # step, its write refused, reads again and queues behind it. Holding a
+    # transaction's read lock there would block the other instance's write.
+    clock = FakeClock(datetime.now(timezone.utc))
+    early = FirestoreLock(firestore_clients(), PAGE, clock=clock, rpc_timeout=10)
+    taken: list[Lease | None] = []
+    decisions: list[datetime] = []
+
+    def read_then_lose_the_race() -> datetime:
+        # A step reads the time once per decision, between its read and its write.
+        if not taken:
+            taken.append(early.acquire())
+        decisions.append(clock())
+        return decisions[-1]
+
+    late = FirestoreLock(firestore_clients(), PAGE, clock=read_then_lose_the_race, rpc_timeout=10)
+    assert late.acquire() is None
+    assert len(decisions) == 2  # on the empty document it read, then on early's lease
+    state = late.snapshot()
+    assert taken[0] is not None and state["holder"] == taken[0].holder and state["pending"] is True
+
+
+def test_the_default_clocks_put_the_expiry_one_lease_from_now(firestore_clients):
+    memory = MemoryLock(PAGE)
+    before = time.monotonic()
+    lease = memory.acquire()
+    assert lease is not None and before + LEASE <= lease.expires <= time.monotonic() + LEASE
+
+    stored = FirestoreLock(firestore_clients(), PAGE, rpc_timeout=10)
+    before_utc = utc_now()
+    lease = stored.acquire()
+    assert lease is not None and before_utc + timedelta(seconds=LEASE) <= lease.expires
+    assert lease.expires <= utc_now() + timedelta(seconds=LEASE)
+    assert stored.snapshot()["expires"] == lease.expires
+
+
+#: The property of the next two tests is the timeout itself: a failing Firestore
+#: is given up on within the lock's budget (3 s by default), not the library's
+#: (300 s for a read, 60 s for a commit). A bound this loose holds on any machine.
+GIVES_UP_WITHIN_S = 20.0
 
 
 def _unreachable_client(monkeypatch: pytest.MonkeyPatch, host: str) -> Any:
@@ -279,76 +319,80 @@ def _unreachable_client(monkeypatch: pytest.MonkeyPatch, host: str) -> Any:
 
 
 def test_unreachable_firestore_fails_fast_and_nothing_syncs(monkeypatch):
-    lock = FirestoreLock(_unreachable_client(monkeypatch, f"127.0.0.1:{_closed_port()}"), PAGE)  # default timeouts
-    started = time.monotonic()
-    with pytest.raises(UpstreamError) as info:
-        lock.acquire()
-    assert time.monotonic() - started < 4.5, "must answer 503 within PagerDuty's 5 s"
-    assert info.value.service == "firestore"
+    with socket.socket() as refusing:  # bound, never listening: every connection is refused
+        refusing.bind(("127.0.0.1", 0))
+        client = _unreachable_client(monkeypatch, f"127.0.0.1:{refusing.getsockname()[1]}")
+        lock = FirestoreLock(client, PAGE)  # the default timeouts
+        started = time.monotonic()
+        with pytest.raises(UpstreamError) as info:
+            lock.acquire()
+        assert time.monotonic() - started < GIVES_UP_WITHIN_S
+        assert info.value.service == "firestore" and info.value.detail.startswith("reading the lock document")
 
-    fast = FirestoreLock(lock.client, PAGE, rpc_timeout=0.3)
-    synced: list[int] = []
-    with pytest.raises(UpstreamError):
-        run_coalesced(fast, lambda guard: synced.append(1))
-    assert synced == []  # never a sync without the lock
-    lease = Lease(holder="someone", page=PAGE, generation=1)
-    with pytest.raises(UpstreamError):
-        fast.check(lease)
-    with pytest.raises(UpstreamError):
-        fast.release(lease)
-    fast.abandon(lease)  # best effort: logs, never raises
+        fast = FirestoreLock(client, PAGE, rpc_timeout=0.3)
+        synced: list[int] = []
+        with pytest.raises(UpstreamError) as info:
+            run_coalesced(fast, lambda guard: synced.append(1))
+        assert info.value.service == "firestore"
+        assert synced == []  # never a sync without the lock
+        lease = Lease(holder="someone", page=PAGE, generation=1)
+        for step in (fast.check, fast.release):
+            with pytest.raises(UpstreamError) as info:
+                step(lease)
+            assert info.value.service == "firestore"
+        fast.abandon(lease)  # best effort: logs, never raises
 
 
-def test_a_silent_firestore_times_out(monkeypatch):
+def test_a_silent_firestore_times_out_and_nothing_syncs(monkeypatch):
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        host = f"127.0.0.1:{silent.getsockname()[1]}"
-        lock = FirestoreLock(_unreachable_client(monkeypatch, host), PAGE, rpc_timeout=1.0)
+        client = _unreachable_client(monkeypatch, f"127.0.0.1:{silent.getsockname()[1]}")
+        lock = FirestoreLock(client, PAGE, rpc_timeout=1.0)  # the test above covers the default
+        synced: list[int] = []
         started = time.monotonic()
-        with pytest.raises(UpstreamError):
-            lock.acquire()
-        assert time.monotonic() - started < 2.5
+        with pytest.raises(UpstreamError) as info:
+            run_coalesced(lock, lambda guard: synced.append(1))
+        assert time.monotonic() - started < GIVES_UP_WITHIN_S
+        assert info.value.service == "firestore" and synced == []
 
 
-# -- make_lock ---------------------------------------------------------------------------
+# -- make_lock and who keeps the lock ------------------------------------------------------
+
+ENV = {"STATUSPAGE_PAGE": "pg1", "STATUSPAGE_KEY": "sp-key-123456", "PD_ACCOUNT_MAIN": "pd-key-123456"}
 
 
-def _settings(lock: str, page: str = "pg1", project: str | None = None) -> Any:
-    return SimpleNamespace(lock=lock, statuspage_page=page, project=project, firestore_database="(default)")
-
-
-@pytest.fixture
-def fresh_locks(monkeypatch):
-    monkeypatch.setattr(lock_module, "_locks", {})
-
-
-def test_make_lock_memory_is_one_lock_per_page_per_process(fresh_locks):
-    first = make_lock(_settings("memory"))
-    assert isinstance(first, MemoryLock)
-    assert make_lock(_settings("memory")) is first
-    assert make_lock(_settings("memory", page="other")) is not first
+def test_make_lock_builds_a_new_lock_every_time():
+    first, second = make_lock("memory", "pg1"), make_lock("memory", "pg1")
+    assert isinstance(first, MemoryLock) and first.page_id == "pg1"
     lease = first.acquire()
-    assert make_lock(_settings("memory")).acquire() is None  # same process, same lease
-    assert first.release(lease) is False
+    assert second.acquire() is not None  # no registry behind it: keeping one lock is its owner's job
+    assert first.release(lease) is True
+    with pytest.raises(ValueError, match="unknown lock kind"):
+        make_lock("firestor", "pg1")
 
 
-def test_make_lock_firestore_uses_the_project_and_database(fresh_locks, firestore_project):
-    lock = make_lock(_settings("firestore", project=firestore_project))
+def test_the_runtime_keeps_one_lock_and_every_sync_goes_through_it():
+    runtime = Runtime.from_environment(ENV)
+    assert isinstance(runtime.lock, MemoryLock) and runtime.lock.page_id == "pg1"
+    lease = runtime.lock.acquire()
+    assert runtime.sync() == "queued"  # behind the held lease: nothing read, nothing written
+    assert runtime.lock.release(lease) is False  # its holder syncs again for it
+    assert Runtime.from_environment(ENV).lock is not runtime.lock
+
+
+def test_make_lock_firestore_is_a_gate_on_the_projects_database(firestore_project, firestore_clients):
+    from google.cloud import firestore
+
+    lock = make_lock("firestore", "pg1", firestore_project, "lockdb")
     assert isinstance(lock, ProcessGate) and isinstance(lock.shared, FirestoreLock)
-    assert lock.shared.client.project == firestore_project and lock.shared.page_id == "pg1"
-    assert make_lock(_settings("firestore", project=firestore_project)) is lock
+    assert lock.shared.client.project == firestore_project
     lease = lock.acquire()
-    assert lease is not None and lock.release(lease) is True
-
-
-def test_memory_lock_with_the_real_clock():
-    lock = MemoryLock(PAGE, lease_seconds=0.05)
-    lease = lock.acquire()
-    assert lock.acquire() is None
-    time.sleep(0.06)
-    taken = lock.acquire()
-    assert taken is not None and taken.holder != lease.holder
+    assert lease is not None and lease.page == "pg1"
+    in_lockdb = FirestoreLock(firestore.Client(project=firestore_project, database="lockdb"), "pg1")
+    assert in_lockdb.snapshot()["holder"] == lease.holder
+    assert FirestoreLock(firestore_clients(), "pg1").snapshot()["holder"] is None  # not in (default)
+    assert lock.release(lease) is True
 
 
 def test_run_coalesced_rejects_zero_rounds():
@@ -360,10 +404,11 @@ def test_importing_the_lock_loads_no_google_library():
     import subprocess
     import sys
 
-    code = "import sys, pagerstatus.lock; print(any(m.startswith('google.cloud.firestore') for m in sys.modules))"
+    lazy = ("google.cloud.firestore", "google.api_core", "grpc")
+    code = f"import sys, pagerstatus.lock; print(sorted(m for m in {lazy!r} if m in sys.modules))"
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "[]"
 
 
 # -- ProcessGate: one instance's own webhooks never contend in Firestore -----------------
@@ -422,26 +467,3 @@ def test_gate_run_coalesced_resyncs_for_a_webhook_during_the_sync():
 
     assert run_coalesced(gate, sync) == "performed"
     assert len(rounds) == 2
-
-
-def test_a_write_between_a_steps_read_and_its_write_makes_the_step_decide_again(firestore_clients):
-    # No lock is held between a step's read and its write (a compare-and-set, not
-    # a transaction): another instance can take the lease in between, and the
-    # step, its write refused, reads again and queues behind it. Holding a
-    # transaction's read lock there would block the other instance's write.
-    clock = FakeClock(datetime.now(timezone.utc))
-    late = FirestoreLock(firestore_clients(), PAGE, clock=clock, rpc_timeout=10)
-    early = FirestoreLock(firestore_clients(), PAGE, clock=clock, rpc_timeout=10)
-    read = late._read
-    taken: list[Lease | None] = []
-
-    def read_then_lose_the_race() -> Any:
-        document = read()
-        if not taken:
-            taken.append(early.acquire())
-        return document
-
-    late._read = read_then_lose_the_race  # type: ignore[method-assign]
-    assert late.acquire() is None
-    state = late.snapshot()
-    assert taken[0] is not None and state["holder"] == taken[0].holder and state["pending"] is True

@@ -47,7 +47,7 @@ def expire_lease(project: str, page: str) -> None:
     without a test waiting for it. The holder and the pending marker are left as they are."""
     from google.cloud import firestore
 
-    from pagerstatus.lock import DEFAULT_COLLECTION
+    from pagerstatus.lock.firestore import DEFAULT_COLLECTION
 
     client = firestore.Client(project=project)
     try:
