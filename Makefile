@@ -35,6 +35,7 @@ reference:
 # the 2-core machines: most of the suite waits (function processes, timeouts, latency faults),
 # so one worker more than cores keeps them busy (measured: 1 worker ~200 s, 2 ~133 s, 3 ~100 s, 4 ~105 s).
 test: install .venv-checkov/.make-stamp
+	$(BIN)/ruff check .
 	scripts/with-firestore-emulator.sh $(BIN)/python -m pytest -n 3
 
 # The soak of `make test` for longer: SOAK_SECONDS of random changes; SOAK_SEED replays a failed run's.

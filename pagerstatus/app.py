@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -79,7 +80,7 @@ class Service:
         except ConfigError as exc:
             log.error("configuration error", error=str(exc))
             return _error(500, "configuration error; see the function's logs")
-        except Exception:  # noqa: BLE001 - the last line of defence: log it, answer without internals
+        except Exception:
             log.LOGGER.exception("unexpected error")
             return _error(500, "internal error; see the function's logs")
 

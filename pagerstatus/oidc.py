@@ -9,7 +9,8 @@ and the scheduler's service account email.
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 from werkzeug.exceptions import Unauthorized
@@ -30,7 +31,8 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def verify_caller(authorization: str | None, identity: SchedulerIdentity, session: requests.Session) -> Mapping[str, Any]:
+def verify_caller(authorization: str | None, identity: SchedulerIdentity,
+                  session: requests.Session) -> Mapping[str, Any]:
     """The token's claims when it proves the call comes from the scheduler; Unauthorized otherwise.
 
     A failure to fetch Google's certificates is an UpstreamError (503, Scheduler

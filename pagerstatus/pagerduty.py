@@ -94,7 +94,8 @@ class PagerDutyClient:
             if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw.get("status") in OPEN_PD_STATUSES):
                 raise request_error(self.service, "GET", self.base_url + "/incidents",
                                     "malformed response: an incident without an id or an open status")
-        from_trigger = {raw["id"]: component_ids_from_tags(tags_from_log_entry(raw.get("first_trigger_log_entry") or {}))
+        from_trigger = {raw["id"]: component_ids_from_tags(
+                            tags_from_log_entry(raw.get("first_trigger_log_entry") or {}))
                         for raw in raws}
         from_alerts = self._alert_component_ids([i for i, ids in from_trigger.items() if not ids])
         self._tag_cache.retain(self.account, set(from_trigger))
@@ -122,7 +123,7 @@ class PagerDutyClient:
         missing = [i for i in incident_ids if i not in found]
         if missing:
             with ThreadPoolExecutor(max_workers=min(ALERT_READERS, len(missing))) as pool:
-                for incident_id, ids in zip(missing, pool.map(self._read_alert_component_ids, missing)):
+                for incident_id, ids in zip(missing, pool.map(self._read_alert_component_ids, missing), strict=True):
                     self._tag_cache.put((self.account, incident_id), ids)
                     found[incident_id] = ids
         return found

@@ -15,8 +15,8 @@ Rules (the README explains them for operators):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping
 
 from .models import OPEN_PD_STATUSES, OUTAGE_STATUSES, Component, PdIncident, SpIncident, severity_rank
 from .ownership import mark_body, metadata_for

@@ -8,7 +8,7 @@ so a test builds its own Runtime instead of patching module globals.
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from .config import Settings, load_settings
 from .errors import UpstreamError

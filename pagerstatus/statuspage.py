@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
 
@@ -111,7 +112,8 @@ class StatuspageClient:
 
     def _write(self, method: str, url: str, fields: dict[str, Any]) -> Any:
         self.bucket.take()
-        return send_json(self._session, SERVICE, method, url, self._redactor.redact, headers=self._headers, json={"incident": fields})
+        return send_json(self._session, SERVICE, method, url, self._redactor.redact, headers=self._headers,
+                         json={"incident": fields})
 
     def _list(self, path: str) -> list[dict[str, Any]]:
         """All items of a list paginated by `page` / `per_page`: until a short page."""
@@ -134,7 +136,7 @@ class StatuspageClient:
 def _timestamp(value: Any) -> str:
     """ISO 8601 in UTC, one format, so that "oldest first" can compare strings."""
     try:
-        return datetime.fromisoformat(value).astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return datetime.fromisoformat(value).astimezone(UTC).isoformat(timespec="microseconds")
     except (TypeError, ValueError):
         return value if isinstance(value, str) else ""
 

@@ -7,9 +7,10 @@ that lost its lease stops before writing.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from . import log
 from .models import Component, IncidentWrite, PdIncident, SpIncident

@@ -8,7 +8,8 @@ a list (Pingdom).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 # Statuspage component ids are letters and digits; matched against a whole tag only.
 COMPONENT_TAG = re.compile(r"(?i:component)[:_]([A-Za-z0-9]+)")

@@ -13,11 +13,12 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         shared = MemoryLock(PAGE, lease_seconds=LEASE, clock=clock)  # one per process, as the Runtime keeps it
         return Backend("memory", clock, lambda: shared, shared.snapshot)
     clients = request.getfixturevalue("firestore_clients")
-    clock = FakeClock(datetime.now(timezone.utc))
+    clock = FakeClock(datetime.now(UTC))
 
     def instance() -> FirestoreLock:
         # A roomier timeout than production's: a loaded machine's slow emulator
@@ -108,7 +109,7 @@ def test_two_acquirers_race_and_exactly_one_wins(backend: Backend):
 
         with ThreadPoolExecutor(racers) as pool:
             results = list(pool.map(contend, locks))
-        winners = [(lock, lease) for lock, lease in zip(locks, results) if lease is not None]
+        winners = [(lock, lease) for lock, lease in zip(locks, results, strict=True) if lease is not None]
         assert len(winners) == 1, results
         lock, lease = winners[0]
         assert lock.release(lease) is False  # the losers asked for a sync
@@ -254,13 +255,13 @@ def test_syncs_stop_after_max_rounds_and_ask_for_a_redelivery(backend: Backend, 
 
 def test_the_lease_is_one_document_per_page(firestore_clients):
     client = firestore_clients()
-    clock = FakeClock(datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    clock = FakeClock(datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
     lock = FirestoreLock(client, "pageA", clock=clock)
     lease = lock.acquire()
     assert FirestoreLock(client, "pageB", clock=clock).acquire() is not None  # another page, another lease
     stored = client.collection("pagerstatus-locks").document("pageA").get().to_dict()
     assert stored["holder"] == lease.holder
-    assert stored["expires"] == datetime(2030, 1, 2, 3, 5, 5, tzinfo=timezone.utc)
+    assert stored["expires"] == datetime(2030, 1, 2, 3, 5, 5, tzinfo=UTC)
     assert stored["pending"] is False and stored["generation"] == 1
     assert lock.release(lease) is True
     stored = client.collection("pagerstatus-locks").document("pageA").get().to_dict()
@@ -272,7 +273,7 @@ def test_a_write_between_a_steps_read_and_its_write_makes_the_step_decide_again(
     # a transaction): another instance can take the lease in between, and the
     # step, its write refused, reads again and queues behind it. Holding a
     # transaction's read lock there would block the other instance's write.
-    clock = FakeClock(datetime.now(timezone.utc))
+    clock = FakeClock(datetime.now(UTC))
     early = FirestoreLock(firestore_clients(), PAGE, clock=clock, rpc_timeout=10)
     taken: list[Lease | None] = []
     decisions: list[datetime] = []

@@ -183,7 +183,7 @@ def test_multi_component_incident_releases_components_no_longer_wanted():
 
 # --- properties ---
 
-component_ids = st.sampled_from(sorted(PAGE) + ["gone"])
+component_ids = st.sampled_from([*sorted(PAGE), "gone"])
 pd_incidents = st.lists(
     st.builds(
         pd,

@@ -15,8 +15,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", 
 
 def _hcl2():
     try:
-        import hcl2  # noqa: PLC0415
+        import hcl2
     except ImportError:
         pytest.fail("python-hcl2 is not installed: run `make install` (it is in requirements-dev.txt)")
     return hcl2
@@ -82,7 +83,7 @@ def tf_files(directory: Path = TF_DIR) -> list[Path]:
     return sorted(p for p in directory.rglob("*.tf") if ".terraform" not in p.parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parse(path: Path) -> dict:
     with path.open(encoding="utf-8") as handle:
         return _hcl2().load(handle)
@@ -261,7 +262,8 @@ def test_each_account_is_read_through_its_service_regions_api():
     assert env["PAGERSTATUS_PAGERDUTY_REGIONS"] == "${local.pagerduty_regions}"
     regions = locals_()["pagerduty_regions"]
     assert "local.accounts" in regions and ".service_region" in regions and "=" in regions, regions
-    conditions = " ".join(rule["condition"] for rule in module_variables(GCP_MODULE)["pagerduty_accounts"]["validation"])
+    rules = module_variables(GCP_MODULE)["pagerduty_accounts"]["validation"]
+    conditions = " ".join(rule["condition"] for rule in rules)
     assert 'contains(["us", "eu"], account.service_region)' in conditions, conditions
     assert set(PAGERDUTY_REGION_URLS) == {"us", "eu"}
 
@@ -466,7 +468,8 @@ def test_each_account_module_is_wired_to_its_own_provider_and_token(directory):
         accounts.add(account)
         assert body["providers"] == {"pagerduty": f"${{pagerduty.{account}}}"}, (name, body["providers"])
         assert account in aliases, f"module {name}: no provider \"pagerduty\" with alias = \"{account}\""
-        assert body["webhook_token"] == f'${{module.pagerstatus.webhook_tokens["{account}"]}}', (name, body["webhook_token"])
+        token = f'${{module.pagerstatus.webhook_tokens["{account}"]}}'
+        assert body["webhook_token"] == token, (name, body["webhook_token"])
         assert body["function_url"] == "${module.pagerstatus.function_url}"
     assert len(accounts) == len(modules), f"{directory}: two modules for one account"
     if directory == TF_DIR:
@@ -486,7 +489,8 @@ def test_the_root_passes_every_input_of_the_google_cloud_module():
     call = only(module_calls(TF_DIR, GCP_MODULE), "module using modules/pagerstatus")
     passed = {name for name in call if not name.startswith("__")} - {"source"}
     declared = module_variables(GCP_MODULE)
-    assert passed == set(declared), f"not passed: {sorted(set(declared) - passed)}; unknown: {sorted(passed - set(declared))}"
+    assert passed == set(declared), \
+        f"not passed: {sorted(set(declared) - passed)}; unknown: {sorted(passed - set(declared))}"
     root_variables = module_variables(TF_DIR)
     for name in passed - {"pagerduty_accounts"}:
         assert call[name] == f"${{var.{name}}}", (name, call[name])
@@ -622,7 +626,8 @@ def test_every_third_party_import_is_pinned_in_requirements():
     # `from google.cloud import firestore` also yields the namespace google.cloud: judge the leaf.
     leaves = {name for name in third_party if not any(other.startswith(name + ".") for other in third_party)}
     for name in sorted(leaves):
-        provider = next((dist for prefix, dist in PROVIDED_BY.items() if name == prefix or name.startswith(prefix + ".")), None)
+        provider = next((dist for prefix, dist in PROVIDED_BY.items()
+                         if name == prefix or name.startswith(prefix + ".")), None)
         assert provider is not None, f"deployed code imports {name}: add it to requirements.txt and PROVIDED_BY"
         assert provider in pinned, f"{name} comes from {provider}, which requirements.txt does not pin"
 

@@ -4,9 +4,9 @@ import hmac
 import json
 
 import pytest
+from werkzeug.exceptions import BadRequest, Unauthorized
 
 from pagerstatus.keys import AccountKeys
-from werkzeug.exceptions import BadRequest, Unauthorized
 from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
 from tests.harness.reference import load_json
 
@@ -99,11 +99,11 @@ def test_official_v3_examples():
 
 
 def test_sync_events_are_exactly_the_documented_ones():
-    assert SYNC_EVENTS == {
+    assert {
         "incident.trigger", "incident.acknowledge", "incident.unacknowledge", "incident.resolve",
         "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.resolved",
         "incident.reopened", "incident.priority_updated", "pagerstatus.resync",
-    }
+    } == SYNC_EVENTS
 
 
 @pytest.mark.parametrize("body", [

@@ -1,7 +1,7 @@
 """run_coalesced: a sync under the lock, run again while changes keep arriving."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .. import log
 from ..errors import StillChanging, UpstreamError
@@ -52,6 +52,6 @@ def _abandon_quietly(lock: SyncLock, lease: Lease) -> None:
     """abandon() that never replaces the exception being reported."""
     try:
         lock.abandon(lease)
-    except Exception as exc:  # noqa: BLE001 - the lease expires anyway
+    except Exception as exc:
         log.warning("could not free the sync lease; it will expire", action="abandon",
                     page=lease.page, holder=lease.holder, error=str(exc))

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
@@ -28,8 +29,19 @@ from google.cloud import firestore
 from .. import log
 from ..errors import ConfigError, LeaseLost, UpstreamError
 from ..gcp import call_options, upstream_errors
-from .state import (DEFAULT_LEASE_SECONDS, Lease, Outcome, State, decide_abandon, decide_acquire, decide_check,
-                    decide_release, log_lost, log_outcome, new_holder_id)
+from .state import (
+    DEFAULT_LEASE_SECONDS,
+    Lease,
+    Outcome,
+    State,
+    decide_abandon,
+    decide_acquire,
+    decide_check,
+    decide_release,
+    log_lost,
+    log_outcome,
+    new_holder_id,
+)
 
 DEFAULT_COLLECTION = "pagerstatus-locks"
 SERVICE = "firestore"
@@ -42,7 +54,7 @@ LOST_RACE = (api_exceptions.FailedPrecondition, api_exceptions.AlreadyExists, ap
 
 def utc_now() -> datetime:
     """The wall clock shared, within NTP skew, by all function instances."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def connect(page: str, project: str | None, database: str) -> FirestoreLock:
@@ -136,7 +148,7 @@ class FirestoreLock:
 
     def _now(self) -> datetime:
         now = self._clock()
-        return now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+        return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
     def _step(self, decide: Callable[[State, datetime], Outcome], step: str) -> Any:
         """Read, decide, and write the decision only if the document is still the one read."""

@@ -3,11 +3,23 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import LeaseLost
-from .state import (DEFAULT_LEASE_SECONDS, Lease, Outcome, State, decide_abandon, decide_acquire, decide_check,
-                    decide_release, log_lost, log_outcome, new_holder_id)
+from .state import (
+    DEFAULT_LEASE_SECONDS,
+    Lease,
+    Outcome,
+    State,
+    decide_abandon,
+    decide_acquire,
+    decide_check,
+    decide_release,
+    log_lost,
+    log_outcome,
+    new_holder_id,
+)
 
 
 class MemoryLock:
