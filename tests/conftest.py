@@ -9,13 +9,14 @@ itself (a module mixing both kinds marks its exceptions).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from pagerstatus import log
-from tests.harness.firestore import close_client, require_emulator, unique_project
+from tests.harness.firestore import require_emulator, unique_project
 from tests.harness.sandbox import Sandbox, running_sandbox
 
 UNIT, E2E, SLOW = ("unit",), ("e2e",), ("e2e", "slow")
@@ -63,21 +64,10 @@ def firestore_project() -> str:
 
 
 @pytest.fixture
-def firestore_clients(firestore_project: str) -> Iterator[Callable[[], Any]]:
-    """A factory of Firestore clients on this test's project.
-
-    Each call returns a new client with its own channel, as separate function
-    instances would have; all are closed after the test.
-    """
+def firestore_clients(firestore_project: str) -> Callable[[], Any]:
+    """A factory of Firestore clients on this test's project. Each call returns a new client
+    with its own channel, as separate function instances would have (tests/harness/firestore.py:
+    a channel closes when the test lets its client go)."""
     from google.cloud import firestore
 
-    made: list[firestore.Client] = []
-
-    def make() -> firestore.Client:
-        client = firestore.Client(project=firestore_project)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        close_client(client)
+    return functools.partial(firestore.Client, project=firestore_project)

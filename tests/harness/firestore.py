@@ -7,6 +7,9 @@ it the tests that need it FAIL, never skip: a green run must mean the lock was t
 Each test takes a project id of its own (the emulator keeps data per project), so tests
 never see each other's documents. A test that needs Firestore to go away puts an
 Outage between the function and the emulator.
+
+Clients are let go rather than closed: Client.close() closes only an HTTP session the
+gRPC client never opens, and the gRPC channel closes when the client is collected.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import threading
 import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -49,20 +51,8 @@ def expire_lease(project: str, page: str) -> None:
 
     from pagerstatus.lock.firestore import DEFAULT_COLLECTION
 
-    client = firestore.Client(project=project)
-    try:
-        client.collection(DEFAULT_COLLECTION).document(page).update({"expires": datetime.now(UTC)},
-                                                                     timeout=30)
-    finally:
-        close_client(client)
-
-
-def close_client(client: Any) -> None:
-    """Close a Firestore client's gRPC channel too: Client.close() closes only its HTTP session."""
-    api = getattr(client, "_firestore_api_internal", None)  # the channel, if one was opened
-    if api is not None:
-        api.transport.close()
-    client.close()
+    lease = firestore.Client(project=project).collection(DEFAULT_COLLECTION).document(page)
+    lease.update({"expires": datetime.now(UTC)}, timeout=30)
 
 
 _warm: set[str] = set()
@@ -90,7 +80,6 @@ def _warm_up(host: str) -> None:
         transaction.set(document, {"warm": True})
 
     touch(transaction)
-    close_client(client)
     _warm.add(host)
 
 
