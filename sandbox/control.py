@@ -1,11 +1,11 @@
 """The sandbox's own control API under /_sandbox, a prefix neither real API uses:
 set up accounts and pages, drive PagerDuty incidents (delivering their webhooks),
 inject faults, switch the Statuspage rate limit, and inspect or reset everything.
-Errors answer {"error": "..."}."""
+Errors answer {"error": "..."}. Objects of the state are answered as they are
+(server.py renders dataclasses and datetimes)."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify, request
@@ -14,6 +14,7 @@ from sandbox import pagerduty_api, pagerduty_json, statuspage_api, statuspage_js
 from sandbox.base import SandboxError
 from sandbox.google_oidc import GOOGLE_ISSUER, OidcIssuer
 from sandbox.pagerduty_state import ACTIONS, Account, Incident, LogEntry
+from sandbox.ratelimit import RateLimit
 from sandbox.seed import seed_demo
 from sandbox.state import SandboxState
 
@@ -40,14 +41,11 @@ def _field(data: dict, name: str, kind: type | tuple[type, ...], default: object
         raise SandboxError(400, f"{name} is required")
     if value is None and default is None:
         return None
+    kinds = kind if isinstance(kind, tuple) else (kind,)
     # bool is an int in Python; a count of True is a mistake, not 1.
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise SandboxError(400, f"{name} has the wrong type")
     return value
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def _timestamp(data: dict, name: str) -> datetime | None:
@@ -59,19 +57,6 @@ def _timestamp(data: dict, name: str) -> datetime | None:
     except ValueError:
         raise SandboxError(400, f"{name} must be an ISO 8601 timestamp") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def plain(value: object) -> object:
-    """Dataclasses, datetimes and containers as JSON-ready values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def create_blueprint(state: SandboxState) -> Blueprint:
@@ -110,13 +95,13 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     def dump() -> Response:
         pd, sp = state.pagerduty, state.statuspage
         return jsonify({
-            "pagerduty": {name: plain(list(getattr(pd, name).values()))
+            "pagerduty": {name: list(getattr(pd, name).values())
                           for name in ("accounts", "services", "monitors", "incidents", "log_entries", "alerts")},
             "statuspage": {
-                **{name: plain(list(getattr(sp, name).values())) for name in ("pages", "components", "incidents")},
-                "rate_limit": state.rate_limiter.settings(),
+                **{name: list(getattr(sp, name).values()) for name in ("pages", "components", "incidents")},
+                "rate_limit": state.rate_limiter.limit,
             },
-            "faults": plain(state.faults.all()),
+            "faults": state.faults.all(),
         })
 
     @blueprint.post("/reset")
@@ -135,7 +120,7 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         method = request.args.get("method")
         found = [r for r in state.requests
                  if (api is None or r.api == api) and (method is None or r.method == method.upper())]
-        return jsonify({"requests": plain(found)})
+        return jsonify({"requests": found})
 
     @blueprint.delete("/requests")
     def clear_requests() -> Response:
@@ -161,11 +146,11 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             )
         except ValueError as invalid:
             raise SandboxError(400, str(invalid)) from None
-        return jsonify({"fault": plain(fault)}), 201
+        return jsonify({"fault": fault}), 201
 
     @blueprint.get("/faults")
     def list_faults() -> Response:
-        return jsonify({"faults": plain(state.faults.all())})
+        return jsonify({"faults": state.faults.all()})
 
     @blueprint.delete("/faults")
     def clear_faults() -> Response:
@@ -176,15 +161,15 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     def rate_limit() -> Response:
         data = _body()
         try:
-            state.rate_limiter.configure(
+            state.rate_limiter.configure(RateLimit(
                 enabled=_field(data, "enabled", bool),
                 capacity=_field(data, "capacity", (int, float), 60),
                 refill_per_second=_field(data, "refill_per_second", (int, float), 1.0),
                 status=_field(data, "status", int, 429),
-            )
+            ))
         except ValueError as invalid:
             raise SandboxError(400, str(invalid)) from None
-        return jsonify({"rate_limit": state.rate_limiter.settings()})
+        return jsonify({"rate_limit": state.rate_limiter.limit})
 
     # --- Google ID tokens, as Cloud Scheduler sends with the periodic sync ---
 
@@ -222,7 +207,7 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             webhook_secret=_field(data, "webhook_secret", str, None),
             webhook_token=_field(data, "webhook_token", str, None),
         ))
-        return jsonify({"account": plain(account)}), 201
+        return jsonify({"account": account}), 201
 
     @blueprint.post("/pagerduty/incidents")
     def create_incidents() -> tuple[Response, int]:

@@ -63,7 +63,7 @@ def install(app: Flask, state: SandboxState) -> None:
         if api == "statuspage":
             wait = state.rate_limiter.take(request.headers.get("Authorization", request.remote_addr or ""))
             if wait is not None:
-                response = error_response(api, state.rate_limiter.status, "Rate limit exceeded")
+                response = error_response(api, state.rate_limiter.limit.status, "Rate limit exceeded")
                 response.headers["Retry-After"] = str(wait)
                 return response
         return None

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import re
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
 from sandbox.seed import DEMO_ACCOUNT, DEMO_PAGE_ID, DEMO_PD_KEY, DEMO_SP_KEY, seed_demo
 from sandbox.server import SandboxServer
@@ -43,14 +42,16 @@ def start_function(port: int, environ: dict[str, str]) -> tuple[subprocess.Popen
     and its URL, once it answers."""
     process = subprocess.Popen(function_command(port), cwd=REPO, env=environ, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    ports: queue.Queue[int | None] = queue.Queue()
     assert process.stdout is not None
-    threading.Thread(target=_pass_on, args=(process.stdout, ports), daemon=True).start()
     try:
-        port = ports.get(timeout=60)
-        if port is None:
+        for line in process.stdout:  # until gunicorn says where it listens
+            print(line, end="", flush=True)
+            if listening := LISTENING.search(line):
+                break
+        else:
             raise SystemExit(f"functions-framework exited with {process.wait()}")
-        url = f"http://127.0.0.1:{port}"
+        threading.Thread(target=_pass_on, args=(process.stdout,), daemon=True).start()
+        url = f"http://127.0.0.1:{listening.group(1)}"
         wait_until_up(url + "/", process)
     except BaseException:
         stop(process)
@@ -58,13 +59,9 @@ def start_function(port: int, environ: dict[str, str]) -> tuple[subprocess.Popen
     return process, url
 
 
-def _pass_on(output: IO[str], ports: queue.Queue[int | None]) -> None:
+def _pass_on(output: Iterable[str]) -> None:
     for line in output:
-        sys.stdout.write(line)
-        sys.stdout.flush()
-        if match := LISTENING.search(line):
-            ports.put(int(match.group(1)))
-    ports.put(None)  # the process is gone
+        print(line, end="", flush=True)
 
 
 def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:

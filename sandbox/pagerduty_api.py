@@ -1,8 +1,8 @@
 """The PagerDuty REST v2 endpoints pagerstatus reads, under /pagerduty.
 
-Emulated: Token auth per account, GET /incidents (statuses[], include[], limit /
-offset / more / total, the 10,000 offset cap, the one-month default window that
-date_range=all lifts) and GET /incidents/{id}/alerts.
+Emulated: Token auth per account, GET /incidents (statuses[], include[], the
+one-month default window that date_range=all lifts) and GET /incidents/{id}/alerts,
+both paged with limit / offset / more / total up to the 10,000 offset cap.
 Ignored: every other filter (since, until, service_ids[], urgencies[], sort_by, ...)
 and include[] values other than first_trigger_log_entries.
 """
@@ -41,10 +41,6 @@ def error_response(status: int, message: str, errors: list[str] | None = None) -
     return response
 
 
-def _invalid(reason: str) -> SandboxError:
-    return SandboxError(400, reason)
-
-
 def _int_arg(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None:
@@ -52,9 +48,9 @@ def _int_arg(name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise _invalid(f"{name} must be an integer") from None
+        raise SandboxError(400, f"{name} must be an integer") from None
     if value < 0:
-        raise _invalid(f"{name} must not be negative")
+        raise SandboxError(400, f"{name} must not be negative")
     return value
 
 
@@ -91,45 +87,34 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         statuses = request.args.getlist("statuses[]")
         for status in statuses:
             if status not in INCIDENT_STATUSES:
-                raise _invalid(f"Statuses must be one of {', '.join(INCIDENT_STATUSES)}")
-        limit = min(_int_arg("limit", DEFAULT_LIMIT), MAX_LIMIT)
-        offset = _int_arg("offset", 0)
-        if offset + limit > OFFSET_CAP:
-            raise _invalid(f"Offset + limit must not exceed {OFFSET_CAP}")
+                raise SandboxError(400, f"Statuses must be one of {', '.join(INCIDENT_STATUSES)}")
         full_trigger = "first_trigger_log_entries" in request.args.getlist("include[]")
         since = None if request.args.get("date_range") == "all" else now() - DEFAULT_WINDOW
-        matching = sorted(
-            (
-                i
-                for i in state.pagerduty.incidents.values()
-                if i.account == g.pd_account
-                and (not statuses or i.status in statuses)
-                and (since is None or i.created_at >= since)
-            ),
-            key=lambda i: i.number,
-        )
-        return _page_of("incidents", matching, offset, limit,
+        matching = sorted((i for i in state.pagerduty.incidents.values()
+                           if i.account == g.pd_account and (not statuses or i.status in statuses)
+                           and (since is None or i.created_at >= since)), key=lambda i: i.number)
+        return _page_of("incidents", matching,
                         lambda i: pagerduty_json.incident(state.pagerduty, base(), i, full_trigger))
 
     @blueprint.get("/incidents/<incident_id>/alerts")
     def list_alerts(incident_id: str) -> Response:
-        limit = min(_int_arg("limit", DEFAULT_LIMIT), MAX_LIMIT)
-        offset = _int_arg("offset", 0)
-        alerts = own_incident(incident_id).alert_ids
-        return _page_of("alerts", alerts, offset, limit,
-                        lambda a: pagerduty_json.alert(state.pagerduty, base(), state.pagerduty.alerts[a]))
+        alerts = [state.pagerduty.alerts[a] for a in own_incident(incident_id).alert_ids]
+        return _page_of("alerts", alerts, lambda a: pagerduty_json.alert(state.pagerduty, base(), a))
 
     return blueprint
 
 
-def _page_of(key: str, items: list, offset: int, limit: int, render: Callable[[Any], dict]) -> Response:
-    """One page of a PagerDuty classic-paginated list (`limit` / `offset` / `more`)."""
-    return jsonify(
-        {
-            key: [render(item) for item in items[offset : offset + limit]],
-            "limit": limit,
-            "offset": offset,
-            "more": offset + limit < len(items),
-            "total": len(items) if request.args.get("total") == "true" else None,
-        }
-    )
+def _page_of(key: str, items: list, render: Callable[[Any], dict]) -> Response:
+    """The page of a PagerDuty classic-paginated list (`limit` / `offset` / `more` / `total`)
+    the request asks for."""
+    limit = min(_int_arg("limit", DEFAULT_LIMIT), MAX_LIMIT)
+    offset = _int_arg("offset", 0)
+    if offset + limit > OFFSET_CAP:
+        raise SandboxError(400, f"Offset + limit must not exceed {OFFSET_CAP}")
+    return jsonify({
+        key: [render(item) for item in items[offset : offset + limit]],
+        "limit": limit,
+        "offset": offset,
+        "more": offset + limit < len(items),
+        "total": len(items) if request.args.get("total") == "true" else None,
+    })

@@ -25,13 +25,15 @@ def web_url(account: str, path: str) -> str:
     return f"https://{account}.pagerduty.com{path}"
 
 
-def reference(base: str, account: str, kind: str, collection: str, object_id: str, summary: str) -> dict:
+def reference(base: str, account: str, kind: str, collection: str, object_id: str, summary: str,
+              web_path: str | None = None) -> dict:
+    """A {kind}_reference; its web page is /{collection}/{id} unless web_path says otherwise."""
     return {
         "id": object_id,
         "type": f"{kind}_reference",
         "summary": summary,
         "self": f"{base}/{collection}/{object_id}",
-        "html_url": web_url(account, f"/{collection}/{object_id}"),
+        "html_url": web_url(account, web_path or f"/{collection}/{object_id}"),
     }
 
 
@@ -44,47 +46,40 @@ def service_reference(state: PagerDutyState, base: str, service_id: str) -> dict
     return reference(base, service.account, "service", "services", service.id, service.name)
 
 
+def agent(state: PagerDutyState, base: str, incident: Incident, by_user: bool) -> dict:
+    """Who acted: the sandbox's user, or the incident's service (a trigger through the API)."""
+    return operator(base, incident.account) if by_user else service_reference(state, base, incident.service_id)
+
+
 def incident_reference(base: str, incident: Incident) -> dict:
-    return reference(
-        base, incident.account, "incident", "incidents", incident.id, f"[#{incident.number}] {incident.title}"
-    )
+    summary = f"[#{incident.number}] {incident.title}"
+    return reference(base, incident.account, "incident", "incidents", incident.id, summary)
+
+
+def escalation_policy(base: str, account: str) -> dict:
+    return reference(base, account, "escalation_policy", "escalation_policies", ESCALATION_POLICY_ID, "Default")
 
 
 def priority_reference(base: str, account: str, priority: str | None) -> dict | None:
     if priority is None:
         return None
-    return {
-        "id": f"PRIO00{priority[1]}",
-        "type": "priority_reference",
-        "summary": priority,
-        "self": f"{base}/priorities/PRIO00{priority[1]}",
-        "html_url": web_url(account, "/account/incident_priorities"),
-    }
+    return reference(base, account, "priority", "priorities", f"PRIO00{priority[1]}", priority,
+                     "/account/incident_priorities")
 
 
 def log_entry_reference(base: str, entry: LogEntry, account: str) -> dict:
-    return {
-        "id": entry.id,
-        "type": f"{entry.type}_reference",
-        "summary": entry.summary,
-        "self": f"{base}/log_entries/{entry.id}",
-        "html_url": web_url(account, f"/incidents/{entry.incident_id}/log_entries/{entry.id}"),
-    }
+    return reference(base, account, entry.type, "log_entries", entry.id, entry.summary,
+                     f"/incidents/{entry.incident_id}/log_entries/{entry.id}")
 
 
 def log_entry(state: PagerDutyState, base: str, entry: LogEntry) -> dict:
     """A full log entry, its channel's details included."""
     incident = state.incidents[entry.incident_id]
-    agent = (
-        operator(base, incident.account)
-        if entry.by_user
-        else service_reference(state, base, incident.service_id)
-    )
     return {
         **log_entry_reference(base, entry, incident.account),
         "type": entry.type,
         "created_at": timestamp(entry.created_at),
-        "agent": agent,
+        "agent": agent(state, base, incident, entry.by_user),
         "channel": entry.channel,
         "service": service_reference(state, base, incident.service_id),
         "incident": incident_reference(base, incident),
@@ -99,13 +94,12 @@ def incident(state: PagerDutyState, base: str, incident: Incident, full_first_tr
     include[]=first_trigger_log_entries."""
     trigger = state.log_entries[incident.log_entry_ids[0]]
     alerts = [state.alerts[a] for a in incident.alert_ids]
-    is_open = incident.status != "resolved"
     last_entry = state.log_entries[incident.log_entry_ids[-1]]
-    changed_by = (
-        operator(base, incident.account)
-        if last_entry.by_user
-        else service_reference(state, base, incident.service_id)
-    )
+    user = operator(base, incident.account)
+    is_open = incident.status != "resolved"
+    acknowledged = incident.status == "acknowledged" and incident.acknowledged_at
+    first_trigger = (log_entry(state, base, trigger) if full_first_trigger
+                     else log_entry_reference(base, trigger, incident.account))
     return {
         **incident_reference(base, incident),
         "type": "incident",
@@ -117,41 +111,22 @@ def incident(state: PagerDutyState, base: str, incident: Incident, full_first_tr
         "status": incident.status,
         "incident_key": incident.incident_key,
         "service": service_reference(state, base, incident.service_id),
-        "assignments": (
-            [{"at": timestamp(incident.created_at), "assignee": operator(base, incident.account)}]
-            if is_open
-            else []
-        ),
+        "assignments": [{"at": timestamp(incident.created_at), "assignee": user}] if is_open else [],
         "assigned_via": "escalation_policy",
         "last_status_change_at": timestamp(incident.last_status_change_at),
-        "last_status_change_by": changed_by,
+        "last_status_change_by": agent(state, base, incident, last_entry.by_user),
         "resolved_at": timestamp(incident.resolved_at) if incident.resolved_at else None,
-        "first_trigger_log_entry": (
-            log_entry(state, base, trigger)
-            if full_first_trigger
-            else log_entry_reference(base, trigger, incident.account)
-        ),
+        "first_trigger_log_entry": first_trigger,
         "alert_counts": {
             "all": len(alerts),
             "triggered": sum(a.status == "triggered" for a in alerts),
             "resolved": sum(a.status == "resolved" for a in alerts),
         },
         "is_mergeable": True,
-        "escalation_policy": reference(
-            base,
-            incident.account,
-            "escalation_policy",
-            "escalation_policies",
-            ESCALATION_POLICY_ID,
-            "Default",
-        ),
+        "escalation_policy": escalation_policy(base, incident.account),
         "teams": [],
         "pending_actions": [],
-        "acknowledgements": (
-            [{"at": timestamp(incident.acknowledged_at), "acknowledger": operator(base, incident.account)}]
-            if incident.status == "acknowledged" and incident.acknowledged_at
-            else []
-        ),
+        "acknowledgements": [{"at": timestamp(incident.acknowledged_at), "acknowledger": user}] if acknowledged else [],
         "priority": priority_reference(base, incident.account, incident.priority),
         "incidents_responders": [],
         "responder_requests": [],

@@ -11,6 +11,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """The limit's settings; status is 429, or 420 as Statuspage also answers."""
+
+    enabled: bool = False
+    capacity: float = 60
+    refill_per_second: float = 1.0
+    status: int = 429
+
+    def __post_init__(self) -> None:
+        if self.capacity < 1 or self.refill_per_second <= 0:
+            raise ValueError("capacity must be >= 1 and refill_per_second > 0")
+        if self.status not in (420, 429):
+            raise ValueError("status must be 420 or 429")
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -20,47 +36,23 @@ class _Bucket:
 class RateLimiter:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock  # monotonic seconds
-        self.configure(enabled=False)
+        self.configure(RateLimit())
 
-    def configure(
-        self,
-        enabled: bool,
-        capacity: float = 60,
-        refill_per_second: float = 1.0,
-        status: int = 429,
-    ) -> None:
-        """(Re)start limiting with full buckets. status: 429, or 420 as Statuspage
-        also answers."""
-        if capacity < 1 or refill_per_second <= 0:
-            raise ValueError("capacity must be >= 1 and refill_per_second > 0")
-        if status not in (420, 429):
-            raise ValueError("status must be 420 or 429")
-        self.enabled = enabled
-        self.capacity = capacity
-        self.refill_per_second = refill_per_second
-        self.status = status
+    def configure(self, limit: RateLimit) -> None:
+        """(Re)start limiting with full buckets."""
+        self.limit = limit
         self._buckets: dict[str, _Bucket] = {}
 
     def take(self, key: str) -> int | None:
         """Spend one token for this key: None when allowed, else the whole seconds
         to wait (the Retry-After value)."""
-        if not self.enabled:
+        if not self.limit.enabled:
             return None
-        clock = self._clock()
-        bucket = self._buckets.setdefault(key, _Bucket(self.capacity, clock))
-        bucket.tokens = min(
-            self.capacity, bucket.tokens + (clock - bucket.refilled_at) * self.refill_per_second
-        )
+        clock, capacity, refill = self._clock(), self.limit.capacity, self.limit.refill_per_second
+        bucket = self._buckets.setdefault(key, _Bucket(capacity, clock))
+        bucket.tokens = min(capacity, bucket.tokens + (clock - bucket.refilled_at) * refill)
         bucket.refilled_at = clock
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return None
-        return max(1, math.ceil((1 - bucket.tokens) / self.refill_per_second))
-
-    def settings(self) -> dict:
-        return {
-            "enabled": self.enabled,
-            "capacity": self.capacity,
-            "refill_per_second": self.refill_per_second,
-            "status": self.status,
-        }
+        return max(1, math.ceil((1 - bucket.tokens) / refill))

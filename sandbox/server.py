@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Self
 
 from flask import Flask, Response, request
@@ -23,6 +24,9 @@ from sandbox.state import SandboxState
 def create_app(state: SandboxState) -> Flask:
     app = Flask("sandbox")
     app.json.sort_keys = False  # keep the APIs' field order, easier to read
+    # Flask renders dataclasses already (dataclasses.asdict); datetimes as ISO 8601, not as HTTP dates.
+    default = app.json.default
+    app.json.default = lambda value: value.isoformat() if isinstance(value, datetime) else default(value)
     gateway.install(app, state)
     app.register_blueprint(pagerduty_api.create_blueprint(state))
     app.register_blueprint(statuspage_api.create_blueprint(state))

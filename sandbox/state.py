@@ -19,7 +19,7 @@ from datetime import datetime
 from sandbox.base import Ids
 from sandbox.faults import FaultTable
 from sandbox.pagerduty_state import PagerDutyState
-from sandbox.ratelimit import RateLimiter
+from sandbox.ratelimit import RateLimit, RateLimiter
 from sandbox.statuspage_state import StatuspageState
 
 
@@ -50,7 +50,7 @@ class SandboxState:
         self.statuspage = StatuspageState(self.ids)
         self.requests: list[RequestRecord] = []
         self.faults.clear()
-        self.rate_limiter.configure(enabled=False)
+        self.rate_limiter.configure(RateLimit())
 
     @contextmanager
     def unlocked(self) -> Iterator[None]:

@@ -70,7 +70,8 @@ def _request_change() -> IncidentChange:
     return change_from(data["incident"])
 
 
-def _paging() -> tuple[int, int]:
+def _paged(items: list) -> list:
+    """The page of items the request asks for (page / per_page, at most 100 a page)."""
     try:
         page = int(request.args.get("page", 1))
         per_page = int(request.args.get("per_page", MAX_PER_PAGE))
@@ -78,7 +79,8 @@ def _paging() -> tuple[int, int]:
         raise SandboxError(400, "page and per_page must be integers") from None
     if page < 1 or per_page < 1:
         raise SandboxError(400, "page and per_page must be positive")
-    return page, min(per_page, MAX_PER_PAGE)
+    per_page = min(per_page, MAX_PER_PAGE)
+    return items[(page - 1) * per_page : page * per_page]
 
 
 def create_blueprint(state: SandboxState) -> Blueprint:
@@ -105,18 +107,14 @@ def create_blueprint(state: SandboxState) -> Blueprint:
 
     @blueprint.get("/pages/<page_id>/components")
     def list_components(page_id: str) -> Response:
-        page, per_page = _paging()
         own_page(page_id)
-        found = state.statuspage.page_components(page_id)[(page - 1) * per_page : page * per_page]
-        return jsonify([statuspage_json.component(c) for c in found])
+        return jsonify([statuspage_json.component(c) for c in _paged(state.statuspage.page_components(page_id))])
 
     @blueprint.get("/pages/<page_id>/incidents/unresolved")
     def list_unresolved(page_id: str) -> Response:
-        page, per_page = _paging()
         own_page(page_id)
         unresolved = [i for i in state.statuspage.page_incidents(page_id) if i.status != "resolved"]
-        found = unresolved[(page - 1) * per_page : page * per_page]
-        return jsonify([statuspage_json.incident(state.statuspage, i) for i in found])
+        return jsonify([statuspage_json.incident(state.statuspage, i) for i in _paged(unresolved)])
 
     @blueprint.post("/pages/<page_id>/incidents")
     def create_incident(page_id: str) -> tuple[Response, int]:

@@ -56,39 +56,30 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def _v3_payload(state: PagerDutyState, base: str, incident: Incident, event_type: str, by_user: bool) -> dict:
-    service = pagerduty_json.service_reference(state, base, incident.service_id)
+    account = incident.account
     return {
         "event": {
             "id": state.ids.uuid(),
             "event_type": event_type,
             "resource_type": "incident",
             "occurred_at": now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "agent": pagerduty_json.operator(base, incident.account) if by_user else service,
+            "agent": pagerduty_json.agent(state, base, incident, by_user),
             "client": None,
             "data": {
                 "id": incident.id,
                 "type": "incident",
                 "self": f"{base}/incidents/{incident.id}",
-                "html_url": pagerduty_json.web_url(incident.account, f"/incidents/{incident.id}"),
+                "html_url": pagerduty_json.web_url(account, f"/incidents/{incident.id}"),
                 "number": incident.number,
                 "status": incident.status,
                 "incident_key": incident.incident_key,
                 "created_at": pagerduty_json.timestamp(incident.created_at),
                 "title": incident.title,
-                "service": service,
-                "assignees": (
-                    [pagerduty_json.operator(base, incident.account)] if incident.status != "resolved" else []
-                ),
-                "escalation_policy": pagerduty_json.reference(
-                    base,
-                    incident.account,
-                    "escalation_policy",
-                    "escalation_policies",
-                    pagerduty_json.ESCALATION_POLICY_ID,
-                    "Default",
-                ),
+                "service": pagerduty_json.service_reference(state, base, incident.service_id),
+                "assignees": [pagerduty_json.operator(base, account)] if incident.status != "resolved" else [],
+                "escalation_policy": pagerduty_json.escalation_policy(base, account),
                 "teams": [],
-                "priority": pagerduty_json.priority_reference(base, incident.account, incident.priority),
+                "priority": pagerduty_json.priority_reference(base, account, incident.priority),
                 "urgency": incident.urgency,
                 "conference_bridge": None,
                 "resolve_reason": None,
@@ -97,9 +88,8 @@ def _v3_payload(state: PagerDutyState, base: str, incident: Incident, event_type
     }
 
 
-def _v2_payload(
-    state: PagerDutyState, base: str, account: Account, incident: Incident, event: str, entry: LogEntry
-) -> dict:
+def _v2_payload(state: PagerDutyState, base: str, account: Account, incident: Incident, event: str,
+                entry: LogEntry) -> dict:
     service = state.services[incident.service_id]
     service_ref = pagerduty_json.service_reference(state, base, service.id)
     rendered = pagerduty_json.incident(state, base, incident, full_first_trigger=False)
@@ -150,9 +140,8 @@ def _v2_payload(
     }
 
 
-def prepare(
-    state: PagerDutyState, base: str, incident: Incident, action: str, entry: LogEntry | None
-) -> Delivery | None:
+def prepare(state: PagerDutyState, base: str, incident: Incident, action: str,
+            entry: LogEntry | None) -> Delivery | None:
     """The delivery PagerDuty would make for this action, or None when the account
     has no webhook URL or its webhook version has no such event. Hold the lock."""
     account = state.accounts[incident.account]
@@ -185,9 +174,8 @@ def send(delivery: Delivery) -> dict:
     """POST the delivery once (hold no lock); what pagerstatus answered, JSON-decoded when it can be."""
     reported: dict = {"id": delivery.id, "event": delivery.event}
     try:
-        answer = requests.post(
-            delivery.url, data=delivery.body.encode(), headers=delivery.headers, timeout=DELIVERY_TIMEOUT
-        )
+        answer = requests.post(delivery.url, data=delivery.body.encode(), headers=delivery.headers,
+                               timeout=DELIVERY_TIMEOUT)
     except requests.RequestException as failure:
         return {**reported, "status": None, "body": None, "error": f"{type(failure).__name__}: {failure}"}
     try:

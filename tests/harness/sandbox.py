@@ -30,9 +30,9 @@ class Sandbox:
         self.state: SandboxState = server.state
         self.http = requests.Session()
 
-    def control(self, method: str, path: str, body: dict | None = None) -> Any:
-        """Call /_sandbox{path}; the decoded JSON answer."""
-        response = self.http.request(method, f"{self.url}/_sandbox{path}", json=body, timeout=30)
+    def control(self, method: str, path: str, body: dict | None = None, **options: Any) -> Any:
+        """Call /_sandbox{path}; the decoded JSON answer. options: more of requests' arguments."""
+        response = self.http.request(method, f"{self.url}/_sandbox{path}", json=body, timeout=30, **options)
         if response.status_code >= 400:
             raise AssertionError(f"sandbox refused {method} {path}: {response.status_code} {response.text}")
         return response.json()
@@ -96,10 +96,7 @@ class Sandbox:
 
     def requests(self, api: str | None = None, method: str | None = None) -> list[dict]:
         """Logged API calls: {api, method, path below the API base, query, status}."""
-        query = {k: v for k, v in {"api": api, "method": method}.items() if v}
-        response = self.http.get(f"{self.url}/_sandbox/requests", params=query, timeout=30)
-        response.raise_for_status()
-        return response.json()["requests"]
+        return self.control("GET", "/requests", params={"api": api, "method": method})["requests"]
 
     def clear_requests(self) -> None:
         self.control("DELETE", "/requests")

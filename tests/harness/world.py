@@ -47,12 +47,8 @@ def world(accounts: Iterable[str] = ("hugops",), extra_env: dict[str, str] | Non
     sandbox waits out latency faults.
     """
     accounts, webhook = list(accounts), webhook or {}
-    credentials = {}
-    for account in accounts:
-        if "webhook_token" in webhook:
-            credentials[f"PD_WEBHOOK_TOKEN_{account.upper()}"] = webhook["webhook_token"]
-        if "webhook_secret" in webhook:
-            credentials[f"PD_WEBHOOK_SECRET_{account.upper()}"] = webhook["webhook_secret"]
+    credentials = {f"PD_{setting.upper()}_{account.upper()}": webhook[setting] for account in accounts
+                   for setting in ("webhook_token", "webhook_secret") if setting in webhook}
     with running_sandbox(sleep=sleep) as sandbox:
         sandbox.add_page(PAGE_ID, SP_KEY, components=components)
         with running_function(function_env(sandbox, accounts, **{**credentials, **(extra_env or {})})) as function:
