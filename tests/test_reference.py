@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import fetch_reference, reference
-from tests.harness.fetch_reference import FILES, FetchError, fetch
+from tests.harness.fetch_reference import FILES, WEBHOOK_EXAMPLES, FetchError, fetch
 from tests.harness.network import refusing
 
 
@@ -60,7 +60,7 @@ def upstream_tree(root: Path, material: Path) -> str:
         return f"### {name}\n```json\n{(material / f'pagerduty-webhooks/{name}.json').read_text()}\n```\n"
 
     vector = json.loads((material / "pagerduty-webhooks/v3-signature-vector.json").read_text())
-    v2 = ["v2-incident-trigger", "v2-incident-acknowledge", "v2-incident-resolve", "v2-incident-assign"]
+    v2 = [name for name in WEBHOOK_EXAMPLES if name.startswith("v2-")]
     sources = {
         FILES["pagerduty-rest-openapiv3.json"]: (material / "pagerduty-rest-openapiv3.json").read_text(),
         FILES["statuspage-openapiv3.json"]: (material / "statuspage-openapiv3.json").read_text(),
@@ -89,24 +89,22 @@ def test_make_reference_extracts_every_file_byte_for_byte_and_checks_its_hash(tm
         assert (tmp_path / ".reference" / name).read_bytes() == (material / name).read_bytes(), name
 
 
-def test_a_file_that_does_not_match_its_hash_writes_nothing(tmp_path, monkeypatch):
-    (tmp_path / "upstream.json").write_text('{"openapi": "3.0.0"}')
+@pytest.mark.parametrize("upstream,extract,error", [
+    ('{"openapi": "3.0.0"}', fetch_reference.whole, r"x\.json from .* has sha256 [0-9a-f]{64}, not the pinned 0{64}"),
+    ("# Overview\nno examples here\n", fetch_reference.example("incident.x"),
+     r"x\.json: cannot extract it .*no JSON example of incident\.x"),
+])
+def test_a_file_that_cannot_be_extracted_or_does_not_match_its_hash_writes_nothing(
+        tmp_path, monkeypatch, upstream, extract, error):
+    (tmp_path / "upstream.txt").write_text(upstream)
     (tmp_path / ".reference").mkdir()
     (tmp_path / ".reference" / "kept.json").write_text("{}")
-    monkeypatch.setattr(fetch_reference, "FILES", {"spec.json": fetch_reference.Source(
-        ("owner/repo", "0" * 40), "upstream.json", fetch_reference.whole, "0" * 64)})
-    with pytest.raises(FetchError, match=r"spec\.json .* has sha256 [0-9a-f]{64}, not the pinned 0{64}"):
+    monkeypatch.setattr(fetch_reference, "FILES", {"x.json": fetch_reference.Source(
+        ("owner/repo", "0" * 40), "upstream.txt", extract, "0" * 64)})
+    with pytest.raises(FetchError, match=error):
         fetch(tmp_path / ".reference", f"file://{tmp_path}/{{path}}")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".reference", "upstream.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".reference", "upstream.txt"]
     assert [p.name for p in (tmp_path / ".reference").iterdir()] == ["kept.json"]
-
-
-def test_a_source_without_the_example_is_a_clear_error(tmp_path, monkeypatch):
-    (tmp_path / "overview.md").write_text("# Overview\nno examples here\n")
-    monkeypatch.setattr(fetch_reference, "FILES", {"v3-x.json": fetch_reference.Source(
-        ("owner/repo", "0" * 40), "overview.md", fetch_reference.example("incident.x"), "0" * 64)})
-    with pytest.raises(FetchError, match=r"v3-x\.json: cannot extract it .*no JSON example of incident\.x"):
-        fetch(tmp_path / ".reference", f"file://{tmp_path}/{{path}}")
 
 
 def test_offline_make_reference_fails_clearly(tmp_path, capsys):

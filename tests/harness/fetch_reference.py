@@ -86,6 +86,16 @@ class Source:
     sha256: str  # of the file written
 
 
+# PagerDuty's webhook examples, each named for its version and event (v3-incident-priority_updated:
+# the V3 overview's example of incident.priority_updated), with the sha256 of the file written.
+WEBHOOK_EXAMPLES = {
+    "v2-incident-trigger": "8eb69aac9c28dd18050cc66f76ea3f98c4e0eb63acccb182f22eca80c55f048e",
+    "v2-incident-acknowledge": "e1faec1683bf461c66f77e6cec7294157f514d940140b7a144309b4c1a107d7d",
+    "v2-incident-resolve": "29fb7072e25c5e3f9ee2f5b69374df882372f673a6a635b3fbb441c7fa98035d",
+    "v2-incident-assign": "b78b15972fca9b19bf51c3b839560c1007e27bb849d0406b4dfb418c4e0eeb6d",
+    "v3-incident-priority_updated": "280f837efdb4e5478b93b008e46bb4fd8ce95de07fb03f411ef88e8684eca839",
+    "v3-service-updated": "078f840a651d8eaa595d631363ebfef2aa8118fba803f648a50796c277849ade",
+}
 FILES = {
     "pagerduty-rest-openapiv3.json": Source(
         API_SCHEMA, "reference/REST/openapiv3.json", whole,
@@ -93,24 +103,9 @@ FILES = {
     "statuspage-openapiv3.json": Source(
         STATUSPAGE_SDK, "statuspage-openapi3.json", whole,
         "055298d0f4c923910dcf44ae48a19398a170acbe7c486dcaf0bda010487643b6"),
-    "pagerduty-webhooks/v2-incident-trigger.json": Source(
-        DEVELOPER_DOCS, V2_DOC, example("incident.trigger"),
-        "8eb69aac9c28dd18050cc66f76ea3f98c4e0eb63acccb182f22eca80c55f048e"),
-    "pagerduty-webhooks/v2-incident-acknowledge.json": Source(
-        DEVELOPER_DOCS, V2_DOC, example("incident.acknowledge"),
-        "e1faec1683bf461c66f77e6cec7294157f514d940140b7a144309b4c1a107d7d"),
-    "pagerduty-webhooks/v2-incident-resolve.json": Source(
-        DEVELOPER_DOCS, V2_DOC, example("incident.resolve"),
-        "29fb7072e25c5e3f9ee2f5b69374df882372f673a6a635b3fbb441c7fa98035d"),
-    "pagerduty-webhooks/v2-incident-assign.json": Source(
-        DEVELOPER_DOCS, V2_DOC, example("incident.assign"),
-        "b78b15972fca9b19bf51c3b839560c1007e27bb849d0406b4dfb418c4e0eeb6d"),
-    "pagerduty-webhooks/v3-incident-priority_updated.json": Source(
-        DEVELOPER_DOCS, V3_DOC, example("incident.priority_updated"),
-        "280f837efdb4e5478b93b008e46bb4fd8ce95de07fb03f411ef88e8684eca839"),
-    "pagerduty-webhooks/v3-service-updated.json": Source(
-        DEVELOPER_DOCS, V3_DOC, example("service.updated"),
-        "078f840a651d8eaa595d631363ebfef2aa8118fba803f648a50796c277849ade"),
+    **{f"pagerduty-webhooks/{name}.json": Source(DEVELOPER_DOCS, V2_DOC if name.startswith("v2-") else V3_DOC,
+                                                 example(name[3:].replace("-", ".", 1)), sha256)
+       for name, sha256 in WEBHOOK_EXAMPLES.items()},
     "pagerduty-webhooks/v3-signature-vector.json": Source(
         GO_PAGERDUTY, VECTOR_TEST, signature_vector,
         "762518162308197677154e9d422fd268fba6b93acd0738da6c454e4fddf2b386"),

@@ -83,30 +83,23 @@ def load_json(relpath: str) -> Any:
 
 @functools.cache
 def pagerduty_spec() -> OpenAPI:
-    def fix(spec: dict) -> dict:
-        channel = spec["components"]["schemas"]["Channel"]
-        channel["anyOf"] = channel.pop("oneOf")
-        return spec
-
-    return _fixed_spec("pagerduty-rest-openapiv3.json", "pagerduty", "/pagerduty", fix)
+    spec = load_json("pagerduty-rest-openapiv3.json")
+    channel = spec["components"]["schemas"]["Channel"]
+    channel["anyOf"] = channel.pop("oneOf")
+    return _loaded(spec, "pagerduty", "/pagerduty")
 
 
 @functools.cache
 def statuspage_spec() -> OpenAPI:
-    def fix(spec: dict) -> dict:
-        spec["components"]["schemas"]["Incident"]["properties"]["metadata"]["type"] = "object"
-        return spec
-
-    return _fixed_spec("statuspage-openapiv3.json", "statuspage", "/statuspage/v1", fix)
+    spec = load_json("statuspage-openapiv3.json")
+    spec["components"]["schemas"]["Incident"]["properties"]["metadata"]["type"] = "object"
+    return _loaded(spec, "statuspage", "/statuspage/v1")
 
 
-def _fixed_spec(filename: str, api: str, sandbox_base: str, fix: Any) -> OpenAPI:
-    spec = fix(load_json(filename))
-    spec["servers"] = [
-        *spec["servers"],
-        {"url": "http://{sandbox}" + sandbox_base, "variables": {"sandbox": {"default": "127.0.0.1"}}},
-    ]
-    loaded = OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+def _loaded(spec: dict, api: str, sandbox_base: str) -> OpenAPI:
+    sandbox = {"url": "http://{sandbox}" + sandbox_base, "variables": {"sandbox": {"default": "127.0.0.1"}}}
+    loaded = OpenAPI.from_dict({**spec, "servers": [*spec["servers"], sandbox]},
+                               config=Config(spec_validator_cls=None))
     _tolerated_by_spec[id(loaded)] = TOLERATED_NULLS[api]
     return loaded
 
@@ -114,29 +107,19 @@ def _fixed_spec(filename: str, api: str, sandbox_base: str, fix: Any) -> OpenAPI
 def _encode(body: Any) -> bytes | None:
     if body is None or isinstance(body, bytes):
         return body
-    if isinstance(body, str):
-        return body.encode()
-    return json.dumps(body).encode()
+    return body.encode() if isinstance(body, str) else json.dumps(body).encode()
 
 
-def _header(headers: dict[str, str], name: str, default: str) -> str:
-    return next((v for k, v in headers.items() if k.lower() == name.lower()), default)
+def _content_type(headers: dict[str, str]) -> str:
+    return next((v for k, v in headers.items() if k.lower() == "content-type"), "application/json")
 
 
-def _mock_request(
-    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
-) -> MockRequest:
+def _mock_request(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> MockRequest:
     parts = urlsplit(url)
     headers = dict(headers or {})
-    return MockRequest(
-        host_url=f"{parts.scheme}://{parts.netloc}",
-        method=method,
-        path=parts.path,
-        args=parse_qsl(parts.query, keep_blank_values=True),
-        headers=headers,
-        data=_encode(body),
-        content_type=_header(headers, "Content-Type", "application/json"),
-    )
+    return MockRequest(host_url=f"{parts.scheme}://{parts.netloc}", method=method, path=parts.path,
+                       args=parse_qsl(parts.query, keep_blank_values=True), headers=headers, data=_encode(body),
+                       content_type=_content_type(headers))
 
 
 def _describe(error: Exception) -> str:
@@ -146,43 +129,28 @@ def _describe(error: Exception) -> str:
     return "; ".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in schema_errors)
 
 
-def validate_request(
-    spec: OpenAPI, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
-) -> None:
+def validate_request(spec: OpenAPI, method: str, url: str, body: Any = None,
+                     headers: dict[str, str] | None = None) -> None:
     """Assert that this request is valid for the spec: path, parameters (query in
     the url), headers and body (a dict/list is sent as JSON)."""
     result = spec.unmarshal_request(_mock_request(method, url, body, headers))
     if result.errors:
-        raise AssertionError(
-            f"{method.upper()} {url} violates the spec: " + " | ".join(map(_describe, result.errors))
-        )
+        raise AssertionError(f"{method.upper()} {url} violates the spec: " + " | ".join(map(_describe, result.errors)))
 
 
-def validate_response(
-    spec: OpenAPI,
-    method: str,
-    url: str,
-    status: int,
-    body: Any,
-    headers: dict[str, str] | None = None,
-) -> None:
+def validate_response(spec: OpenAPI, method: str, url: str, status: int, body: Any,
+                      headers: dict[str, str] | None = None) -> None:
     """Assert that this response to method + url is valid for the spec, tolerating
     null only in the fields the real API returns null (TOLERATED_NULLS)."""
     headers = dict(headers or {})
-    response = MockResponse(
-        data=_encode(body) or b"",
-        status_code=status,
-        headers=headers,
-        content_type=_header(headers, "Content-Type", "application/json"),
-    )
+    response = MockResponse(data=_encode(body) or b"", status_code=status, headers=headers,
+                            content_type=_content_type(headers))
     result = spec.unmarshal_response(_mock_request(method, url), response)
     tolerated = _tolerated_by_spec[id(spec)]
     errors = [e for e in result.errors if not _only_tolerated_nulls(e, tolerated)]
     if errors:
-        raise AssertionError(
-            f"response {status} to {method.upper()} {url} violates the spec: "
-            + " | ".join(map(_describe, errors))
-        )
+        raise AssertionError(f"response {status} to {method.upper()} {url} violates the spec: "
+                             + " | ".join(map(_describe, errors)))
 
 
 def _only_tolerated_nulls(error: Exception, tolerated: frozenset[str]) -> bool:
@@ -197,9 +165,7 @@ def validate_exchange(spec: OpenAPI, response: Any) -> None:
     exact request that was sent (response.request)."""
     sent = response.request
     validate_request(spec, sent.method, sent.url, sent.body, dict(sent.headers))
-    validate_response(
-        spec, sent.method, sent.url, response.status_code, response.content, dict(response.headers)
-    )
+    validate_response(spec, sent.method, sent.url, response.status_code, response.content, dict(response.headers))
 
 
 @contextmanager
