@@ -22,14 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.world import (
-    account_names,
-    add_owned_incident,
-    add_page_and_accounts,
-    component_id,
-    count_syncs,
-    warm_function,
-)
+from bench import world
 from tests.harness.function import RunningFunction
 from tests.harness.sandbox import Sandbox
 from tests.harness.world import ACK_V2, function_env
@@ -102,37 +95,33 @@ class Calls:
 
 def build(sandbox: Sandbox, case: CallsCase) -> list[str]:
     """The world above; answers the ids of the K P1 incidents."""
-    add_page_and_accounts(sandbox, case.components, case.accounts)
+    world.add_page_and_accounts(sandbox, case.components, case.accounts)
     prioritised: list[str] = []
-    for a, account in enumerate(account_names(case.accounts)):
+    for a, account in enumerate(world.account_names(case.accounts)):
         mine = [n for n in range(case.owned) if n % case.accounts == a]
         first = 0  # the account's running incident number: every 10th is tagged in its alerts only
         for i, n in enumerate(mine):
             count = case.incidents // len(mine) + (i < case.incidents % len(mine))
-            tags = f"component:{component_id(n)}"
             numbers = range(first, first + count)
             first += count
             if n < case.writes:
-                made = sandbox.trigger(account, tags=tags, priority="P1", status="acknowledged", deliver=False,
-                                       count=1)
-                prioritised.append(made["incidents"][0]["id"])
+                prioritised.append(world.acknowledge(sandbox, account, n, priority="P1")[0]["id"])
                 numbers = numbers[1:]
             in_alerts = sum(j % ALERTS_EVERY == ALERTS_EVERY - 1 for j in numbers)
             for tags_in, how_many in (("trigger", len(numbers) - in_alerts), ("alerts", in_alerts)):
                 if how_many:
-                    sandbox.trigger(account, tags=tags, tags_in=tags_in, status="acknowledged", deliver=False,
-                                    count=how_many)
-            add_owned_incident(sandbox, component_id(n))
+                    world.acknowledge(sandbox, account, n, how_many, tags_in=tags_in)
+            world.add_owned_incident(sandbox, world.component_id(n))
     return prioritised
 
 
 def one_sync(sandbox: Sandbox, function: RunningFunction) -> Calls:
     sandbox.clear_requests()
-    before = count_syncs(function)
-    response = function.post(f"/{account_names(1)[0]}", ACK_V2)
-    if response.status_code != 200 or count_syncs(function) != before + 1:
+    before = world.count_syncs(function)
+    response = function.post(f"/{world.ACCOUNT}", ACK_V2)
+    if response.status_code != 200 or world.count_syncs(function) != before + 1:
         raise RuntimeError(f"expected one sync, got {response.status_code} {response.text} and "
-                           f"{count_syncs(function) - before} syncs")
+                           f"{world.count_syncs(function) - before} syncs")
     return Calls.of(sandbox.requests())
 
 
@@ -140,7 +129,8 @@ def measure(sandbox: Sandbox, case: CallsCase, progress: Callable[[str], None]) 
     """(first sync on a fresh instance, steady sync on the same instance)."""
     prioritised = build(sandbox, case)
     sandbox.rate_limit(True)  # Statuspage's: 60 deep, 1/s; a 429 would cost a call
-    with warm_function(function_env(sandbox, account_names(case.accounts), PAGERSTATUS_SEVERITY=SEVERITY)) as function:
+    env = function_env(sandbox, world.account_names(case.accounts), PAGERSTATUS_SEVERITY=SEVERITY)
+    with world.warm_function(env) as function:
         started = time.monotonic()
         first = one_sync(sandbox, function)
         for incident in prioritised:

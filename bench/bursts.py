@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bench import world
 from bench.report import percentile
-from bench.world import account_names, add_page_and_accounts, component_id, count_syncs, set_latency, warm_function
-from tests.harness.firestore import require_emulator, unique_project
 from tests.harness.function import RunningFunction
 from tests.harness.sandbox import Sandbox
-from tests.harness.world import ACK_V2, PAGE_ID, function_env
+from tests.harness.world import ACK_V2, PAGE_ID
 
 BURSTS = (10, 100, 500)
 CHANGES = 5  # D
@@ -79,32 +78,29 @@ def _open_per_component(sandbox: Sandbox) -> dict[str, int]:
 
 
 def _acknowledge(sandbox: Sandbox, components: range, incidents: int) -> None:
-    accounts = account_names(ACCOUNTS)
+    accounts = world.account_names(ACCOUNTS)
     for i, n in enumerate(components):
         count = incidents // len(components) + (i < incidents % len(components))
-        sandbox.trigger(accounts[i % ACCOUNTS], tags=f"component:{component_id(n)}", status="acknowledged",
-                        deliver=False, count=count)
+        world.acknowledge(sandbox, accounts[i % ACCOUNTS], n, count)
 
 
 def run(sandbox: Sandbox, webhooks: int) -> BurstResult:
-    require_emulator()
-    add_page_and_accounts(sandbox, OPEN_BEFORE + CHANGES, ACCOUNTS)
+    world.add_page_and_accounts(sandbox, OPEN_BEFORE + CHANGES, ACCOUNTS)
     _acknowledge(sandbox, range(OPEN_BEFORE), INCIDENTS_BEFORE)
-    set_latency(sandbox, LATENCY_S, LATENCY_S)
+    world.set_latency(sandbox, LATENCY_S, LATENCY_S)
     sandbox.rate_limit(True)
-    # A project of its own: a fresh lock document in the shared emulator.
-    env = function_env(sandbox, account_names(ACCOUNTS), GOOGLE_CLOUD_PROJECT=unique_project())
-    with warm_function(env) as first, warm_function(env) as second:
+    env = world.firestore_env(sandbox, ACCOUNTS)
+    with world.warm_function(env) as first, world.warm_function(env) as second:
         processes: list[RunningFunction] = [first, second]
         for process in processes:  # open the 10, and fill both processes' caches
-            process.post(f"/{account_names(1)[0]}", ACK_V2).raise_for_status()
+            process.post(f"/{world.ACCOUNT}", ACK_V2).raise_for_status()
         _acknowledge(sandbox, range(OPEN_BEFORE, OPEN_BEFORE + CHANGES), CHANGES)
         sandbox.clear_requests()
-        syncs_before = sum(count_syncs(p) for p in processes)
-        accounts = account_names(ACCOUNTS)
+        syncs_before = sum(world.count_syncs(p) for p in processes)
+        accounts = world.account_names(ACCOUNTS)
         targets = [(processes[n % 2].url, f"/{accounts[(n // 2) % ACCOUNTS]}") for n in range(webhooks)]
         answers = asyncio.run(_burst(targets, json.dumps(ACK_V2).encode()))
-        syncs = sum(count_syncs(p) for p in processes) - syncs_before
+        syncs = sum(world.count_syncs(p) for p in processes) - syncs_before
     creates = sum(r["method"] == "POST" for r in sandbox.requests(api="statuspage"))
     return BurstResult(webhooks, [s for s, _ in answers], [status for _, status in answers], syncs, creates,
                        _open_per_component(sandbox))

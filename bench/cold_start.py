@@ -15,11 +15,10 @@ import time
 from dataclasses import dataclass
 
 from bench.report import REPO
-from bench.world import account_names, add_page_and_accounts, component_id
-from tests.harness.firestore import require_emulator, unique_project
+from bench.world import ACCOUNT, acknowledge, add_page_and_accounts, firestore_env
 from tests.harness.function import running_function
 from tests.harness.sandbox import Sandbox
-from tests.harness.world import ACK_V2, function_env
+from tests.harness.world import ACK_V2
 
 IMPORT_TARGET_S = 0.300
 IMPORTS = {
@@ -49,19 +48,17 @@ def measure(sandbox: Sandbox, reps: int) -> ColdStart:
     for _ in range(reps):
         for name, statement in IMPORTS.items():
             imports[name].append(import_seconds(statement))
-    require_emulator()
     add_page_and_accounts(sandbox, 1, 1)
-    account = account_names(1)[0]
-    sandbox.trigger(account, tags=f"component:{component_id(0)}", status="acknowledged", deliver=False)
+    acknowledge(sandbox, ACCOUNT, 0)
     first_get: list[float] = []
     first_webhook: list[float] = []
     for _ in range(max(3, reps // 3)):
-        env = function_env(sandbox, account_names(1), GOOGLE_CLOUD_PROJECT=unique_project())
+        env = firestore_env(sandbox, 1)
         started = time.perf_counter()
         with running_function(env) as function:  # returns once GET / answered
             first_get.append(time.perf_counter() - started)
             started = time.perf_counter()
-            function.post(f"/{account}", ACK_V2).raise_for_status()
+            function.post(f"/{ACCOUNT}", ACK_V2).raise_for_status()
             first_webhook.append(time.perf_counter() - started)
     return ColdStart(imports, first_get, first_webhook)
 

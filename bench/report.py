@@ -5,6 +5,7 @@ import os
 import platform
 import subprocess
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,29 +34,18 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _cpu_model() -> str:
-    try:
+    with suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or "unknown CPU"
-
-
-def _memory_gib() -> str:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 2**20:.0f} GiB RAM"
-    except OSError:
-        pass
-    return "RAM unknown"
 
 
 def machine() -> str:
     """Date, hardware, OS, Python and revision, on one line."""
     revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
                               text=True).stdout.strip() or "?"
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return (f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}, {_cpu_model()} x {os.cpu_count()} CPUs, "
-            f"{_memory_gib()}, {platform.system()} {platform.release()}, "
+            f"{memory / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, git {revision}")

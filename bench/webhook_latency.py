@@ -14,10 +14,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bench.world import account_names, add_page_and_accounts, component_id, set_latency, warm_function
-from tests.harness.firestore import require_emulator, unique_project
+from bench.world import ACCOUNT, acknowledge, add_page_and_accounts, firestore_env, set_latency, warm_function
 from tests.harness.sandbox import Sandbox
-from tests.harness.world import ACK_V2, function_env
+from tests.harness.world import ACK_V2
 
 PD_LATENCY_S = 0.150
 SP_LATENCY_S = 0.250
@@ -38,23 +37,21 @@ class Latency:
 
 
 def measure(sandbox: Sandbox, reps: int) -> Latency:
-    require_emulator()
     add_page_and_accounts(sandbox, reps + 1, 1)
-    account = account_names(1)[0]
-    env = function_env(sandbox, account_names(1), GOOGLE_CLOUD_PROJECT=unique_project())
+    env = firestore_env(sandbox, 1)
     exists: list[float] = []
     answered: list[float] = []
     with warm_function(env) as function:
         # Warm: the lock document, the connections and the component list.
-        sandbox.trigger(account, tags=f"component:{component_id(reps)}", status="acknowledged", deliver=False)
-        function.post(f"/{account}", ACK_V2).raise_for_status()
+        acknowledge(sandbox, ACCOUNT, reps)
+        function.post(f"/{ACCOUNT}", ACK_V2).raise_for_status()
         set_latency(sandbox, PD_LATENCY_S, SP_LATENCY_S)
         for n in range(reps):
-            sandbox.trigger(account, tags=f"component:{component_id(n)}", status="acknowledged", deliver=False)
+            acknowledge(sandbox, ACCOUNT, n)
             sandbox.clear_requests()
             sent = datetime.now(UTC)
             started = time.perf_counter()
-            function.post(f"/{account}", ACK_V2).raise_for_status()
+            function.post(f"/{ACCOUNT}", ACK_V2).raise_for_status()
             answered.append(time.perf_counter() - started)
             [create] = [r for r in sandbox.requests(api="statuspage", method="POST")]
             # The sandbox logs each request with the wall clock when it answered.

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pagerstatus.ownership import metadata_for
+from tests.harness.firestore import require_emulator, unique_project
 from tests.harness.function import RunningFunction, running_function
 from tests.harness.sandbox import Sandbox
-from tests.harness.world import PAGE_ID, SP_KEY, pd_key
+from tests.harness.world import PAGE_ID, SP_KEY, function_env, pd_key
 
 # Needs no sync, but builds the function's Runtime: keeps cold start out of the samples.
 WARM_UP_V3 = {"event": {"event_type": "service.updated"}}
@@ -16,6 +17,9 @@ WARM_UP_V3 = {"event": {"event_type": "service.updated"}}
 
 def account_names(count: int) -> list[str]:
     return [f"acct{n}" for n in range(count)]
+
+
+ACCOUNT = account_names(1)[0]  # the one webhooks are sent for
 
 
 def component_id(n: int) -> str:
@@ -32,6 +36,13 @@ def add_page_and_accounts(sandbox: Sandbox, components: int, accounts: int) -> N
         sandbox.add_account(account, pd_key(account))
 
 
+def acknowledge(sandbox: Sandbox, account: str, component: int, count: int = 1, **fields: str) -> list[dict]:
+    """count acknowledged incidents of the account tagged for component n, without webhooks.
+    fields: more of the sandbox's trigger fields (priority, tags_in)."""
+    tags = f"component:{component_id(component)}"
+    return sandbox.trigger(account, tags=tags, status="acknowledged", deliver=False, count=count, **fields)["incidents"]
+
+
 def add_owned_incident(sandbox: Sandbox, component: str, status: str = "partial_outage") -> dict:
     """An incident this service opened earlier, as it would have opened it."""
     return sandbox.add_sp_incident(PAGE_ID, name=f"Investigating errors in {component}",
@@ -46,6 +57,13 @@ def set_latency(sandbox: Sandbox, pagerduty_s: float, statuspage_s: float) -> No
             sandbox.fault(api, latency=seconds)
 
 
+def firestore_env(sandbox: Sandbox, accounts: int) -> dict[str, str]:
+    """The function's environment for the first `accounts` accounts, its lock in a project
+    of its own in the Firestore emulator: a fresh lock document."""
+    require_emulator()
+    return function_env(sandbox, account_names(accounts), GOOGLE_CLOUD_PROJECT=unique_project())
+
+
 def count_syncs(function: RunningFunction) -> int:
     """Syncs the function ran: its "sync planned" log lines."""
     return sum(entry.get("action") == "plan" for entry in function.logs())
@@ -56,7 +74,7 @@ def warm_function(env: dict[str, str]) -> Iterator[RunningFunction]:
     """A fresh function process, its Runtime built by a webhook that needs no sync:
     its write bucket (process-wide, 60 deep) full, its caches empty."""
     with running_function(env) as function:
-        response = function.post(f"/{account_names(1)[0]}", WARM_UP_V3)
+        response = function.post(f"/{ACCOUNT}", WARM_UP_V3)
         if response.status_code != 200:
             raise RuntimeError(f"warm-up answered {response.status_code}: {response.text}")
         yield function
