@@ -137,17 +137,9 @@ class PagerDutyState:
         self.monitors[monitor.name] = monitor
         return monitor
 
-    def trigger(
-        self,
-        account: str,
-        title: str,
-        service: str = "Default Service",
-        urgency: str = "high",
-        priority: str | None = None,
-        tags: str | list[str] | None = None,
-        tags_in: str = "both",
-        created_at: datetime | None = None,
-    ) -> Incident:
+    def trigger(self, account: str, title: str, service: str = "Default Service", urgency: str = "high",
+                priority: str | None = None, tags: str | list[str] | None = None, tags_in: str = "both",
+                created_at: datetime | None = None) -> Incident:
         """Open an incident as a monitor's alert would, with one alert and a trigger
         log entry; tags go to the trigger's channel details, the alert, or both."""
         if urgency not in ("high", "low"):
@@ -155,9 +147,8 @@ class PagerDutyState:
         _check_priority(priority)
         if tags_in not in ("trigger", "alerts", "both"):
             raise SandboxError(400, "tags_in must be trigger, alerts or both")
-        if tags is not None and not (
-            isinstance(tags, str) or (isinstance(tags, list) and all(isinstance(t, str) for t in tags))
-        ):
+        if not (tags is None or isinstance(tags, str)
+                or (isinstance(tags, list) and all(isinstance(t, str) for t in tags))):
             raise SandboxError(400, "tags must be a string or a list of strings")
         self.account(account)
         at = created_at or now()
@@ -165,20 +156,9 @@ class PagerDutyState:
         key = self.ids.uuid().replace("-", "")
         details: dict = {"title": title}
         tagged = dict(details, tags=tags) if tags is not None else details
-        incident = Incident(
-            id=self.ids.pagerduty(),
-            account=account,
-            number=number,
-            title=title,
-            service_id=self.service(account, service).id,
-            status="triggered",
-            urgency=urgency,
-            priority=priority,
-            incident_key=key,
-            created_at=at,
-            updated_at=at,
-            last_status_change_at=at,
-        )
+        incident = Incident(id=self.ids.pagerduty(), account=account, number=number, title=title,
+                            service_id=self.service(account, service).id, status="triggered", urgency=urgency,
+                            priority=priority, incident_key=key, created_at=at, updated_at=at, last_status_change_at=at)
         channel = {"type": "api", "summary": title, "description": title, "incident_key": key,
                    "details": tagged if tags_in in ("trigger", "both") else details}
         trigger = LogEntry(id=self.ids.pagerduty("R", 26), type="trigger_log_entry", incident_id=incident.id,

@@ -57,35 +57,33 @@ def sign(secret: str, body: bytes) -> str:
 
 def _v3_payload(state: PagerDutyState, base: str, incident: Incident, event_type: str, by_user: bool) -> dict:
     account = incident.account
-    return {
-        "event": {
-            "id": state.ids.uuid(),
-            "event_type": event_type,
-            "resource_type": "incident",
-            "occurred_at": now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "agent": pagerduty_json.agent(state, base, incident, by_user),
-            "client": None,
-            "data": {
-                "id": incident.id,
-                "type": "incident",
-                "self": f"{base}/incidents/{incident.id}",
-                "html_url": pagerduty_json.web_url(account, f"/incidents/{incident.id}"),
-                "number": incident.number,
-                "status": incident.status,
-                "incident_key": incident.incident_key,
-                "created_at": pagerduty_json.timestamp(incident.created_at),
-                "title": incident.title,
-                "service": pagerduty_json.service_reference(state, base, incident.service_id),
-                "assignees": [pagerduty_json.operator(base, account)] if incident.status != "resolved" else [],
-                "escalation_policy": pagerduty_json.escalation_policy(base, account),
-                "teams": [],
-                "priority": pagerduty_json.priority_reference(base, account, incident.priority),
-                "urgency": incident.urgency,
-                "conference_bridge": None,
-                "resolve_reason": None,
-            },
-        }
-    }
+    return {"event": {
+        "id": state.ids.uuid(),
+        "event_type": event_type,
+        "resource_type": "incident",
+        "occurred_at": now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "agent": pagerduty_json.agent(state, base, incident, by_user),
+        "client": None,
+        "data": {
+            "id": incident.id,
+            "type": "incident",
+            "self": f"{base}/incidents/{incident.id}",
+            "html_url": pagerduty_json.web_url(account, f"/incidents/{incident.id}"),
+            "number": incident.number,
+            "status": incident.status,
+            "incident_key": incident.incident_key,
+            "created_at": pagerduty_json.timestamp(incident.created_at),
+            "title": incident.title,
+            "service": pagerduty_json.service_reference(state, base, incident.service_id),
+            "assignees": [pagerduty_json.operator(base, account)] if incident.status != "resolved" else [],
+            "escalation_policy": pagerduty_json.escalation_policy(base, account),
+            "teams": [],
+            "priority": pagerduty_json.priority_reference(base, account, incident.priority),
+            "urgency": incident.urgency,
+            "conference_bridge": None,
+            "resolve_reason": None,
+        },
+    }}
 
 
 def _v2_payload(state: PagerDutyState, base: str, account: Account, incident: Incident, event: str,
@@ -98,46 +96,36 @@ def _v2_payload(state: PagerDutyState, base: str, account: Account, incident: In
     rendered.update(
         service={**service_ref, "type": "service", "name": service.name, "description": service.name},
         alerts=[{"alert_key": state.alerts[a].alert_key} for a in incident.alert_ids],
-        impacted_services=[service_ref],
-        metadata={},
-        external_references=[],
-        importance=None,
-        privilege=None,
-        subscriber_requests=[],
-        alert_grouping=None,
-        basic_alert_grouping=None,
+        impacted_services=[service_ref], metadata={}, external_references=[], importance=None, privilege=None,
+        subscriber_requests=[], alert_grouping=None, basic_alert_grouping=None,
     )
-    return {
-        "messages": [
-            {
-                "event": event,
-                "log_entries": [pagerduty_json.log_entry(state, base, entry)],
-                "webhook": {
-                    "endpoint_url": account.webhook_url,
-                    "name": "pagerstatus",
-                    "description": None,
-                    "webhook_object": service_ref,
-                    "config": {},
-                    "outbound_integration": {
-                        "id": "PJFWPEP",
-                        "type": "outbound_integration_reference",
-                        "summary": "Generic V2 Webhook",
-                        "self": f"{base}/outbound_integrations/PJFWPEP",
-                        "html_url": None,
-                    },
-                    "accounts_addon": None,
-                    "id": account.subscription_id,
-                    "type": "webhook",
-                    "summary": "pagerstatus",
-                    "self": f"{base}/webhooks/{account.subscription_id}",
-                    "html_url": None,
-                },
-                "incident": rendered,
-                "id": state.ids.uuid(),
-                "created_on": pagerduty_json.timestamp(now()),
-            }
-        ]
-    }
+    return {"messages": [{
+        "event": event,
+        "log_entries": [pagerduty_json.log_entry(state, base, entry)],
+        "webhook": {
+            "endpoint_url": account.webhook_url,
+            "name": "pagerstatus",
+            "description": None,
+            "webhook_object": service_ref,
+            "config": {},
+            "outbound_integration": {
+                "id": "PJFWPEP",
+                "type": "outbound_integration_reference",
+                "summary": "Generic V2 Webhook",
+                "self": f"{base}/outbound_integrations/PJFWPEP",
+                "html_url": None,
+            },
+            "accounts_addon": None,
+            "id": account.subscription_id,
+            "type": "webhook",
+            "summary": "pagerstatus",
+            "self": f"{base}/webhooks/{account.subscription_id}",
+            "html_url": None,
+        },
+        "incident": rendered,
+        "id": state.ids.uuid(),
+        "created_on": pagerduty_json.timestamp(now()),
+    }]}
 
 
 def prepare(state: PagerDutyState, base: str, incident: Incident, action: str,

@@ -22,10 +22,7 @@ from tests.harness.reference import (
 )
 from tests.harness.sandbox import Sandbox, running_sandbox
 
-PD_HEADERS = {
-    "Authorization": "Token token=demo-pd-key",
-    "Accept": "application/vnd.pagerduty+json;version=2",
-}
+PD_HEADERS = {"Authorization": "Token token=demo-pd-key", "Accept": "application/vnd.pagerduty+json;version=2"}
 SP_HEADERS = {"Authorization": "OAuth demo-sp-key"}
 PAGE = "demopage0001"
 API_COMPONENT = "demoapi00001"
@@ -41,22 +38,16 @@ def demo() -> Iterator[Sandbox]:
         yield sandbox
 
 
-def pd_get(
-    demo: Sandbox, path: str, params: dict | None = None, headers: dict | None = None
-) -> requests.Response:
-    response = requests.get(
-        demo.pagerduty_url + path, params=params, headers=headers or PD_HEADERS, timeout=10
-    )
+def pd_get(demo: Sandbox, path: str, params: dict | None = None, headers: dict | None = None) -> requests.Response:
+    response = requests.get(demo.pagerduty_url + path, params=params, headers=headers or PD_HEADERS, timeout=10)
     validate_exchange(pagerduty_spec(), response)
     return response
 
 
-def sp_call(
-    demo: Sandbox, method: str, path: str, body: dict | None = None, headers: dict | None = None
-) -> requests.Response:
-    response = requests.request(
-        method, demo.statuspage_url + path, json=body, headers=headers or SP_HEADERS, timeout=10
-    )
+def sp_call(demo: Sandbox, method: str, path: str, body: dict | None = None,
+            headers: dict | None = None) -> requests.Response:
+    response = requests.request(method, demo.statuspage_url + path, json=body, headers=headers or SP_HEADERS,
+                                timeout=10)
     validate_exchange(statuspage_spec(), response)
     return response
 
@@ -65,13 +56,8 @@ def sp_call(
 
 
 def test_open_incidents_with_first_triggers_validate_and_carry_both_tag_forms(demo: Sandbox) -> None:
-    params = {
-        "statuses[]": ["triggered", "acknowledged"],
-        "include[]": ["first_trigger_log_entries"],
-        "limit": 100,
-        "offset": 0,
-        "date_range": "all",
-    }
+    params = {"statuses[]": ["triggered", "acknowledged"], "include[]": ["first_trigger_log_entries"], "limit": 100,
+              "offset": 0, "date_range": "all"}
     body = pd_get(demo, "/incidents", params).json()
     tags = [i["first_trigger_log_entry"]["channel"]["details"]["tags"] for i in body["incidents"]]
     assert tags == [f"component:{API_COMPONENT},env:demo,team:core", ["component_demoweb00001", "pingdom"]]
@@ -99,30 +85,17 @@ def test_pagerduty_errors_validate(demo: Sandbox) -> None:
 
 
 def test_incident_lifecycle_requests_and_responses_validate(demo: Sandbox) -> None:
-    created = sp_call(
-        demo,
-        "POST",
-        f"/pages/{PAGE}/incidents",
-        {
-            "incident": {
-                "name": "API: elevated errors",
-                "status": "investigating",
-                "body": "We are investigating.",
-                "components": {API_COMPONENT: "major_outage"},
-                "component_ids": [API_COMPONENT],
-                "metadata": {"pagerstatus": {"component_id": API_COMPONENT}},
-                "deliver_notifications": True,
-            }
-        },
-    )
+    created = sp_call(demo, "POST", f"/pages/{PAGE}/incidents", {"incident": {
+        "name": "API: elevated errors", "status": "investigating", "body": "We are investigating.",
+        "components": {API_COMPONENT: "major_outage"}, "component_ids": [API_COMPONENT],
+        "metadata": {"pagerstatus": {"component_id": API_COMPONENT}}, "deliver_notifications": True,
+    }})
     assert created.status_code == 201
     incident_id = created.json()["id"]
 
     unresolved = sp_call(demo, "GET", f"/pages/{PAGE}/incidents/unresolved?page=1&per_page=100").json()
     assert incident_id in [i["id"] for i in unresolved]
-    patched = sp_call(
-        demo, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", {"incident": {"status": "identified"}}
-    )
+    patched = sp_call(demo, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", {"incident": {"status": "identified"}})
     assert patched.json()["status"] == "identified"
     resolution = {"status": "resolved", "body": "Resolved.", "components": {API_COMPONENT: "operational"}}
     resolved = sp_call(demo, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", {"incident": resolution})
@@ -132,9 +105,7 @@ def test_incident_lifecycle_requests_and_responses_validate(demo: Sandbox) -> No
 
 
 def test_statuspage_errors_validate(demo: Sandbox) -> None:
-    unauthorized = sp_call(
-        demo, "GET", f"/pages/{PAGE}/incidents/unresolved", headers={"Authorization": "OAuth wrong"}
-    )
+    unauthorized = sp_call(demo, "GET", f"/pages/{PAGE}/incidents/unresolved", headers={"Authorization": "OAuth wrong"})
     assert unauthorized.status_code == 401
     assert "error" in unauthorized.json()
     assert sp_call(demo, "GET", "/pages/nosuchpage00/incidents/unresolved").status_code == 404
@@ -148,13 +119,9 @@ def test_statuspage_errors_validate(demo: Sandbox) -> None:
 def test_validation_rejects_what_the_specs_forbid(demo: Sandbox) -> None:
     url = f"{demo.statuspage_url}/pages/{PAGE}/incidents"
     with pytest.raises(AssertionError, match="violates the spec"):
-        validate_request(
-            statuspage_spec(), "POST", url, {"incident": {"name": "x", "status": "on_fire"}}, SP_HEADERS
-        )
+        validate_request(statuspage_spec(), "POST", url, {"incident": {"name": "x", "status": "on_fire"}}, SP_HEADERS)
     with pytest.raises(AssertionError, match="violates the spec"):
-        validate_request(
-            pagerduty_spec(), "GET", demo.pagerduty_url + "/incidents?statuses[]=open", headers=PD_HEADERS
-        )
+        validate_request(pagerduty_spec(), "GET", demo.pagerduty_url + "/incidents?statuses[]=open", headers=PD_HEADERS)
 
     demo.add_sp_incident(PAGE, name="Someone else's incident")
     good = requests.get(url + "/unresolved", headers=SP_HEADERS, timeout=10).json()
@@ -166,13 +133,8 @@ def test_validation_rejects_what_the_specs_forbid(demo: Sandbox) -> None:
     incidents_url = demo.pagerduty_url + "/incidents"
     listed = requests.get(incidents_url, headers=PD_HEADERS, timeout=10).json()
     with pytest.raises(AssertionError, match="title"):
-        validate_response(
-            pagerduty_spec(),
-            "GET",
-            incidents_url,
-            200,
-            {**listed, "incidents": [dict(listed["incidents"][0], title=None)]},
-        )
+        validate_response(pagerduty_spec(), "GET", incidents_url, 200,
+                          {**listed, "incidents": [dict(listed["incidents"][0], title=None)]})
 
 
 # --- webhooks against PagerDuty's published material ---
@@ -189,9 +151,7 @@ def _payloads(version: int) -> dict:
     demo incident (delivery itself is tested in test_sandbox_webhooks.py)."""
     captured: dict = {}
     with running_sandbox(seed="demo") as sandbox:
-        sandbox.add_account(
-            "demo", "demo-pd-key", webhook_version=version, webhook_url="http://127.0.0.1:9/unused"
-        )
+        sandbox.add_account("demo", "demo-pd-key", webhook_version=version, webhook_url="http://127.0.0.1:9/unused")
         incident_id = sandbox.trigger(monitor="datadog-api", deliver=False)["incident"]["id"]
         with sandbox.state.lock:
             pagerduty = sandbox.state.pagerduty
@@ -221,8 +181,5 @@ def test_v2_payload_has_the_fields_of_pagerdutys_example() -> None:
     assert set(example["incident"]) <= set(ours["incident"])
     assert set(example["log_entries"][0]) <= set(ours["log_entries"][0])
     assert set(example["webhook"]) <= set(ours["webhook"])
-    assert (
-        ours["log_entries"][0]["channel"]["details"]["tags"]
-        == f"component:{API_COMPONENT},env:demo,team:core"
-    )
+    assert ours["log_entries"][0]["channel"]["details"]["tags"] == f"component:{API_COMPONENT},env:demo,team:core"
     assert payloads["priority"] is None  # V2 had no priority event

@@ -53,21 +53,14 @@ def test_faults_match_api_path_regex_and_method(ready: Sandbox) -> None:
 
     assert pd(ready).status_code == 200  # other API
     assert sp(ready).status_code == 200  # other path
-    body = {"incident": {"name": "x"}}
-    post = requests.post(
-        f"{ready.statuspage_url}/pages/{PAGE}/incidents", json=body, headers=SP_KEY, timeout=10
-    )
-    assert post.status_code == 503
-    # Without a count the fault lasts until cleared.
-    again = requests.post(
-        f"{ready.statuspage_url}/pages/{PAGE}/incidents", json=body, headers=SP_KEY, timeout=10
-    )
-    assert again.status_code == 503
+
+    def post() -> int:
+        return requests.post(f"{ready.statuspage_url}/pages/{PAGE}/incidents", json={"incident": {"name": "x"}},
+                             headers=SP_KEY, timeout=10).status_code
+
+    assert [post(), post()] == [503, 503]  # without a count the fault lasts until cleared
     ready.clear_faults()
-    cleared = requests.post(
-        f"{ready.statuspage_url}/pages/{PAGE}/incidents", json=body, headers=SP_KEY, timeout=10
-    )
-    assert cleared.status_code == 201
+    assert post() == 201
 
 
 def test_faults_match_the_query_string(ready: Sandbox) -> None:
@@ -121,19 +114,15 @@ def test_rate_limit_is_a_token_bucket_per_token_switchable(ready: Sandbox, clock
     assert [sp(ready).status_code for _ in range(5)] == [200] * 5  # off by default
 
     ready.rate_limit(capacity=3, refill_per_second=0.5)
-    statuses = [sp(ready).status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
+    assert [sp(ready).status_code for _ in range(4)] == [200, 200, 200, 429]
     assert sp(ready).headers["Retry-After"] == "2"  # one token at 0.5/s
     clock.advance(1.9)
     assert sp(ready).status_code == 429
     clock.advance(0.1)
     assert sp(ready).status_code == 200
     ready.add_page("page00000002", "other-key")
-    other = requests.get(
-        f"{ready.statuspage_url}/pages/page00000002/components",
-        headers={"Authorization": "OAuth other-key"},
-        timeout=10,
-    )
+    other = requests.get(f"{ready.statuspage_url}/pages/page00000002/components",
+                         headers={"Authorization": "OAuth other-key"}, timeout=10)
     assert other.status_code == 200  # its own bucket
     assert pd(ready).status_code == 200  # PagerDuty is not limited
 

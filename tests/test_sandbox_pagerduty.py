@@ -12,9 +12,7 @@ from tests.harness.sandbox import Sandbox
 KEY = {"Authorization": "Token token=acme-pd-key"}
 
 
-def get(
-    sandbox: Sandbox, path: str, params: dict | None = None, headers: dict | None = None
-) -> requests.Response:
+def get(sandbox: Sandbox, path: str, params: dict | None = None, headers: dict | None = None) -> requests.Response:
     return requests.get(sandbox.pagerduty_url + path, params=params, headers=headers or KEY, timeout=10)
 
 
@@ -104,13 +102,9 @@ def test_first_trigger_is_a_reference_unless_included(sandbox: Sandbox) -> None:
     assert plain["type"] == "trigger_log_entry_reference" and "channel" not in plain
     params = {"include[]": "first_trigger_log_entries"}
     full = get(sandbox, "/incidents", params).json()["incidents"][0]["first_trigger_log_entry"]
-    assert full["channel"] == {
-        "type": "api",
-        "summary": "Sandbox incident",
-        "description": "Sandbox incident",
-        "incident_key": full["channel"]["incident_key"],
-        "details": {"title": "Sandbox incident", "tags": "component:abc"},
-    }
+    assert full["channel"] == {"type": "api", "summary": "Sandbox incident", "description": "Sandbox incident",
+                               "incident_key": full["channel"]["incident_key"],
+                               "details": {"title": "Sandbox incident", "tags": "component:abc"}}
 
 
 def test_status_changes_follow_pagerdutys_rules(sandbox: Sandbox) -> None:

@@ -14,12 +14,8 @@ KEY = {"Authorization": "OAuth sp-key"}
 COMPONENTS = [{"id": "comp00000api", "name": "API"}, {"id": "comp00000web", "name": "Website"}]
 
 
-def call(
-    sandbox: Sandbox, method: str, path: str, headers: dict | None = None, **kwargs
-) -> requests.Response:
-    return requests.request(
-        method, sandbox.statuspage_url + path, headers=headers or KEY, timeout=10, **kwargs
-    )
+def call(sandbox: Sandbox, method: str, path: str, headers: dict | None = None, **kwargs) -> requests.Response:
+    return requests.request(method, sandbox.statuspage_url + path, headers=headers or KEY, timeout=10, **kwargs)
 
 
 def test_auth_and_unknown_pages(sandbox: Sandbox) -> None:
@@ -31,10 +27,7 @@ def test_auth_and_unknown_pages(sandbox: Sandbox) -> None:
     assert call(sandbox, "GET", f"/pages/{PAGE}/components", {"Authorization": "sp-key"}).status_code == 401
     assert call(sandbox, "GET", "/pages/nosuchpage00/incidents/unresolved").status_code == 404
     # Another page's key does not open this page.
-    assert (
-        call(sandbox, "GET", f"/pages/{PAGE}/components", {"Authorization": "OAuth other-key"}).status_code
-        == 404
-    )
+    assert call(sandbox, "GET", f"/pages/{PAGE}/components", {"Authorization": "OAuth other-key"}).status_code == 404
     assert [c["name"] for c in call(sandbox, "GET", f"/pages/{PAGE}/components").json()] == ["API", "Website"]
 
 
@@ -49,11 +42,7 @@ def test_create_sets_components_impact_and_the_first_update(sandbox: Sandbox) ->
 
     assert created.status_code == 201
     incident = created.json()
-    assert (incident["name"], incident["status"], incident["impact"]) == (
-        "API outage",
-        "identified",
-        "critical",
-    )
+    assert (incident["name"], incident["status"], incident["impact"]) == ("API outage", "identified", "critical")
     assert [c["id"] for c in incident["components"]] == ["comp00000api", "comp00000web"]
     assert incident["metadata"] == {"pagerstatus": {"component_id": "comp00000api"}}
     update = incident["incident_updates"][0]
@@ -70,17 +59,12 @@ def test_updates_resolve_and_leave_the_unresolved_list(sandbox: Sandbox) -> None
     body = {"incident": {"name": "Slow website", "components": {"comp00000web": "degraded_performance"}}}
     incident_id = call(sandbox, "POST", f"/pages/{PAGE}/incidents", json=body).json()["id"]
 
-    renamed = call(
-        sandbox, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", json={"incident": {"name": "Slower"}}
-    )
+    renamed = call(sandbox, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", json={"incident": {"name": "Slower"}})
     assert len(renamed.json()["incident_updates"]) == 1  # no body, no status change: no update
     resolution = {"status": "resolved", "body": "Fixed.", "components": {"comp00000web": "operational"}}
     resolved = call(sandbox, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", json={"incident": resolution}).json()
     assert resolved["resolved_at"] is not None
-    assert [u["status"] for u in resolved["incident_updates"]] == [
-        "resolved",
-        "investigating",
-    ]  # newest first
+    assert [u["status"] for u in resolved["incident_updates"]] == ["resolved", "investigating"]  # newest first
     assert call(sandbox, "GET", f"/pages/{PAGE}/incidents/unresolved").json() == []
 
 
@@ -88,25 +72,20 @@ def test_invalid_writes_are_refused_and_change_nothing(sandbox: Sandbox) -> None
     sandbox.add_page(PAGE, "sp-key", COMPONENTS)
     path = f"/pages/{PAGE}/incidents"
     refusals = [
-        ({"incident": {"name": "x", "metadata": {"pagerstatus": "not-an-object"}}}, 422),
-        ({"incident": {"name": "x", "components": {"nosuchcompnt": "major_outage"}}}, 422),
-        ({"incident": {"name": "x", "components": {"comp00000api": "on_fire"}}}, 422),
-        ({"incident": {"name": "x", "status": "scheduled"}}, 422),
-        ({"incident": {"status": "investigating"}}, 422),
-        ({"name": "x"}, 400),
+        ("POST", path, {"json": {"incident": {"name": "x", "metadata": {"pagerstatus": "not-an-object"}}}}, 422),
+        ("POST", path, {"json": {"incident": {"name": "x", "components": {"nosuchcompnt": "major_outage"}}}}, 422),
+        ("POST", path, {"json": {"incident": {"name": "x", "components": {"comp00000api": "on_fire"}}}}, 422),
+        ("POST", path, {"json": {"incident": {"name": "x", "status": "scheduled"}}}, 422),
+        ("POST", path, {"json": {"incident": {"status": "investigating"}}}, 422),
+        ("POST", path, {"json": {"name": "x"}}, 400),
+        ("POST", path, {"data": "incident", "headers": {**KEY, "Content-Type": "text/plain"}}, 400),
+        ("POST", path, {"data": {"incident[name]": "x"}}, 400),  # only JSON
+        ("PATCH", f"{path}/nosuchincdnt", {"json": {"incident": {"name": "y"}}}, 404),
     ]
-    for body, status in refusals:
-        response = call(sandbox, "POST", path, json=body)
-        assert response.status_code == status, body
+    for method, target, sent, status in refusals:
+        response = call(sandbox, method, target, **sent)
+        assert response.status_code == status, sent
         assert "error" in response.json()
-    assert (
-        call(
-            sandbox, "POST", path, data="incident", headers={**KEY, "Content-Type": "text/plain"}
-        ).status_code
-        == 400
-    )
-    assert call(sandbox, "POST", path, data={"incident[name]": "x"}).status_code == 400  # only JSON
-    assert call(sandbox, "PATCH", f"{path}/nosuchincdnt", json={"incident": {"name": "y"}}).status_code == 404
     assert sandbox.state.statuspage.incidents == {}
     assert {c.status for c in sandbox.state.statuspage.components.values()} == {"operational"}
 
@@ -130,13 +109,8 @@ def test_unresolved_and_components_are_paged(sandbox: Sandbox) -> None:
 
 def test_control_incidents_can_be_unowned_old_or_watermarked(sandbox: Sandbox) -> None:
     sandbox.add_page(PAGE, "sp-key", COMPONENTS)
-    sandbox.add_sp_incident(
-        PAGE,
-        name="Planned by hand",
-        body="⛈ opened by the original tool",
-        components={"comp00000api": "partial_outage"},
-        created_at="2023-05-01T10:00:00+00:00",
-    )
+    sandbox.add_sp_incident(PAGE, name="Planned by hand", body="⛈ opened by the original tool",
+                            components={"comp00000api": "partial_outage"}, created_at="2023-05-01T10:00:00+00:00")
     listed = call(sandbox, "GET", f"/pages/{PAGE}/incidents/unresolved").json()[0]
     assert listed["created_at"] == "2023-05-01T10:00:00.000Z"
     assert listed["incident_updates"][0]["body"] == "⛈ opened by the original tool"
