@@ -69,22 +69,14 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     def pd_base() -> str:
         return request.url_root.rstrip("/") + pagerduty_api.PREFIX
 
-    def deliver(incident: Incident, action: str, entry: LogEntry | None) -> dict | None:
-        """The action's webhook, sent with the lock let go: pagerstatus calls back into this server."""
-        prepared = webhooks.prepare(state.pagerduty, pd_base(), incident, action, entry)
+    def deliver(incident: Incident, action: str, entry: LogEntry | None, send: bool) -> dict | None:
+        """The action's webhook unless send is false, sent with the lock let go: pagerstatus
+        calls back into this server."""
+        prepared = webhooks.prepare(state.pagerduty, pd_base(), incident, action, entry) if send else None
         if prepared is None:
             return None
         with state.unlocked():
             return webhooks.send(prepared)
-
-    def step(incident_id: str, action: str, send: bool, priority: str | None = None) -> dict | None:
-        """One user action on an incident, then its webhook."""
-        if action == "priority":
-            state.pagerduty.set_priority(incident_id, priority)
-            entry = None
-        else:
-            entry = state.pagerduty.change_status(incident_id, action)
-        return deliver(state.pagerduty.incident(incident_id), action, entry) if send else None
 
     def rendered(incident: Incident) -> dict:
         return pagerduty_json.incident(state.pagerduty, pd_base(), incident, full_first_trigger=True)
@@ -237,9 +229,9 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         for _ in range(count or 1):
             incident = state.pagerduty.trigger(**trigger_fields)
             trigger_entry = state.pagerduty.log_entries[incident.log_entry_ids[0]]
-            deliveries.append(deliver(incident, "trigger", trigger_entry) if send else None)
-            if _ACTION_TO_REACH[status]:
-                deliveries.append(step(incident.id, _ACTION_TO_REACH[status], send))
+            deliveries.append(deliver(incident, "trigger", trigger_entry, send))
+            if action := _ACTION_TO_REACH[status]:
+                deliveries.append(deliver(incident, action, state.pagerduty.change_status(incident.id, action), send))
             incidents.append(rendered(incident))
         if count is None:
             return jsonify({"incident": incidents[0], "webhook": deliveries[-1]}), 201
@@ -252,11 +244,13 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         if action == "priority":
             if "priority" not in data:
                 raise SandboxError(400, "priority is required (null clears it)")
-            delivery = step(incident_id, action, send, priority=_field(data, "priority", str, None))
+            state.pagerduty.set_priority(incident_id, _field(data, "priority", str, None))
+            entry = None
         elif action in ACTIONS:
-            delivery = step(incident_id, action, send)
+            entry = state.pagerduty.change_status(incident_id, action)
         else:
             raise SandboxError(404, f"action must be priority or one of {tuple(ACTIONS)}")
+        delivery = deliver(state.pagerduty.incident(incident_id), action, entry, send)
         return jsonify({"incident": rendered(state.pagerduty.incident(incident_id)), "webhook": delivery})
 
     # --- Statuspage ---

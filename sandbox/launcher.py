@@ -164,20 +164,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
     state = SandboxState()
-    sandbox = SandboxServer(state, "127.0.0.1", args.sandbox_port).start()
     process = None
-    try:
-        process, function_url = start_function(args.port, demo_environment(sandbox))
-        with state.lock:
-            seeded = seed_demo(state, webhook_url=f"{function_url}/{DEMO_ACCOUNT}")
-        print(demo_guide(function_url, sandbox, seeded), flush=True)
-        return process.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if process is not None:
-            stop(process)
-        sandbox.stop()
+    with SandboxServer(state, "127.0.0.1", args.sandbox_port) as sandbox:
+        try:
+            process, function_url = start_function(args.port, demo_environment(sandbox))
+            with state.lock:
+                seeded = seed_demo(state, webhook_url=f"{function_url}/{DEMO_ACCOUNT}")
+            print(demo_guide(function_url, sandbox, seeded), flush=True)
+            return process.wait()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if process is not None:
+                stop(process)
 
 
 if __name__ == "__main__":

@@ -41,18 +41,15 @@ def create_app(state: SandboxState) -> Flask:
             return error
         return gateway.error_response(located[0], error.code, error.name)
 
-    app.wsgi_app = _holding_the_lock(state, app.wsgi_app)  # type: ignore[method-assign]
-    return app
+    wsgi_app = app.wsgi_app
 
-
-def _holding_the_lock(state: SandboxState, wsgi_app: Callable) -> Callable:
-    """Each request holds the state's lock until its answer is ready (state.py says why)."""
-
-    def locked(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def holding_the_lock(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """Each request holds the state's lock until its answer is ready (state.py says why)."""
         with state.lock:
             return wsgi_app(environ, start_response)
 
-    return locked
+    app.wsgi_app = holding_the_lock  # type: ignore[method-assign]
+    return app
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -63,8 +60,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class BackgroundServer:
-    """A WSGI app served by werkzeug in a thread of this process: `with BackgroundServer(app) as server:`
-    or start()/stop(). Port 0 picks a free port; `port` tells which."""
+    """A WSGI app served by werkzeug in a thread of this process while in `with BackgroundServer(app)
+    as server:`. Port 0 picks a free port; `port` tells which."""
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0):
         self.host = host
@@ -72,7 +69,7 @@ class BackgroundServer:
         # which meanwhile calls the emulated APIs on this same server.
         self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
         self.port = self._server.server_port
-        # A short poll interval makes stop() quick, which tests starting a server each feel.
+        # A short poll interval makes stopping quick, which tests starting a server each feel.
         self._thread = threading.Thread(target=functools.partial(self._server.serve_forever, poll_interval=0.05),
                                         daemon=True)
 
@@ -80,20 +77,14 @@ class BackgroundServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> Self:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 class SandboxServer(BackgroundServer):
