@@ -10,20 +10,13 @@ from flask import Blueprint, Response
 
 from sandbox.base import now
 from sandbox.state import SandboxState
-from sandbox.statuspage_state import Incident, Page, StatuspageState
+from sandbox.statuspage_state import COMPONENT_STATUSES, Incident, Page, StatuspageState
 
 REFRESH_SECONDS = 2
 RECENT = timedelta(days=7)
 RECENT_LIMIT = 10
-STATUS_LABELS = {
-    "operational": "Operational",
-    "under_maintenance": "Under Maintenance",
-    "degraded_performance": "Degraded Performance",
-    "partial_outage": "Partial Outage",
-    "major_outage": "Major Outage",
-}
-# Least to most severe, for the page's headline.
-_SEVERITY = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
+# Statuspage's labels: under_maintenance -> Under Maintenance.
+STATUS_LABELS = {status: status.replace("_", " ").title() for status in COMPONENT_STATUSES}
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; color: #222; }
@@ -51,11 +44,8 @@ def _time(moment: datetime) -> str:
 
 def _incident(state: StatuspageState, incident: Incident) -> str:
     affected = ", ".join(escape(state.components[c].name) for c in incident.component_ids)
-    updates = "".join(
-        f'<li class="update"><strong>{escape(u.status.capitalize())}</strong> - {escape(u.body)} '
-        f"{_time(u.created_at)}</li>"
-        for u in reversed(incident.updates)
-    )
+    updates = "".join(f'<li class="update"><strong>{escape(u.status.capitalize())}</strong> - {escape(u.body)} '
+                      f"{_time(u.created_at)}</li>" for u in reversed(incident.updates))
     return (
         f'<div class="incident impact-{escape(incident.impact)}" id="incident-{escape(incident.id)}">'
         f"<h3>{escape(incident.name)}</h3>"
@@ -66,27 +56,22 @@ def _incident(state: StatuspageState, incident: Incident) -> str:
 
 def _page(state: StatuspageState, page: Page, moment: datetime) -> str:
     components = state.page_components(page.id)
-    worst = max((c.status for c in components), key=_SEVERITY.index, default="operational")
+    worst = max((c.status for c in components), key=COMPONENT_STATUSES.index, default="operational")
     headline = "All Systems Operational" if worst == "operational" else STATUS_LABELS[worst]
-    rows = "".join(
-        f'<li class="component status-{escape(c.status)}"><span class="name">{escape(c.name)}</span>'
-        f'<span class="status">{escape(STATUS_LABELS[c.status])}</span></li>'
-        for c in components
-    )
+    rows = "".join(f'<li class="component status-{escape(c.status)}"><span class="name">{escape(c.name)}</span>'
+                   f'<span class="status">{escape(STATUS_LABELS[c.status])}</span></li>' for c in components)
     incidents = state.page_incidents(page.id)
-    open_ = [i for i in incidents if i.status != "resolved"]
-    resolved = [i for i in incidents if i.resolved_at and moment - i.resolved_at <= RECENT][:RECENT_LIMIT]
+    recent = [i for i in incidents if i.resolved_at and moment - i.resolved_at <= RECENT][:RECENT_LIMIT]
+    active = "".join(_incident(state, i) for i in incidents if i.status != "resolved")
+    resolved = "".join(_incident(state, i) for i in recent)
     return (
         f'<section class="page" id="page-{escape(page.id)}"><h1>{escape(page.name)}</h1>'
         f'<div class="banner status-{escape(worst)}">{escape(headline)}</div>'
         f'<ul class="components">{rows}</ul>'
         "<h2>Active incidents</h2>"
-        + ("".join(_incident(state, i) for i in open_) or '<p class="muted">No active incidents.</p>')
+        + (active or '<p class="muted">No active incidents.</p>')
         + "<h2>Recently resolved</h2>"
-        + (
-            "".join(_incident(state, i) for i in resolved)
-            or '<p class="muted">Nothing resolved in the last 7 days.</p>'
-        )
+        + (resolved or '<p class="muted">Nothing resolved in the last 7 days.</p>')
         + "</section>"
     )
 

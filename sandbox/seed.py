@@ -25,20 +25,10 @@ def seed_demo(state: SandboxState, webhook_url: str | None = None) -> dict:
     Hold state.lock, or call it before the server starts."""
     api, website = DEMO_COMPONENTS["API"], DEMO_COMPONENTS["Website"]
     monitors = [
-        Monitor(
-            name="datadog-api",
-            account=DEMO_ACCOUNT,
-            title="[Datadog] API error rate above 5%",
-            tags=f"component:{api},env:demo,team:core",
-            service="Datadog",
-        ),
-        Monitor(
-            name="pingdom-website",
-            account=DEMO_ACCOUNT,
-            title="[Pingdom] Website is down",
-            tags=[f"component_{website}", "pingdom"],
-            service="Pingdom",
-        ),
+        Monitor(name="datadog-api", account=DEMO_ACCOUNT, title="[Datadog] API error rate above 5%",
+                tags=f"component:{api},env:demo,team:core", service="Datadog"),
+        Monitor(name="pingdom-website", account=DEMO_ACCOUNT, title="[Pingdom] Website is down",
+                tags=[f"component_{website}", "pingdom"], service="Pingdom"),
     ]
     state.pagerduty.put_account(Account(name=DEMO_ACCOUNT, api_key=DEMO_PD_KEY, webhook_url=webhook_url,
                                         webhook_version=3, webhook_secret=DEMO_WEBHOOK_SECRET))
@@ -47,13 +37,8 @@ def seed_demo(state: SandboxState, webhook_url: str | None = None) -> dict:
     for monitor in monitors:
         state.pagerduty.add_monitor(monitor)
     return {
-        "pagerduty": {
-            "account": DEMO_ACCOUNT,
-            "api_key": DEMO_PD_KEY,
-            "webhook_url": webhook_url,
-            "webhook_version": 3,
-            "webhook_secret": DEMO_WEBHOOK_SECRET,
-        },
+        "pagerduty": {"account": DEMO_ACCOUNT, "api_key": DEMO_PD_KEY, "webhook_url": webhook_url, "webhook_version": 3,
+                      "webhook_secret": DEMO_WEBHOOK_SECRET},
         "statuspage": {"page_id": DEMO_PAGE_ID, "api_key": DEMO_SP_KEY, "components": dict(DEMO_COMPONENTS)},
         "monitors": {m.name: {"title": m.title, "tags": m.tags, "service": m.service} for m in monitors},
     }

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sandbox.base import Ids, SandboxError, now
 
+# Least to most severe (page.py's headline is the worst).
 COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
 REALTIME_STATUSES = ("investigating", "identified", "monitoring", "resolved")
 NOT_FOUND = "The requested resource could not be found."
@@ -143,9 +144,7 @@ class StatuspageState:
         if change.name is not None and not change.name.strip():
             raise SandboxError(422, "Name can't be blank")
         if change.status is not None and change.status not in REALTIME_STATUSES:
-            raise SandboxError(
-                422, f"status must be one of {REALTIME_STATUSES} (scheduled incidents are not emulated)"
-            )
+            raise SandboxError(422, f"status must be one of {REALTIME_STATUSES} (scheduled incidents are not emulated)")
         if change.metadata is not None and not all(isinstance(v, dict) for v in change.metadata.values()):
             raise SandboxError(422, "Metadata top level values must be objects")
         for component_id in [*change.component_statuses, *(change.component_ids or [])]:
