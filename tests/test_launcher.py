@@ -13,6 +13,7 @@ import time
 import requests
 
 from sandbox.launcher import REPO
+from tests.harness.clock import wait_for
 
 
 def test_make_run_demo_end_to_end():
@@ -71,13 +72,14 @@ def test_make_run_demo_end_to_end():
     assert launcher.returncode == 0
     # Everything it started goes away (gunicorn's worker may take a moment to exit).
     for url in (f"{function}/", f"{sandbox}/"):
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                requests.get(url, timeout=1)
-            except requests.ConnectionError:
-                break
-            except requests.Timeout:
-                pass
-            assert time.monotonic() < deadline, f"{url} still listening 15 s after Ctrl-C"
-            time.sleep(0.2)
+        wait_for(lambda url=url: refused(url), timeout=15, what=f"{url} to stop listening after Ctrl-C")
+
+
+def refused(url: str) -> bool:
+    try:
+        requests.get(url, timeout=1)
+    except requests.ConnectionError:
+        return True
+    except requests.Timeout:
+        pass
+    return False

@@ -32,7 +32,7 @@ API_COMPONENT = "demoapi00001"
 def demo() -> Iterator[Sandbox]:
     """One demo sandbox for the module, with an acknowledged P1 incident (string
     tags) and a triggered one without priority (list tags)."""
-    with running_sandbox(seed="demo") as sandbox:
+    with running_sandbox(demo=True) as sandbox:
         sandbox.trigger(monitor="datadog-api", status="acknowledged", priority="P1")
         sandbox.trigger(monitor="pingdom-website")
         yield sandbox
@@ -150,7 +150,7 @@ def _payloads(version: int) -> dict:
     """The bodies the sandbox would deliver for a trigger and a priority change of a
     demo incident (delivery itself is tested in test_sandbox_webhooks.py)."""
     captured: dict = {}
-    with running_sandbox(seed="demo") as sandbox:
+    with running_sandbox(demo=True) as sandbox:
         sandbox.add_account("demo", "demo-pd-key", webhook_version=version, webhook_url="http://127.0.0.1:9/unused")
         incident_id = sandbox.trigger(monitor="datadog-api", deliver=False)["incident"]["id"]
         with sandbox.state.lock:

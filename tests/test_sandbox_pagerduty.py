@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 
 from tests.harness.sandbox import Sandbox
@@ -12,12 +13,18 @@ from tests.harness.sandbox import Sandbox
 KEY = {"Authorization": "Token token=acme-pd-key"}
 
 
+@pytest.fixture
+def sandbox(sandbox: Sandbox) -> Sandbox:
+    """The sandbox with account acme, its key acme-pd-key."""
+    sandbox.add_account()
+    return sandbox
+
+
 def get(sandbox: Sandbox, path: str, params: dict | None = None, headers: dict | None = None) -> requests.Response:
     return requests.get(sandbox.pagerduty_url + path, params=params, headers=headers or KEY, timeout=10)
 
 
 def test_api_keys_are_checked_per_account(sandbox: Sandbox) -> None:
-    sandbox.add_account("acme", "acme-pd-key")
     sandbox.add_account("other", "other-pd-key")
     incident = sandbox.trigger("acme", title="Disk full")["incident"]
 
@@ -30,7 +37,6 @@ def test_api_keys_are_checked_per_account(sandbox: Sandbox) -> None:
 
 
 def test_statuses_filter_takes_repeated_bracketed_parameter(sandbox: Sandbox) -> None:
-    sandbox.add_account()
     triggered = sandbox.trigger("acme")["incident"]["id"]
     acknowledged = sandbox.trigger("acme", status="acknowledged")["incident"]["id"]
     sandbox.trigger("acme", status="resolved")
@@ -47,7 +53,6 @@ def test_statuses_filter_takes_repeated_bracketed_parameter(sandbox: Sandbox) ->
 
 
 def test_paging_over_more_than_a_hundred_incidents(sandbox: Sandbox) -> None:
-    sandbox.add_account()
     created = sandbox.trigger("acme", count=130, deliver=False)["incidents"]
     assert len(created) == 130
 
@@ -61,7 +66,6 @@ def test_paging_over_more_than_a_hundred_incidents(sandbox: Sandbox) -> None:
 
 
 def test_offset_plus_limit_may_not_exceed_ten_thousand(sandbox: Sandbox) -> None:
-    sandbox.add_account()
     assert get(sandbox, "/incidents", {"offset": 9_900, "limit": 100}).status_code == 200
     refused = get(sandbox, "/incidents", {"offset": 9_901, "limit": 100})
     assert refused.status_code == 400
@@ -70,7 +74,6 @@ def test_offset_plus_limit_may_not_exceed_ten_thousand(sandbox: Sandbox) -> None
 
 
 def test_incidents_older_than_a_month_need_date_range_all(sandbox: Sandbox) -> None:
-    sandbox.add_account()
     old = datetime.now(UTC) - timedelta(days=40)
     old_id = sandbox.trigger("acme", title="Old", created_at=old.isoformat())["incident"]["id"]
     new_id = sandbox.trigger("acme", title="New")["incident"]["id"]
@@ -82,7 +85,6 @@ def test_incidents_older_than_a_month_need_date_range_all(sandbox: Sandbox) -> N
 
 
 def test_tags_in_trigger_alerts_or_both(sandbox: Sandbox) -> None:
-    sandbox.add_account()
     in_alerts = sandbox.trigger("acme", tags=["component_abc"], tags_in="alerts")["incident"]
     in_trigger = sandbox.trigger("acme", tags="component:abc,env:prod", tags_in="trigger")["incident"]
 
@@ -95,7 +97,6 @@ def test_tags_in_trigger_alerts_or_both(sandbox: Sandbox) -> None:
 
 
 def test_first_trigger_is_a_reference_unless_included(sandbox: Sandbox) -> None:
-    sandbox.add_account()
     sandbox.trigger("acme", tags="component:abc")
 
     plain = get(sandbox, "/incidents").json()["incidents"][0]["first_trigger_log_entry"]
@@ -108,7 +109,6 @@ def test_first_trigger_is_a_reference_unless_included(sandbox: Sandbox) -> None:
 
 
 def test_status_changes_follow_pagerdutys_rules(sandbox: Sandbox) -> None:
-    sandbox.add_account()
     incident_id = sandbox.trigger("acme", priority="P2", urgency="low")["incident"]["id"]
 
     acknowledged = sandbox.acknowledge(incident_id)["incident"]
@@ -131,7 +131,6 @@ def test_status_changes_follow_pagerdutys_rules(sandbox: Sandbox) -> None:
 
 
 def test_control_refuses_bad_incident_fields(sandbox: Sandbox) -> None:
-    sandbox.add_account()
     for body in (
         {"account": "nobody"},
         {"account": "acme", "priority": "P9"},

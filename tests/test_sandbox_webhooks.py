@@ -28,9 +28,7 @@ class Receiver:
     def __call__(self, environ: dict, start_response) -> Response:
         request = Request(environ)
         self.received.append((dict(request.headers), request.get_data()))
-        answer = Response(
-            json.dumps({"seen": len(self.received)}), status=self.status, mimetype="application/json"
-        )
+        answer = Response(json.dumps({"seen": len(self.received)}), status=self.status, mimetype="application/json")
         return answer(environ, start_response)
 
     def events(self) -> list[str]:

@@ -12,6 +12,7 @@ sha256, or nothing is written. Needs internet access to raw.githubusercontent.co
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import re
@@ -31,10 +32,6 @@ DEVELOPER_DOCS = ("PagerDuty/developer-docs", "94224391aa3eac8fa73ea6a6af542dee0
 GO_PAGERDUTY = ("PagerDuty/go-pagerduty", "d34fb98c09850c92771001dd77a3609acda0ca29")
 V2_DOC, V3_DOC = "docs/webhooks/09-V2-Overview.md", "docs/webhooks/01-Overview.md"
 VECTOR_TEST = "webhookv3/webhookv3_test.go"
-
-
-def whole(text: str) -> Any:
-    return json.loads(text)
 
 
 def example(event: str) -> Callable[[str], Any]:
@@ -98,10 +95,10 @@ WEBHOOK_EXAMPLES = {
 }
 FILES = {
     "pagerduty-rest-openapiv3.json": Source(
-        API_SCHEMA, "reference/REST/openapiv3.json", whole,
+        API_SCHEMA, "reference/REST/openapiv3.json", json.loads,
         "b2e80f8b83b170f29702e96a69adf230702b4ec43dddab7e348a2985c707ef35"),
     "statuspage-openapiv3.json": Source(
-        STATUSPAGE_SDK, "statuspage-openapi3.json", whole,
+        STATUSPAGE_SDK, "statuspage-openapi3.json", json.loads,
         "055298d0f4c923910dcf44ae48a19398a170acbe7c486dcaf0bda010487643b6"),
     **{f"pagerduty-webhooks/{name}.json": Source(DEVELOPER_DOCS, V2_DOC if name.startswith("v2-") else V3_DOC,
                                                  example(name[3:].replace("-", ".", 1)), sha256)
@@ -116,23 +113,17 @@ class FetchError(Exception):
     pass
 
 
-def render(value: Any) -> bytes:
-    return json.dumps(value, indent=2, ensure_ascii=False).encode("utf-8")
-
-
 def fetch(into: Path, source_url: str = RAW_GITHUB) -> None:
     """Write every file into `into`, all or nothing: they are built beside it and replace
     it only once each matched its hash."""
     building = into.with_name(f"{into.name}.partial")
     shutil.rmtree(building, ignore_errors=True)
-    downloaded: dict[str, str] = {}
+    download = functools.cache(_download)  # several files come from one upstream file
     try:
         for name, source in FILES.items():
             url = source_url.format(repo=source.upstream[0], commit=source.upstream[1], path=source.path)
-            if url not in downloaded:
-                downloaded[url] = _download(url)
             try:
-                content = render(source.extract(downloaded[url]))
+                content = json.dumps(source.extract(download(url)), indent=2, ensure_ascii=False).encode()
             except ValueError as failure:
                 raise FetchError(f"{name}: cannot extract it from {url}: {failure}") from None
             digest = hashlib.sha256(content).hexdigest()

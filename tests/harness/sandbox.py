@@ -1,6 +1,6 @@
 """A sandbox (local PagerDuty + Statuspage emulator) running in this process.
 
-    with running_sandbox(seed="demo") as sandbox:
+    with running_sandbox(demo=True) as sandbox:
         sandbox.trigger("demo", monitor="datadog-api")
         requests.get(sandbox.pagerduty_url + "/incidents", headers=...)
 
@@ -10,6 +10,7 @@ raise AssertionError with the sandbox's answer when it refuses.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,11 +68,8 @@ class Sandbox:
         """action: acknowledge, unacknowledge, resolve, reopen, or priority (with priority=)."""
         return self.control("POST", f"/pagerduty/incidents/{incident_id}/{action}", {"deliver": deliver, **fields})
 
-    def acknowledge(self, incident_id: str, deliver: bool = True) -> dict:
-        return self.act(incident_id, "acknowledge", deliver)
-
-    def resolve(self, incident_id: str, deliver: bool = True) -> dict:
-        return self.act(incident_id, "resolve", deliver)
+    acknowledge = functools.partialmethod(act, action="acknowledge")
+    resolve = functools.partialmethod(act, action="resolve")
 
     def set_priority(self, incident_id: str, priority: str | None, deliver: bool = True) -> dict:
         return self.act(incident_id, "priority", deliver, priority=priority)
@@ -109,15 +107,13 @@ class Sandbox:
 
 
 @contextmanager
-def running_sandbox(seed: str | None = None, clock: Callable[[], float] = time.monotonic,
+def running_sandbox(demo: bool = False, clock: Callable[[], float] = time.monotonic,
                     sleep: Callable[[float], None] = time.sleep) -> Iterator[Sandbox]:
-    """A sandbox on 127.0.0.1 and a port of its own, stopped on exit. seed="demo" seeds
-    the demo; clock and sleep drive its rate limit and latency faults (state.py)."""
+    """A sandbox on 127.0.0.1 and a port of its own, stopped on exit, with the demo seeded when
+    demo is true; clock and sleep drive its rate limit and latency faults (state.py)."""
     state = SandboxState(clock=clock, sleep=sleep)
-    if seed == "demo":
+    if demo:
         seed_demo(state)
-    elif seed is not None:
-        raise ValueError(f"unknown seed {seed!r}")
     with SandboxServer(state) as server:
         sandbox = Sandbox(server)
         try:
