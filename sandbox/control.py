@@ -250,8 +250,9 @@ def create_blueprint(state: SandboxState) -> Blueprint:
             entry = state.pagerduty.change_status(incident_id, action)
         else:
             raise SandboxError(404, f"action must be priority or one of {tuple(ACTIONS)}")
-        delivery = deliver(state.pagerduty.incident(incident_id), action, entry, send)
-        return jsonify({"incident": rendered(state.pagerduty.incident(incident_id)), "webhook": delivery})
+        incident = state.pagerduty.incident(incident_id)
+        delivery = deliver(incident, action, entry, send)
+        return jsonify({"incident": rendered(incident), "webhook": delivery})
 
     # --- Statuspage ---
 

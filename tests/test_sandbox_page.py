@@ -34,11 +34,7 @@ def test_page_shows_components_incidents_and_refreshes(sandbox: Sandbox) -> None
     assert f'id="incident-{fixed["id"]}"' in resolved and "All good." in resolved
 
 
-def test_empty_sandbox_page_says_how_to_start(sandbox: Sandbox) -> None:
-    assert "POST /_sandbox/statuspage/pages" in requests.get(sandbox.url + "/", timeout=10).text
-
-
-def test_demo_seed_describes_what_it_made_and_its_monitors_trigger(sandbox: Sandbox) -> None:
+def test_demo_seed_describes_itself_its_monitors_trigger_and_reset_empties_the_page(sandbox: Sandbox) -> None:
     seeded = sandbox.reset(seed="demo", webhook_url="http://127.0.0.1:9/hook")
     assert seeded["statuspage"]["components"]["API"] == "demoapi00001"
     assert seeded["pagerduty"]["webhook_url"] == "http://127.0.0.1:9/hook"
@@ -57,3 +53,4 @@ def test_demo_seed_describes_what_it_made_and_its_monitors_trigger(sandbox: Sand
     ]
     assert sandbox.reset() is None
     assert sandbox.dump()["statuspage"]["pages"] == []
+    assert "POST /_sandbox/statuspage/pages" in requests.get(sandbox.url + "/", timeout=10).text  # how to start
