@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -420,8 +421,6 @@ def test_each_account_module_is_wired_to_its_own_provider_and_token(directory):
         assert inputs(call["pagerduty_accounts"]) == accounts, call["pagerduty_accounts"]
 
 
-
-
 def test_the_root_passes_every_input_of_the_google_cloud_module():
     call = gcp_module_call(TF_DIR)
     passed = inputs(call) - {"source"}
@@ -446,18 +445,13 @@ def test_make_deploy_applies_the_root_module():
 def shipped_files() -> list[str]:
     """What local.source_files evaluates to: include files + include dirs, minus skip patterns."""
     table = locals_()
-    include_files = [literal(f) for f in table["source_include_files"]]
-    include_dirs = [literal(d) for d in table["source_include_dirs"]]
-    skips = [literal(s) for s in table["source_skip_patterns"]]
     for name in ("local.source_include_files", "local.source_include_dirs", "local.source_skip_patterns"):
         assert name in table["source_files"], f"local.source_files no longer uses {name}"
-    files = list(include_files)
-    for directory in include_dirs:
-        for path in sorted((ROOT / directory).rglob("*")):
-            relative = path.relative_to(ROOT).as_posix()
-            if path.is_file() and not any(skip in relative for skip in skips):
-                files.append(relative)
-    return sorted(files)
+    skips = [literal(s) for s in table["source_skip_patterns"]]
+    in_dirs = [path.relative_to(ROOT).as_posix() for directory in table["source_include_dirs"]
+               for path in (ROOT / literal(directory)).rglob("*") if path.is_file()]
+    return sorted([literal(f) for f in table["source_include_files"]]
+                  + [f for f in in_dirs if not any(skip in f for skip in skips)])
 
 
 def test_archive_is_built_from_the_include_list():
@@ -509,10 +503,7 @@ def imports_of(path: Path, package: str) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
             names.add(base)
             # `from . import x` or `from google.cloud import firestore` may name modules.
             names.update(f"{base}.{alias.name}" for alias in node.names)
