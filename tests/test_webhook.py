@@ -10,14 +10,11 @@ from pagerstatus.keys import AccountKeys
 from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
 from tests.harness.reference import load_json
 
-
-def signed(secret: str, body: str) -> dict[str, str]:
-    valid = "v1=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-    return {"secret": secret, "body": body, "valid_signature": valid, "invalid_signature": "v1=" + "0" * 64}
-
-
-# A signed body of our own for the checks below; the first two hold the check to PagerDuty's vector.
-VECTOR = signed("whsec-0123456789", '{"event":{"event_type":"incident.priority_updated"}}')
+# A signed body of our own for the checks below; the first test holds the check to PagerDuty's vector.
+SECRET = "whsec-0123456789"
+BODY = '{"event":{"event_type":"incident.priority_updated"}}'
+VALID = "v1=" + hmac.new(SECRET.encode(), BODY.encode(), hashlib.sha256).hexdigest()
+INVALID = "v1=" + "0" * 64
 
 
 @pytest.mark.parametrize("signature,valid", [("valid_signature", True), ("invalid_signature", False)])
@@ -27,35 +24,36 @@ def test_official_signature_vector(signature, valid):
 
 
 @pytest.mark.parametrize("body,header,valid", [
-    (VECTOR["body"], f'{VECTOR["invalid_signature"]}, {VECTOR["valid_signature"]}', True),  # any item: a rotation
+    (BODY, VALID, True),
+    (BODY, f"{INVALID}, {VALID}", True),  # any item: a rotation
     # Over the raw body, not reserialised JSON.
-    (json.dumps(json.loads(VECTOR["body"]), indent=1), VECTOR["valid_signature"], False),
+    (json.dumps(json.loads(BODY), indent=1), VALID, False),
     # Missing or malformed.
-    *[(VECTOR["body"], header, False) for header in (None, "", "v1=", "v0=" + VECTOR["valid_signature"][3:])],
+    *[(BODY, header, False) for header in (None, "", "v1=", "v0=" + VALID[3:])],
 ])
 def test_signature(body, header, valid):
-    assert signature_valid(VECTOR["secret"], body.encode(), header) is valid
+    assert signature_valid(SECRET, body.encode(), header) is valid
 
 
-SECRET_ONLY = AccountKeys("a", "key", webhook_secret=VECTOR["secret"])
+SECRET_ONLY = AccountKeys("a", "key", webhook_secret=SECRET)
 TOKEN_ONLY = AccountKeys("a", "key", webhook_token="tok-123456")
-BOTH = AccountKeys("a", "key", webhook_secret=VECTOR["secret"], webhook_token="tok-123456")
+BOTH = AccountKeys("a", "key", webhook_secret=SECRET, webhook_token="tok-123456")
 
 
 @pytest.mark.parametrize("keys,headers", [
     (AccountKeys("a", "key"), {}),  # an account without credentials accepts anything
-    (SECRET_ONLY, {"X-PagerDuty-Signature": VECTOR["valid_signature"]}),
+    (SECRET_ONLY, {"X-PagerDuty-Signature": VALID}),
     (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-123456"}),
     (BOTH, {"X-Pagerstatus-Token": "tok-123456"}),
-    (BOTH, {"X-PagerDuty-Signature": VECTOR["valid_signature"]}),
+    (BOTH, {"X-PagerDuty-Signature": VALID}),
 ])
 def test_valid_credentials_pass(keys, headers):
-    authenticate(keys, VECTOR["body"].encode(), headers)
+    authenticate(keys, BODY.encode(), headers)
 
 
 @pytest.mark.parametrize("keys,headers", [
     (SECRET_ONLY, {}),
-    (SECRET_ONLY, {"X-PagerDuty-Signature": VECTOR["invalid_signature"]}),
+    (SECRET_ONLY, {"X-PagerDuty-Signature": INVALID}),
     (SECRET_ONLY, {"X-Pagerstatus-Token": "tok-123456"}),
     (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-12345"}),
     (TOKEN_ONLY, {}),
@@ -63,9 +61,9 @@ def test_valid_credentials_pass(keys, headers):
 ])
 def test_missing_or_wrong_credentials_are_401(keys, headers):
     with pytest.raises(Unauthorized) as caught:
-        authenticate(keys, VECTOR["body"].encode(), headers)
+        authenticate(keys, BODY.encode(), headers)
     assert caught.value.code == 401
-    assert "tok-123456" not in caught.value.description and VECTOR["secret"] not in caught.value.description
+    assert "tok-123456" not in caught.value.description and SECRET not in caught.value.description
 
 
 @pytest.mark.parametrize("name,types,sync", [
