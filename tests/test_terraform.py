@@ -57,12 +57,15 @@ NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", 
 # -- helpers over python-hcl2's output ---------------------------------------------------------
 
 def load(path: Path) -> dict:
+    """python-hcl2's output without comments or block markers, string literals without their quotes:
+    a literal reads "zip", an expression "${var.x}"."""
     try:
         import hcl2
     except ImportError:
         pytest.fail("python-hcl2 is not installed: run `make install` (it is in requirements-dev.txt)")
+    options = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
     with path.open(encoding="utf-8") as handle:
-        return hcl2.load(handle)
+        return hcl2.load(handle, serialization_options=options)
 
 
 @functools.cache
@@ -75,19 +78,10 @@ def hcl(directory: Path) -> dict[str, list]:
     return merged
 
 
-def unquote(value: Any) -> Any:
-    """python-hcl2 keeps the quotes of string literals and block labels; drop them."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 def literal(value: Any) -> str:
     """A string literal's value; fails on an expression such as ${var.x}."""
-    assert isinstance(value, str) and value.startswith('"') and value.endswith('"') and "${" not in value, (
-        f"expected a string literal in the HCL, found {value!r}"
-    )
-    return value[1:-1]
+    assert isinstance(value, str) and "${" not in value, f"expected a string literal in the HCL, found {value!r}"
+    return value
 
 
 def named(kind: str, directory: Path = GCP_MODULE, of_type: str | None = None) -> dict[str, dict]:
@@ -97,9 +91,9 @@ def named(kind: str, directory: Path = GCP_MODULE, of_type: str | None = None) -
     for block in hcl(directory).get(kind, []):
         for label, body in block.items():
             if of_type is None:
-                found[unquote(label)] = body
-            elif unquote(label) == of_type:
-                found.update({unquote(name): inner for name, inner in body.items()})
+                found[label] = body
+            elif label == of_type:
+                found.update(body)
     return found
 
 
@@ -114,8 +108,7 @@ def the_function() -> dict:
 
 
 def locals_(directory: Path = GCP_MODULE) -> dict[str, Any]:
-    return {name: value for block in hcl(directory).get("locals", []) for name, value in block.items()
-            if not name.startswith("__")}
+    return {name: value for block in hcl(directory).get("locals", []) for name, value in block.items()}
 
 
 def resolve_local(value: Any, directory: Path = GCP_MODULE) -> Any:
@@ -140,18 +133,13 @@ def conditions(variable: str, directory: Path = GCP_MODULE) -> str:
 def module_calls(directory: Path, module: Path) -> dict[str, dict]:
     """Module blocks in directory that instantiate module, by block name."""
     return {name: body for name, body in named("module", directory).items()
-            if (directory / unquote(body["source"])).resolve() == module.resolve()}
+            if (directory / body["source"]).resolve() == module.resolve()}
 
 
 def gcp_module_call(directory: Path) -> dict:
     calls = module_calls(directory, GCP_MODULE)
     assert len(calls) == 1, f"{directory}: expected one module using modules/pagerstatus, found {sorted(calls)}"
     return next(iter(calls.values()))
-
-
-def inputs(call: dict) -> set[str]:
-    """The arguments of a module block or the keys of a map (hcl2 adds "__..." entries to both)."""
-    return {name for name in call if not name.startswith("__")}
 
 
 # -- 1. formatting and checkov ---------------------------------------------------------------
@@ -186,8 +174,8 @@ def test_every_checkov_skip_has_a_reason():
 
 def test_entry_point_is_the_pagerstatus_function_in_main_py():
     build = the_function()["build_config"][0]
-    assert literal(build["entry_point"]) == "pagerstatus"
-    assert literal(build["runtime"]) == "python312"
+    assert build["entry_point"] == "pagerstatus"
+    assert build["runtime"] == "python312"
     tree = ast.parse((ROOT / "main.py").read_text(encoding="utf-8"))
     functions = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     assert "pagerstatus" in functions, f"main.py defines {sorted(functions)}, not the entry point `pagerstatus`"
@@ -198,9 +186,9 @@ def test_function_service_settings():
     # Concurrency above 1 (the in-process gate coalesces a burst) needs a whole vCPU.
     assert service["max_instance_request_concurrency"] == "${var.max_instance_request_concurrency}"
     assert default("max_instance_request_concurrency") > 1
-    assert literal(service["available_cpu"]) == "1"
-    assert literal(service["available_memory"]) == "512Mi"
-    assert literal(service["ingress_settings"]) == "ALLOW_ALL"
+    assert service["available_cpu"] == "1"
+    assert service["available_memory"] == "512Mi"
+    assert service["ingress_settings"] == "ALLOW_ALL"
     assert service["max_instance_count"] == "${var.max_instance_count}"
     assert default("max_instance_count") == 10
     assert service["timeout_seconds"] == "${var.timeout_seconds}"
@@ -208,8 +196,8 @@ def test_function_service_settings():
     assert service["service_account_email"] == "${google_service_account.function.email}"
 
     invoker = one("resource", "google_cloud_run_service_iam_member")
-    assert literal(invoker["role"]) == "roles/run.invoker"
-    assert literal(invoker["member"]) == "allUsers"
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["member"] == "allUsers"
     assert "google_cloudfunctions2_function.pagerstatus" in invoker["service"]
 
 
@@ -221,12 +209,12 @@ def terraform_env() -> dict[str, Any]:
 
 def test_fixed_environment_values():
     env = terraform_env()
-    assert literal(env["PAGERSTATUS_SECRETS"]) == "secretmanager"
-    assert literal(env["PAGERSTATUS_LOCK"]) == "firestore"
+    assert env["PAGERSTATUS_SECRETS"] == "secretmanager"
+    assert env["PAGERSTATUS_LOCK"] == "firestore"
     assert env["GOOGLE_CLOUD_PROJECT"] == "${var.project_id}"
     assert env["STATUSPAGE_PAGE"] == "${var.statuspage_page_id}"
-    assert default("open_on") == '"acknowledged"'
-    assert default("severity") == '""'
+    assert default("open_on") == "acknowledged"
+    assert default("severity") == ""
 
 
 def test_each_account_is_read_through_its_service_regions_api():
@@ -281,7 +269,7 @@ def test_terraform_sets_exactly_the_variables_the_code_reads():
 
 def test_secret_ids_are_the_ones_the_code_reads():
     table = locals_()
-    assert literal(table["statuspage_secret_id"]) == STATUSPAGE_SECRET_ID
+    assert table["statuspage_secret_id"] == STATUSPAGE_SECRET_ID
     secrets = named("resource", of_type="google_secret_manager_secret")
     assert secrets["statuspage_api_key"]["secret_id"] == "${local.statuspage_secret_id}"
     assert secrets["account"]["secret_id"] == "${each.value.secret_id}"
@@ -335,9 +323,9 @@ def test_every_variable_and_output_is_described(directory):
     assert variables, f"{directory}: no variable found (has python-hcl2's output changed?)"
     for label, body in variables.items():
         assert "type" in body, f"{directory}: variable {label} has no type"
-        assert unquote(body.get("description", "")).strip(), f"{directory}: variable {label} has no description"
+        assert body.get("description", "").strip(), f"{directory}: variable {label} has no description"
     for label, body in named("output", directory).items():
-        assert unquote(body.get("description", "")).strip(), f"{directory}: output {label} has no description"
+        assert body.get("description", "").strip(), f"{directory}: output {label} has no description"
 
 
 # -- 5. PagerDuty webhooks, the periodic sync, and how the modules are wired ----------------
@@ -351,14 +339,14 @@ def test_webhook_events_are_ones_the_function_syncs_on():
 
 def test_webhook_delivery_header_and_scope():
     body = one("resource", "pagerduty_webhook_subscription", ACCOUNT_MODULE)
-    assert literal(body["type"]) == "webhook_subscription"
+    assert body["type"] == "webhook_subscription"
     assert body["active"] is True
     delivery = body["delivery_method"][0]
-    assert literal(delivery["type"]) == "http_delivery_method"
+    assert delivery["type"] == "http_delivery_method"
     url = resolve_local(delivery["url"], ACCOUNT_MODULE)
-    assert url.endswith('/${var.account}"'), url
+    assert url.endswith("/${var.account}"), url
     headers = delivery["custom_header"]
-    assert [literal(h["name"]) for h in headers] == [TOKEN_HEADER]
+    assert [h["name"] for h in headers] == [TOKEN_HEADER]
     assert headers[0]["value"] == "${var.webhook_token}"
     # Account-wide without service_ids, else one subscription per service.
     assert body["for_each"] == "${local.subscription_scopes}"
@@ -373,15 +361,15 @@ def test_the_legacy_v2_extension_is_opt_in_and_sends_the_token():
     assert "var.generic_v2_webhook" in extension["for_each"]
     assert extension["endpoint_url"] == "${local.webhook_url}"
     assert TOKEN_HEADER in extension["config"] and "var.webhook_token" in extension["config"]
-    assert literal(one("data", "pagerduty_extension_schema", ACCOUNT_MODULE)["name"]) == "Generic V2 Webhook"
+    assert one("data", "pagerduty_extension_schema", ACCOUNT_MODULE)["name"] == "Generic V2 Webhook"
     assert default("generic_v2_webhook", ACCOUNT_MODULE) is False
 
 
 def test_the_periodic_sync_calls_a_path_the_function_serves_with_an_oidc_token():
     job = one("resource", "google_cloud_scheduler_job")
     target = job["http_target"][0]
-    assert literal(target["http_method"]) == "POST"
-    assert unquote(target["uri"]) == "${local.function_url}/" + SCHEDULED_SYNC_PATH
+    assert target["http_method"] == "POST"
+    assert target["uri"] == "${local.function_url}/" + SCHEDULED_SYNC_PATH
     assert "headers" not in target, "the periodic sync authenticates with its ID token, not a shared token"
     oidc = target["oidc_token"][0]
     assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
@@ -390,12 +378,12 @@ def test_the_periodic_sync_calls_a_path_the_function_serves_with_an_oidc_token()
     env = terraform_env()
     assert env["PAGERSTATUS_SCHEDULER_AUDIENCE"] == oidc["audience"]
     assert env["PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT"] == oidc["service_account_email"]
-    assert unquote(default("sync_schedule")) == "*/5 * * * *"
+    assert default("sync_schedule") == "*/5 * * * *"
     assert job["count"] == '${var.sync_schedule == "" ? 0 : 1}'
     scheduler = named("resource", of_type="google_service_account")["scheduler"]
     assert not [binding for binding in named("resource", of_type="google_project_iam_member").values()
                 if "google_service_account.scheduler" in binding["member"]], "the scheduler identity needs no roles"
-    assert literal(scheduler["account_id"]) == "pagerstatus-scheduler"
+    assert scheduler["account_id"] == "pagerstatus-scheduler"
 
 
 @pytest.mark.parametrize("directory", [TF_DIR, EXAMPLE], ids=["root", "two-accounts"])
@@ -403,7 +391,7 @@ def test_each_account_module_is_wired_to_its_own_provider_and_token(directory):
     modules = module_calls(directory, ACCOUNT_MODULE)
     assert modules, f"{directory}: no module uses modules/pagerduty_account"
     aliases = {literal(body["alias"]) for block in hcl(directory)["provider"]
-               for name, body in block.items() if unquote(name) == "pagerduty" and "alias" in body}
+               for name, body in block.items() if name == "pagerduty" and "alias" in body}
     accounts = set()
     for name, body in modules.items():
         account = literal(body["account"])
@@ -418,12 +406,12 @@ def test_each_account_module_is_wired_to_its_own_provider_and_token(directory):
         assert set(load(TF_DIR / "terraform.tfvars.example")["pagerduty_accounts"]) == accounts
     else:
         call = gcp_module_call(directory)
-        assert inputs(call["pagerduty_accounts"]) == accounts, call["pagerduty_accounts"]
+        assert set(call["pagerduty_accounts"]) == accounts, call["pagerduty_accounts"]
 
 
 def test_the_root_passes_every_input_of_the_google_cloud_module():
     call = gcp_module_call(TF_DIR)
-    passed = inputs(call) - {"source"}
+    passed = set(call) - {"source"}
     declared = named("variable")
     assert passed == set(declared), \
         f"not passed: {sorted(set(declared) - passed)}; unknown: {sorted(passed - set(declared))}"
@@ -456,11 +444,11 @@ def shipped_files() -> list[str]:
 
 def test_archive_is_built_from_the_include_list():
     archive = one("data", "archive_file")
-    assert literal(archive["type"]) == "zip"
-    dynamic = archive["dynamic"][0]['"source"']
+    assert archive["type"] == "zip"
+    dynamic = archive["dynamic"][0]["source"]
     assert dynamic["for_each"] == "${local.source_files}"
     assert dynamic["content"][0]["filename"] == "${source.value}"
-    assert unquote(locals_()["repo_root"]) == "${path.module}/../../.."
+    assert locals_()["repo_root"] == "${path.module}/../../.."
 
     files = shipped_files()
     for required in ("main.py", "requirements.txt", "pagerstatus/__init__.py"):
@@ -565,5 +553,5 @@ def test_code_changes_redeploy_the_function():
     assert storage["object"] == "${google_storage_bucket_object.source.name}"
     bucket = one("resource", "google_storage_bucket")
     assert bucket["uniform_bucket_level_access"] is True
-    assert literal(bucket["public_access_prevention"]) == "enforced"
+    assert bucket["public_access_prevention"] == "enforced"
     assert bucket["versioning"][0]["enabled"] is True
