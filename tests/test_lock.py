@@ -219,6 +219,8 @@ def test_syncs_stop_after_max_rounds_and_ask_for_a_redelivery(backend: Backend, 
     assert len(rounds) == 3
     assert backend.snapshot()["holder"] is None  # the redelivery finds the lease free
     assert "resync-limit" in actions(capsys.readouterr().out)
+    with pytest.raises(ValueError):  # not even one round
+        run_coalesced(holder, sync_once, max_rounds=0)
 
 
 # -- Firestore specifics ------------------------------------------------------------------
@@ -365,11 +367,6 @@ def test_make_lock_firestore_is_a_gate_on_the_projects_database(firestore_projec
     assert in_lockdb.snapshot()["holder"] == lease.holder
     assert FirestoreLock(firestore_clients(), "pg1").snapshot()["holder"] is None  # not in (default)
     assert lock.release(lease) is True
-
-
-def test_run_coalesced_rejects_zero_rounds():
-    with pytest.raises(ValueError):
-        run_coalesced(MemoryLock(), lambda guard: None, max_rounds=0)
 
 
 # -- ProcessGate: one instance's own webhooks never contend in Firestore -----------------

@@ -500,10 +500,8 @@ def imports_of(path: Path, package: str) -> set[str]:
 
 def module_file(name: str) -> Path | None:
     parts = name.split(".")
-    for candidate in (ROOT.joinpath(*parts).with_suffix(".py"), ROOT.joinpath(*parts, "__init__.py")):
-        if candidate.is_file():
-            return candidate
-    return None
+    candidates = (ROOT.joinpath(*parts).with_suffix(".py"), ROOT.joinpath(*parts, "__init__.py"))
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
 def imported_by_the_function() -> tuple[set[str], set[str]]:
