@@ -136,18 +136,15 @@ def test_backoff_grows_exponentially_and_the_last_answer_is_returned(server, ses
     assert waits == [2 * RetryPolicy.BACKOFF_FACTOR, 4 * RetryPolicy.BACKOFF_FACTOR]
 
 
-def test_get_is_retried_on_a_read_error(server, session):
-    server.script.extend([DISCONNECT, answer(200)])
-    assert session.get(server.url + "/things").status_code == 200
-    assert len(server.requests) == 2
-
-
-@pytest.mark.parametrize("method", ["POST", "PATCH"])
-def test_writes_are_not_retried_on_a_read_error(server, session, method):
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH"])
+def test_only_reads_are_retried_on_a_read_error(server, session, method):
     server.script.extend([DISCONNECT, answer(201)])
-    with pytest.raises(requests.ConnectionError):
-        session.request(method, server.url + "/incidents", json={})
-    assert len(server.requests) == 1
+    if method == "GET":
+        assert session.get(server.url + "/things").status_code == 201
+    else:  # the write may have been applied before the connection broke
+        with pytest.raises(requests.ConnectionError):
+            session.request(method, server.url + "/things", json={})
+    assert len(server.requests) == (2 if method == "GET" else 1)
 
 
 def test_post_is_retried_on_a_connect_error(session, waits):
@@ -229,12 +226,8 @@ def test_the_session_retries_with_the_given_policy_over_http_and_https_or_the_de
 
 # --- TokenBucket ---
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-def test_a_full_bucket_lets_a_burst_through_then_refills_at_its_rate_up_to_its_capacity(clock):
+def test_a_full_bucket_lets_a_burst_through_then_refills_at_its_rate_up_to_its_capacity():
+    clock = FakeClock()
     bucket = TokenBucket(capacity=60, rate=1.0, clock=clock, sleep=clock.sleep)
     for _ in range(60):
         bucket.take()
@@ -293,8 +286,7 @@ def test_concurrent_takers_queue_for_their_own_tokens():
 
 @responses.activate
 def test_a_failed_answer_becomes_a_short_upstream_error_without_headers():
-    body = "x" * 1000
-    responses.get("https://api.example.com/v1/things", status=502, body=body)
+    responses.get("https://api.example.com/v1/things", status=502, body="x" * 1000)
     response = requests.get("https://api.example.com/v1/things?page=2", headers={"Authorization": f"OAuth {KEY}"})
     error = upstream_error("statuspage", response)
     assert error.service == "statuspage"

@@ -135,11 +135,7 @@ def test_the_scheduled_sync_heals_a_lost_webhook(scheduled):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer not-a-token"},
-    {"X-Pagerstatus-Token": "anything"},
-])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}, {"X-Pagerstatus-Token": "anything"}])
 def test_an_unauthenticated_scheduled_sync_reads_nothing(scheduled, headers):
     _, sandbox, function = scheduled
     sandbox.clear_requests()

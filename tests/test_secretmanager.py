@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest.mock import Mock
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -304,20 +305,15 @@ def test_every_value_read_is_handed_to_on_secret(fake, clock):
 
 
 def test_the_client_is_created_lazily(monkeypatch, fake):
-    made: list[int] = []
-
-    def factory(*args, **kwargs):
-        made.append(1)
-        return rest_client()
-
+    factory = Mock(side_effect=lambda *args, **kwargs: rest_client())
     monkeypatch.setattr(secretmanager, "SecretManagerServiceClient", factory)
     source = key_source(Settings(statuspage_page="p1", secrets="secretmanager", project=PROJECT), {},
                         lambda value: None)
     assert isinstance(source, SecretManagerKeySource) and source.project == PROJECT
-    assert made == []  # no client, no credentials at construction
+    assert factory.call_count == 0  # no client, no credentials at construction
     assert source.statuspage_key() == "sp-key-0001"
     source.accounts()
-    assert made == [1]
+    assert factory.call_count == 1
 
 
 @pytest.mark.e2e  # starts a python process; the rest of this module is unit

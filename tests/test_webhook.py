@@ -80,12 +80,14 @@ def test_official_examples(name, types, sync):
     assert needs_sync(types) is sync
 
 
-def test_sync_events_are_exactly_the_documented_ones():
+def test_sync_events_are_exactly_the_documented_ones_and_the_scheduled_resync():
     assert {
         "incident.trigger", "incident.acknowledge", "incident.unacknowledge", "incident.resolve",
         "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.resolved",
         "incident.reopened", "incident.priority_updated", "pagerstatus.resync",
     } == SYNC_EVENTS
+    # The scheduled resync is a v3-shaped sync event.
+    assert needs_sync(event_types(json.dumps({"event": {"event_type": RESYNC_EVENT}}).encode()))
 
 
 @pytest.mark.parametrize("body", [
@@ -97,7 +99,3 @@ def test_malformed_payloads_are_400(body):
     with pytest.raises(BadRequest) as caught:
         event_types(body)
     assert caught.value.code == 400 and caught.value.description.startswith("expected")
-
-
-def test_the_scheduled_resync_is_a_v3_shaped_sync_event():
-    assert needs_sync(event_types(json.dumps({"event": {"event_type": RESYNC_EVENT}}).encode()))
