@@ -17,9 +17,7 @@ def test_defaults():
     assert settings.firestore_database == "(default)"
     assert (settings.secrets, settings.lock, settings.dry_run) == ("env", "memory", False)
     assert settings.pagerduty_account_api_urls == {} and settings.scheduler is None
-
-
-def test_firestore_lock_whenever_a_project_is_set():
+    # The lock defaults to Firestore whenever a project is set.
     assert load_settings({**BASE, "GOOGLE_CLOUD_PROJECT": "p"}).lock == "firestore"
     assert load_settings({**BASE, "GOOGLE_CLOUD_PROJECT": "p", "PAGERSTATUS_LOCK": "memory"}).lock == "memory"
 

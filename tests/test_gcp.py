@@ -6,7 +6,7 @@ from pagerstatus.errors import UpstreamError
 from pagerstatus.gcp import call_options, upstream_errors
 
 
-def test_transient_failures_are_retried_within_the_timeout_and_others_are_not():
+def test_transient_failures_are_retried_within_the_timeout_and_others_never():
     options = call_options(timeout=2.5)
     assert options["timeout"] == 2.5 and options["retry"].timeout == 2.5
     predicate = options["retry"]._predicate
@@ -14,19 +14,14 @@ def test_transient_failures_are_retried_within_the_timeout_and_others_are_not():
     assert predicate(api_exceptions.DeadlineExceeded("slow"))
     assert not predicate(api_exceptions.PermissionDenied("no"))
     assert not predicate(api_exceptions.FailedPrecondition("changed"))
-
-
-def test_a_call_that_must_not_repeat_gets_no_retry():
+    # A call that must not repeat gets no retry.
     assert call_options(timeout=1.0, retry=False) == {"retry": None, "timeout": 1.0}
 
 
-def test_a_failed_call_becomes_an_upstream_error_naming_the_service_and_the_step():
+def test_a_failed_call_becomes_an_upstream_error_naming_the_service_and_the_step_and_a_bug_does_not():
     with pytest.raises(UpstreamError) as caught, upstream_errors("firestore", "reading the lock"):
         raise api_exceptions.ServiceUnavailable("connection refused")
     assert str(caught.value) == "firestore: reading the lock: connection refused"
     assert isinstance(caught.value.__cause__, api_exceptions.ServiceUnavailable)
-
-
-def test_a_bug_is_not_reported_as_an_outage():
-    with pytest.raises(KeyError), upstream_errors("firestore", "reading the lock"):
+    with pytest.raises(KeyError), upstream_errors("firestore", "reading the lock"):  # not reported as an outage
         raise KeyError("holder")

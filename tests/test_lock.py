@@ -17,7 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,25 +25,11 @@ from pagerstatus.errors import LeaseLost, StillChanging, UpstreamError
 from pagerstatus.lock import Lease, MemoryLock, ProcessGate, SyncLock, make_lock, run_coalesced
 from pagerstatus.lock.firestore import FirestoreLock, utc_now
 from pagerstatus.runtime import Runtime
+from tests.harness.clock import FakeClock
+from tests.harness.network import refusing
 
 LEASE = 60.0
 PAGE = "page1"
-
-
-class FakeClock:
-    """A settable clock: float seconds, or an aware datetime for Firestore."""
-
-    def __init__(self, start: Any):
-        self._now = start
-        self._mutex = threading.Lock()
-
-    def __call__(self) -> Any:
-        with self._mutex:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._mutex:
-            self._now += timedelta(seconds=seconds) if isinstance(self._now, datetime) else seconds
 
 
 @dataclass
@@ -117,14 +102,14 @@ def test_two_acquirers_race_and_exactly_one_wins(backend: Backend):
     assert backend.snapshot()["holder"] is None
 
 
-def test_webhooks_during_a_sync_are_coalesced_into_one_more_sync(backend: Backend):
+def test_webhooks_during_a_sync_are_coalesced_into_one_more_sync(backend: Backend, capsys):
     holder = backend.instance()
     queued = [backend.instance() for _ in range(4 if backend.kind == "firestore" else 20)]
     rounds: list[int] = []
 
     def sync_once(guard: Callable[[], None]) -> None:
         rounds.append(len(rounds) + 1)
-        if len(rounds) == 1:  # a burst of webhooks arrives during the first sync
+        if len(rounds) == 1:  # a burst of webhooks arrives during the first sync: "Sync queued" for each
             with ThreadPoolExecutor(len(queued)) as pool:
                 assert list(pool.map(lambda lock: lock.acquire(), queued)) == [None] * len(queued)
         guard()
@@ -133,22 +118,8 @@ def test_webhooks_during_a_sync_are_coalesced_into_one_more_sync(backend: Backen
     assert rounds == [1, 2]
     state = backend.snapshot()
     assert state["holder"] is None and state["pending"] is False
-
-
-def test_release_with_pending_syncs_again(backend: Backend, capsys):
-    holder, other = backend.instance(), backend.instance()
-    seen: list[int] = []
-
-    def sync_once(guard: Callable[[], None]) -> None:
-        seen.append(1)
-        if len(seen) == 1:
-            assert other.acquire() is None  # "Sync queued" for that webhook
-        guard()
-
-    assert run_coalesced(holder, sync_once) == "performed"
-    assert len(seen) == 2
-    assert actions(capsys.readouterr().out) == ["acquire", "queued", "resync", "release"]
-    assert run_coalesced(other, lambda guard: None) == "performed"  # free again
+    assert actions(capsys.readouterr().out) == ["acquire", *["queued"] * len(queued), "resync", "release"]
+    assert run_coalesced(queued[0], lambda guard: None) == "performed"  # free again
 
 
 def test_a_webhook_finding_the_lease_held_is_queued_without_syncing(backend: Backend):
@@ -248,6 +219,8 @@ def test_syncs_stop_after_max_rounds_and_ask_for_a_redelivery(backend: Backend, 
     assert len(rounds) == 3
     assert backend.snapshot()["holder"] is None  # the redelivery finds the lease free
     assert "resync-limit" in actions(capsys.readouterr().out)
+    with pytest.raises(ValueError):  # not even one round
+        run_coalesced(holder, sync_once, max_rounds=0)
 
 
 # -- Firestore specifics ------------------------------------------------------------------
@@ -312,17 +285,17 @@ def test_the_default_clocks_put_the_expiry_one_lease_from_now(firestore_clients)
 GIVES_UP_WITHIN_S = 20.0
 
 
-def _unreachable_client(monkeypatch: pytest.MonkeyPatch, host: str) -> Any:
+def client_at(monkeypatch: pytest.MonkeyPatch, url: str) -> Any:
+    """A Firestore client that talks to url as it would to the emulator."""
     from google.cloud import firestore
 
-    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", host)
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", url.removeprefix("http://"))
     return firestore.Client(project="unreachable")
 
 
 def test_unreachable_firestore_fails_fast_and_nothing_syncs(monkeypatch):
-    with socket.socket() as refusing:  # bound, never listening: every connection is refused
-        refusing.bind(("127.0.0.1", 0))
-        client = _unreachable_client(monkeypatch, f"127.0.0.1:{refusing.getsockname()[1]}")
+    with refusing() as url:
+        client = client_at(monkeypatch, url)
         lock = FirestoreLock(client, PAGE)  # the default timeouts
         started = time.monotonic()
         with pytest.raises(UpstreamError) as info:
@@ -348,7 +321,7 @@ def test_a_silent_firestore_times_out_and_nothing_syncs(monkeypatch):
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        client = _unreachable_client(monkeypatch, f"127.0.0.1:{silent.getsockname()[1]}")
+        client = client_at(monkeypatch, f"127.0.0.1:{silent.getsockname()[1]}")
         lock = FirestoreLock(client, PAGE, rpc_timeout=1.0)  # the test above covers the default
         synced: list[int] = []
         started = time.monotonic()
@@ -396,43 +369,21 @@ def test_make_lock_firestore_is_a_gate_on_the_projects_database(firestore_projec
     assert lock.release(lease) is True
 
 
-def test_run_coalesced_rejects_zero_rounds():
-    with pytest.raises(ValueError):
-        run_coalesced(MemoryLock(), lambda guard: None, max_rounds=0)
-
-
-def test_importing_the_lock_loads_no_google_library():
-    import subprocess
-    import sys
-
-    lazy = ("google.cloud.firestore", "google.api_core", "grpc")
-    code = f"import sys, pagerstatus.lock; print(sorted(m for m in {lazy!r} if m in sys.modules))"
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
-    assert out.strip() == "[]"
-
-
 # -- ProcessGate: one instance's own webhooks never contend in Firestore -----------------
 
 
 class CountingLock(MemoryLock):
-    def __init__(self):
-        super().__init__(PAGE)
-        self.acquires = 0
-        self.fail_release = False
+    """A MemoryLock that counts the acquires reaching it."""
+
+    acquires = 0
 
     def acquire(self):
         self.acquires += 1
         return super().acquire()
 
-    def release(self, lease):
-        if self.fail_release:
-            raise UpstreamError("firestore", "release failed")
-        return super().release(lease)
-
 
 def test_gate_queues_locally_while_this_process_holds_the_lease():
-    shared = CountingLock()
+    shared = CountingLock(PAGE)
     gate = ProcessGate(shared)
     lease = gate.acquire()
     assert lease is not None
@@ -445,20 +396,23 @@ def test_gate_queues_locally_while_this_process_holds_the_lease():
     assert gate.acquire() is not None and shared.acquires == 2
 
 
-def test_gate_reopens_when_release_fails():
-    shared = CountingLock()
+def test_gate_reopens_when_release_fails(monkeypatch):
+    shared = MemoryLock(PAGE)
     gate = ProcessGate(shared)
     lease = gate.acquire()
-    shared.fail_release = True
+
+    def fail(lease: Lease) -> bool:
+        raise UpstreamError("firestore", "release failed")
+
+    monkeypatch.setattr(shared, "release", fail)
     with pytest.raises(UpstreamError):
         gate.release(lease)
-    shared.fail_release = False
     shared.abandon(lease)
     assert gate.acquire() is not None  # not shut forever behind the failed lease
 
 
 def test_gate_run_coalesced_resyncs_for_a_webhook_during_the_sync():
-    gate = ProcessGate(CountingLock())
+    gate = ProcessGate(MemoryLock(PAGE))
     rounds = []
 
     def sync(guard):

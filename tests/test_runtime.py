@@ -8,16 +8,12 @@ from pagerstatus.runtime import Runtime
 ENV = {"STATUSPAGE_PAGE": "page1", "STATUSPAGE_KEY": "sp-key-123456", "PD_ACCOUNT_MAIN": "pd-key-123456"}
 
 
-def test_every_page_client_shares_the_runtimes_statuspage_bucket():
-    runtime = Runtime(load_settings(ENV), EnvKeySource(ENV), MemoryLock())
+def test_every_page_client_shares_its_runtimes_statuspage_bucket_and_two_runtimes_share_nothing():
+    runtime, other = (Runtime(load_settings(ENV), EnvKeySource(ENV), MemoryLock()) for _ in range(2))
     assert runtime.page().bucket is runtime.page().bucket is runtime.statuspage_bucket
+    assert other.statuspage_bucket is not runtime.statuspage_bucket
     # Statuspage allows 1 request/s per key over a 60 s window.
     assert (runtime.statuspage_bucket.capacity, runtime.statuspage_bucket.rate) == (60, 1.0)
-
-
-def test_two_runtimes_share_nothing():
-    first, second = (Runtime(load_settings(ENV), EnvKeySource(ENV), MemoryLock()) for _ in range(2))
-    assert first.statuspage_bucket is not second.statuspage_bucket
 
 
 def test_keys_read_are_masked_by_the_given_redactor():

@@ -7,12 +7,14 @@ so the requests checked here are the ones the library really sends.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest.mock import Mock
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -25,6 +27,7 @@ from pagerstatus.errors import ConfigError, UpstreamError
 from pagerstatus.keys import AccountKeys, AccountName
 from pagerstatus.runtime import key_source
 from pagerstatus.secretmanager import LIST_FILTER, SecretManagerKeySource
+from tests.harness.clock import FakeClock
 
 ENDPOINT = "http://secretmanager.test"
 PROJECT = "proj-1"
@@ -41,42 +44,57 @@ DISABLED = (400, "FAILED_PRECONDITION",
 UNAVAILABLE = (503, "UNAVAILABLE", "The service is currently unavailable.")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+# The library's own client over REST to ENDPOINT (bound here: a test replaces the class in the module).
+rest_client = functools.partial(secretmanager.SecretManagerServiceClient, transport="rest",
+                                credentials=AnonymousCredentials(), client_options={"api_endpoint": ENDPOINT})
 
 
-_CLIENT_CLASS = secretmanager.SecretManagerServiceClient
-
-
-def rest_client() -> secretmanager.SecretManagerServiceClient:
-    return _CLIENT_CLASS(
-        transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": ENDPOINT}
-    )
+# The secrets most tests start from.
+SECRETS = {
+    "pagerstatus-statuspage-api-key": "  sp-key-0001\n",
+    "pagerstatus-pd-alpha-api-key": "pd-alpha-key-1",
+    "pagerstatus-pd-alpha-webhook-secret": "alpha-signing-secret",
+    "pagerstatus-pd-alpha-webhook-token": "alpha-token-value",
+    "pagerstatus-pd-beta_2-api-key": "pd-beta-key-1\n",
+    "pagerstatus-pd-beta_2-webhook-token": "beta-token-value",
+    # Not accounts:
+    "pagerstatus-pd-gamma-webhook-token": "no api key, no account",
+    "other-pagerstatus-pd-x-api-key": "another prefix",
+    "unrelated-secret": "never listed by the filter",
+}
 
 
 class FakeSecretManager:
-    """Serves list and access calls from a dict of secret id -> value (or an error status)."""
+    """Serves list and access calls from a dict of secret id -> value (or an error status), and
+    records them: `pages` holds the offset of each page listed (0 starts a listing), `accessed`
+    the secret ids read."""
 
     def __init__(self, mock: responses.RequestsMock):
-        self.mock = mock
-        self.values: dict[str, str | bytes | tuple[int, str, str]] = {}
+        self.values: dict[str, str | bytes | tuple[int, str, str]] = dict(SECRETS)
         self.listing_error: tuple[int, str, str] | None = None
         self.page_size = 2  # small pages, so that paging is exercised
+        self.pages: list[int] = []
+        self.accessed: list[str] = []
         mock.add_callback(responses.GET, SECRETS_URL, callback=self._list)
         mock.add_callback(responses.GET, ACCESS_URL, callback=self._access)
 
+    @property
+    def listings(self) -> int:
+        return self.pages.count(0)
+
+    @property
+    def calls(self) -> int:
+        return len(self.pages) + len(self.accessed)
+
     def _list(self, request):
         query = parse_qs(urlparse(request.url).query)
+        start = int(query.get("pageToken", ["0"])[0])
+        self.pages.append(start)
         if self.listing_error:
             return _error(self.listing_error)
         # name:<text> lists the secrets whose name contains <text>.
         assert query["filter"] == [LIST_FILTER]
         ids = [i for i in sorted(self.values) if LIST_FILTER.split(":", 1)[1] in i]
-        start = int(query.get("pageToken", ["0"])[0])
         page = ids[start:start + self.page_size]
         body: dict = {"secrets": [{"name": f"projects/123456789/secrets/{i}",
                                    "labels": {"pagerstatus": "true"}} for i in page]}
@@ -86,6 +104,7 @@ class FakeSecretManager:
 
     def _access(self, request):
         secret_id = urlparse(request.url).path.split("/")[5]
+        self.accessed.append(secret_id)
         value = self.values.get(secret_id, NOT_FOUND)
         if isinstance(value, tuple):
             return _error(value)
@@ -93,16 +112,6 @@ class FakeSecretManager:
         body = {"name": f"projects/123456789/secrets/{secret_id}/versions/7",
                 "payload": {"data": base64.b64encode(data).decode()}}
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
-
-    def calls(self, kind: str | None = None) -> list[str]:
-        """Paths requested; "list": list operations (first pages), "access": secret ids read."""
-        if kind == "list":
-            return [call.request.url for call in self.mock.calls
-                    if urlparse(call.request.url).path.endswith("/secrets") and "pageToken=" not in call.request.url]
-        urls = [urlparse(call.request.url).path for call in self.mock.calls]
-        if kind == "access":
-            return [u.split("/")[5] for u in urls if u.endswith(":access")]
-        return urls
 
 
 def _error(error: tuple[int, str, str]):
@@ -118,8 +127,8 @@ def fake():
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
@@ -127,34 +136,17 @@ def source(fake, clock) -> SecretManagerKeySource:
     return SecretManagerKeySource(PROJECT, client=rest_client(), ttl_seconds=TTL, clock=clock, rpc_timeout=0.5)
 
 
-def standard_secrets(fake: FakeSecretManager) -> None:
-    fake.values.update({
-        "pagerstatus-statuspage-api-key": "  sp-key-0001\n",
-        "pagerstatus-pd-alpha-api-key": "pd-alpha-key-1",
-        "pagerstatus-pd-alpha-webhook-secret": "alpha-signing-secret",
-        "pagerstatus-pd-alpha-webhook-token": "alpha-token-value",
-        "pagerstatus-pd-beta_2-api-key": "pd-beta-key-1\n",
-        "pagerstatus-pd-beta_2-webhook-token": "beta-token-value",
-        # Not accounts:
-        "pagerstatus-pd-gamma-webhook-token": "no api key, no account",
-        "other-pagerstatus-pd-x-api-key": "another prefix",
-        "unrelated-secret": "never listed by the filter",
-    })
-
-
 # -- Discovery and the account name ------------------------------------------------------
 
 
 def test_accounts_are_discovered_by_secret_name(fake, source):
-    standard_secrets(fake)
     assert source.accounts() == {
         "alpha": AccountKeys("alpha", "pd-alpha-key-1", "alpha-signing-secret", "alpha-token-value"),
         "beta_2": AccountKeys("beta_2", "pd-beta-key-1", None, "beta-token-value"),
     }
-    pages = [path for path in fake.calls() if path.endswith("/secrets")]
-    assert len(fake.calls("list")) == 1 and len(pages) > 1  # one listing, followed over its pages
+    assert fake.listings == 1 and len(fake.pages) > 1  # one listing, followed over its pages
     # Only what exists is read: no access call for beta_2's absent webhook secret.
-    assert sorted(fake.calls("access")) == [
+    assert sorted(fake.accessed) == [
         "pagerstatus-pd-alpha-api-key", "pagerstatus-pd-alpha-webhook-secret", "pagerstatus-pd-alpha-webhook-token",
         "pagerstatus-pd-beta_2-api-key", "pagerstatus-pd-beta_2-webhook-token",
     ]
@@ -162,7 +154,7 @@ def test_accounts_are_discovered_by_secret_name(fake, source):
 
 
 def test_no_account_is_a_clear_config_error(fake, source):
-    fake.values["pagerstatus-statuspage-api-key"] = "sp-key-0001"
+    fake.values = {"pagerstatus-statuspage-api-key": "sp-key-0001"}
     with pytest.raises(ConfigError, match=r"no PagerDuty account.*pagerstatus-pd-<account>-api-key"):
         source.accounts()
 
@@ -170,14 +162,12 @@ def test_no_account_is_a_clear_config_error(fake, source):
 @pytest.mark.parametrize("secret_id", ["pagerstatus-pd-Upper-api-key", "pagerstatus-pd--api-key",
                                        "pagerstatus-pd-a.b-api-key", f"pagerstatus-pd-{'x' * 64}-api-key"])
 def test_an_api_key_secret_naming_no_valid_account_is_an_error_not_a_dropped_account(fake, source, secret_id):
-    standard_secrets(fake)
     fake.values[secret_id] = "pd-key"
     with pytest.raises(ConfigError, match=f"secret '{secret_id}': expected an account name"):
         source.accounts()
 
 
 def test_accounts_that_differ_only_in_dash_and_underscore_are_an_error(fake, source):
-    standard_secrets(fake)
     fake.values["pagerstatus-pd-beta-2-api-key"] = "pd-beta-key-2"
     for read in (source.accounts, lambda: source.account(AccountName("alpha"))):
         with pytest.raises(ConfigError, match="found 'beta-2' and 'beta_2'"):
@@ -191,33 +181,31 @@ def test_other_team_is_not_other_dash_team(fake, source):
 
 
 def test_unknown_names_are_cached_briefly_so_a_scan_costs_one_list_call(fake, source, clock):
-    standard_secrets(fake)
     for i in range(50):
         assert source.account(AccountName(f"scan{i}")) is None
-    assert len(fake.calls("list")) == 1 and fake.calls("access") == []
-    clock.now += 31  # past the negative TTL: one more look, so a new account is found quickly
+    assert fake.listings == 1 and fake.accessed == []
+    clock.advance(31)  # past the negative TTL: one more look, so a new account is found quickly
     fake.values["pagerstatus-pd-scan7-api-key"] = "pd-scan7-key"
     for i in range(50):
         assert (source.account(AccountName(f"scan{i}")) is not None) == (i == 7)
-    assert len(fake.calls("list")) == 2
+    assert fake.listings == 2
 
 
 # -- Caching and rotation ---------------------------------------------------------------
 
 
 def test_values_and_the_listing_are_cached_for_the_ttl_then_read_again(fake, source, clock):
-    standard_secrets(fake)
     assert source.statuspage_key() == "sp-key-0001"  # stripped
     assert set(source.accounts()) == {"alpha", "beta_2"}
-    calls = len(fake.mock.calls)
+    calls = fake.calls
     fake.values.update({"pagerstatus-statuspage-api-key": "sp-key-0002", "pagerstatus-pd-alpha-api-key": "pd-alpha-2",
                         "pagerstatus-pd-delta-api-key": "pd-delta-key-1"})
     del fake.values["pagerstatus-pd-beta_2-api-key"]
-    clock.now += TTL - 1
+    clock.advance(TTL - 1)
     assert source.statuspage_key() == "sp-key-0001"
     assert source.accounts()["alpha"].api_key == "pd-alpha-key-1"
-    assert len(fake.mock.calls) == calls  # a warm instance does not call Secret Manager
-    clock.now += 1
+    assert fake.calls == calls  # a warm instance does not call Secret Manager
+    clock.advance(1)
     assert source.statuspage_key() == "sp-key-0002"
     assert {name: keys.api_key for name, keys in source.accounts().items()} == {
         "alpha": "pd-alpha-2", "delta": "pd-delta-key-1"}  # an added account, without a redeploy
@@ -225,20 +213,19 @@ def test_values_and_the_listing_are_cached_for_the_ttl_then_read_again(fake, sou
 
 @pytest.mark.parametrize("failing", ["value", "listing"])
 def test_a_transient_failure_serves_the_cached_value_and_does_not_retry_at_once(fake, source, clock, capsys, failing):
-    standard_secrets(fake)
     source.accounts(), source.statuspage_key()
     if failing == "listing":
         fake.listing_error = UNAVAILABLE
     else:
         fake.values["pagerstatus-statuspage-api-key"] = UNAVAILABLE
-    clock.now += TTL
+    clock.advance(TTL)
     assert source.statuspage_key() == "sp-key-0001" and set(source.accounts()) == {"alpha", "beta_2"}
     assert "secret-stale" in capsys.readouterr().out
-    calls = len(fake.mock.calls)
-    clock.now += 1
+    calls = fake.calls
+    clock.advance(1)
     assert source.statuspage_key() == "sp-key-0001" and set(source.accounts()) == {"alpha", "beta_2"}
-    assert len(fake.mock.calls) == calls  # no new attempt for a while
-    clock.now += 10_000  # far past the grace period: the outage is reported
+    assert fake.calls == calls  # no new attempt for a while
+    clock.advance(10_000)  # far past the grace period: the outage is reported
     with pytest.raises(UpstreamError):
         source.statuspage_key(), source.accounts()
 
@@ -253,32 +240,28 @@ def test_a_transient_failure_serves_the_cached_value_and_does_not_retry_at_once(
     ("pagerstatus-pd-alpha-webhook-secret", lambda source: source.account(AccountName("alpha"))),
 ])
 def test_a_missing_secret_is_a_config_error_naming_it(fake, source, secret_id, read):
-    standard_secrets(fake)
     fake.values[secret_id] = NOT_FOUND
     with pytest.raises(ConfigError, match=f"'{secret_id}' not found in project 'proj-1'"):
         read(source)
 
 
 def test_a_secret_found_missing_makes_the_next_request_list_again(fake, source, clock):
-    standard_secrets(fake)
     source.accounts()
-    clock.now += TTL - 10
+    clock.advance(TTL - 10)
     assert source.account(AccountName("unknown")) is None  # a fresh listing, younger than the values
     for kind in ("api-key", "webhook-secret", "webhook-token"):
         del fake.values[f"pagerstatus-pd-alpha-{kind}"]
-    clock.now += 10
+    clock.advance(10)
     with pytest.raises(ConfigError, match="'pagerstatus-pd-alpha-api-key' not found"):
         source.accounts()
     assert set(source.accounts()) == {"beta_2"}  # not a configuration error for the listing's TTL
 
 
-def test_a_disabled_latest_version_is_a_config_error(fake, source):
-    fake.values["pagerstatus-statuspage-api-key"] = DISABLED
-    with pytest.raises(ConfigError, match=r"latest version of secret 'pagerstatus-statuspage-api-key'.*DISABLED"):
-        source.statuspage_key()
-
-
-@pytest.mark.parametrize("value, problem", [(b"\xff\xfe", "not UTF-8"), (" \n ", "is empty")])
+@pytest.mark.parametrize("value, problem", [
+    (DISABLED, r"latest version of secret 'pagerstatus-statuspage-api-key'.*DISABLED"),
+    (b"\xff\xfe", "not UTF-8"),
+    (" \n ", "is empty"),
+])
 def test_a_bad_value_is_a_config_error(fake, source, value, problem):
     fake.values["pagerstatus-statuspage-api-key"] = value
     with pytest.raises(ConfigError, match=problem):
@@ -286,10 +269,9 @@ def test_a_bad_value_is_a_config_error(fake, source, value, problem):
 
 
 def test_permission_denied_names_the_missing_role_and_is_never_served_stale(fake, source, clock):
-    standard_secrets(fake)
     source.statuspage_key()
     fake.values["pagerstatus-statuspage-api-key"] = DENIED
-    clock.now += TTL
+    clock.advance(TTL)
     with pytest.raises(UpstreamError, match=r"secretmanager: accessing secret 'pagerstatus-statuspage-api-key': "
                                             r"permission denied: .*roles/secretmanager\.secretAccessor"):
         source.statuspage_key()
@@ -299,11 +281,13 @@ def test_permission_denied_names_the_missing_role_and_is_never_served_stale(fake
 
 
 def test_unavailable_is_an_upstream_error_within_the_timeout(fake, source):
+    # Given up on within the source's budget (0.5 s here), not the library's (60 s): a bound
+    # this loose holds on any machine.
     fake.values["pagerstatus-statuspage-api-key"] = UNAVAILABLE
     started = time.monotonic()
     with pytest.raises(UpstreamError) as info:
         source.statuspage_key()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 20
     assert info.value.service == "secretmanager"
 
 
@@ -311,7 +295,6 @@ def test_every_value_read_is_handed_to_on_secret(fake, clock):
     read: list[str] = []
     source = SecretManagerKeySource(PROJECT, client=rest_client(), ttl_seconds=TTL, clock=clock, rpc_timeout=0.5,
                                     on_secret=read.append)
-    standard_secrets(fake)
     source.accounts(), source.statuspage_key()
     assert sorted(read) == sorted(value.strip() for secret_id, value in fake.values.items()
                                   if secret_id.startswith(("pagerstatus-pd-alpha", "pagerstatus-pd-beta_2",
@@ -322,23 +305,18 @@ def test_every_value_read_is_handed_to_on_secret(fake, clock):
 
 
 def test_the_client_is_created_lazily(monkeypatch, fake):
-    standard_secrets(fake)
-    made: list[int] = []
-
-    def factory(*args, **kwargs):
-        made.append(1)
-        return rest_client()
-
+    factory = Mock(side_effect=lambda *args, **kwargs: rest_client())
     monkeypatch.setattr(secretmanager, "SecretManagerServiceClient", factory)
     source = key_source(Settings(statuspage_page="p1", secrets="secretmanager", project=PROJECT), {},
                         lambda value: None)
     assert isinstance(source, SecretManagerKeySource) and source.project == PROJECT
-    assert made == []  # no client, no credentials at construction
+    assert factory.call_count == 0  # no client, no credentials at construction
     assert source.statuspage_key() == "sp-key-0001"
     source.accounts()
-    assert made == [1]
+    assert factory.call_count == 1
 
 
+@pytest.mark.e2e  # starts a python process; the rest of this module is unit
 def test_importing_needs_no_credentials_and_loads_no_client():
     code = ("import sys, pagerstatus.secretmanager as m; m.SecretManagerKeySource('p'); "
             "print(any(k.startswith('google.cloud.secretmanager') for k in sys.modules))")

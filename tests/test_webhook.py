@@ -10,63 +10,50 @@ from pagerstatus.keys import AccountKeys
 from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
 from tests.harness.reference import load_json
 
-
-def signed(secret: str, body: str) -> dict[str, str]:
-    valid = "v1=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-    return {"secret": secret, "body": body, "valid_signature": valid, "invalid_signature": "v1=" + "0" * 64}
-
-
-# A signed body of our own for the checks below; the first two hold the check to PagerDuty's vector.
-VECTOR = signed("whsec-0123456789", '{"event":{"event_type":"incident.priority_updated"}}')
+# A signed body of our own for the checks below; the first test holds the check to PagerDuty's vector.
+SECRET = "whsec-0123456789"
+BODY = '{"event":{"event_type":"incident.priority_updated"}}'
+VALID = "v1=" + hmac.new(SECRET.encode(), BODY.encode(), hashlib.sha256).hexdigest()
+INVALID = "v1=" + "0" * 64
 
 
-def test_official_signature_vector_valid():
+@pytest.mark.parametrize("signature,valid", [("valid_signature", True), ("invalid_signature", False)])
+def test_official_signature_vector(signature, valid):
     official = load_json("pagerduty-webhooks/v3-signature-vector.json")
-    assert signature_valid(official["secret"], official["body"].encode(), official["valid_signature"])
+    assert signature_valid(official["secret"], official["body"].encode(), official[signature]) is valid
 
 
-def test_official_signature_vector_invalid():
-    official = load_json("pagerduty-webhooks/v3-signature-vector.json")
-    assert not signature_valid(official["secret"], official["body"].encode(), official["invalid_signature"])
+@pytest.mark.parametrize("body,header,valid", [
+    (BODY, VALID, True),
+    (BODY, f"{INVALID}, {VALID}", True),  # any item: a rotation
+    # Over the raw body, not reserialised JSON.
+    (json.dumps(json.loads(BODY), indent=1), VALID, False),
+    # Missing or malformed.
+    *[(BODY, header, False) for header in (None, "", "v1=", "v0=" + VALID[3:])],
+])
+def test_signature(body, header, valid):
+    assert signature_valid(SECRET, body.encode(), header) is valid
 
 
-def test_signature_any_item_during_rotation():
-    header = f'{VECTOR["invalid_signature"]}, {VECTOR["valid_signature"]}'
-    assert signature_valid(VECTOR["secret"], VECTOR["body"].encode(), header)
-
-
-def test_signature_over_the_raw_body_not_reserialised_json():
-    reserialised = json.dumps(json.loads(VECTOR["body"]), indent=1).encode()
-    assert not signature_valid(VECTOR["secret"], reserialised, VECTOR["valid_signature"])
-
-
-@pytest.mark.parametrize("header", [None, "", "v1=", "v0=" + VECTOR["valid_signature"][3:]])
-def test_signature_missing_or_malformed(header):
-    assert not signature_valid(VECTOR["secret"], VECTOR["body"].encode(), header)
-
-
-SECRET_ONLY = AccountKeys("a", "key", webhook_secret=VECTOR["secret"])
+SECRET_ONLY = AccountKeys("a", "key", webhook_secret=SECRET)
 TOKEN_ONLY = AccountKeys("a", "key", webhook_token="tok-123456")
-BOTH = AccountKeys("a", "key", webhook_secret=VECTOR["secret"], webhook_token="tok-123456")
-
-
-def test_account_without_credentials_accepts_anything():
-    authenticate(AccountKeys("a", "key"), b"{}", {})
+BOTH = AccountKeys("a", "key", webhook_secret=SECRET, webhook_token="tok-123456")
 
 
 @pytest.mark.parametrize("keys,headers", [
-    (SECRET_ONLY, {"X-PagerDuty-Signature": VECTOR["valid_signature"]}),
+    (AccountKeys("a", "key"), {}),  # an account without credentials accepts anything
+    (SECRET_ONLY, {"X-PagerDuty-Signature": VALID}),
     (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-123456"}),
     (BOTH, {"X-Pagerstatus-Token": "tok-123456"}),
-    (BOTH, {"X-PagerDuty-Signature": VECTOR["valid_signature"]}),
+    (BOTH, {"X-PagerDuty-Signature": VALID}),
 ])
 def test_valid_credentials_pass(keys, headers):
-    authenticate(keys, VECTOR["body"].encode(), headers)
+    authenticate(keys, BODY.encode(), headers)
 
 
 @pytest.mark.parametrize("keys,headers", [
     (SECRET_ONLY, {}),
-    (SECRET_ONLY, {"X-PagerDuty-Signature": VECTOR["invalid_signature"]}),
+    (SECRET_ONLY, {"X-PagerDuty-Signature": INVALID}),
     (SECRET_ONLY, {"X-Pagerstatus-Token": "tok-123456"}),
     (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-12345"}),
     (TOKEN_ONLY, {}),
@@ -74,36 +61,33 @@ def test_valid_credentials_pass(keys, headers):
 ])
 def test_missing_or_wrong_credentials_are_401(keys, headers):
     with pytest.raises(Unauthorized) as caught:
-        authenticate(keys, VECTOR["body"].encode(), headers)
+        authenticate(keys, BODY.encode(), headers)
     assert caught.value.code == 401
-    assert "tok-123456" not in caught.value.description and VECTOR["secret"] not in caught.value.description
+    assert "tok-123456" not in caught.value.description and SECRET not in caught.value.description
 
 
-@pytest.mark.parametrize("name", ["v2-incident-trigger", "v2-incident-acknowledge", "v2-incident-resolve"])
-def test_official_v2_incident_examples_need_sync(name):
+@pytest.mark.parametrize("name,types,sync", [
+    ("v2-incident-trigger", ["incident.trigger"], True),
+    ("v2-incident-acknowledge", ["incident.acknowledge"], True),
+    ("v2-incident-resolve", ["incident.resolve"], True),
+    ("v2-incident-assign", ["incident.assign"], False),
+    ("v3-incident-priority_updated", ["incident.priority_updated"], True),
+    ("v3-service-updated", ["service.updated"], False),
+])
+def test_official_examples(name, types, sync):
     body = json.dumps(load_json(f"pagerduty-webhooks/{name}.json")).encode()
-    assert needs_sync(event_types(body))
+    assert event_types(body) == types
+    assert needs_sync(types) is sync
 
 
-def test_official_v2_assign_needs_no_sync():
-    body = json.dumps(load_json("pagerduty-webhooks/v2-incident-assign.json")).encode()
-    assert event_types(body) == ["incident.assign"]
-    assert not needs_sync(event_types(body))
-
-
-def test_official_v3_examples():
-    priority = json.dumps(load_json("pagerduty-webhooks/v3-incident-priority_updated.json")).encode()
-    service = json.dumps(load_json("pagerduty-webhooks/v3-service-updated.json")).encode()
-    assert needs_sync(event_types(priority))
-    assert not needs_sync(event_types(service))
-
-
-def test_sync_events_are_exactly_the_documented_ones():
+def test_sync_events_are_exactly_the_documented_ones_and_the_scheduled_resync():
     assert {
         "incident.trigger", "incident.acknowledge", "incident.unacknowledge", "incident.resolve",
         "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.resolved",
         "incident.reopened", "incident.priority_updated", "pagerstatus.resync",
     } == SYNC_EVENTS
+    # The scheduled resync is a v3-shaped sync event.
+    assert needs_sync(event_types(json.dumps({"event": {"event_type": RESYNC_EVENT}}).encode()))
 
 
 @pytest.mark.parametrize("body", [
@@ -115,7 +99,3 @@ def test_malformed_payloads_are_400(body):
     with pytest.raises(BadRequest) as caught:
         event_types(body)
     assert caught.value.code == 400 and caught.value.description.startswith("expected")
-
-
-def test_the_scheduled_resync_is_a_v3_shaped_sync_event():
-    assert needs_sync(event_types(json.dumps({"event": {"event_type": RESYNC_EVENT}}).encode()))
