@@ -9,11 +9,24 @@ from pagerstatus.gcp import call_options, upstream_errors
 def test_transient_failures_are_retried_within_the_timeout_and_others_never():
     options = call_options(timeout=2.5)
     assert options["timeout"] == 2.5 and options["retry"].timeout == 2.5
-    predicate = options["retry"]._predicate
-    assert predicate(api_exceptions.ServiceUnavailable("down"))
-    assert predicate(api_exceptions.DeadlineExceeded("slow"))
-    assert not predicate(api_exceptions.PermissionDenied("no"))
-    assert not predicate(api_exceptions.FailedPrecondition("changed"))
+    for failure, retried in [(api_exceptions.ServiceUnavailable("down"), True),
+                             (api_exceptions.DeadlineExceeded("slow"), True),
+                             (api_exceptions.PermissionDenied("no"), False),
+                             (api_exceptions.FailedPrecondition("changed"), False)]:
+        calls = []
+
+        def call(failure=failure, calls=calls):
+            calls.append(1)
+            if len(calls) == 1:
+                raise failure
+            return "answered"
+
+        if retried:
+            assert options["retry"](call)() == "answered" and len(calls) == 2
+        else:
+            with pytest.raises(type(failure)):
+                options["retry"](call)()
+            assert len(calls) == 1
     # A call that must not repeat gets no retry.
     assert call_options(timeout=1.0, retry=False) == {"retry": None, "timeout": 1.0}
 
