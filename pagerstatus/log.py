@@ -12,6 +12,7 @@ structured fields: log.info("opened", component="api").
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -119,9 +120,7 @@ def configure(stream: TextIO | None = None, level: int = logging.INFO) -> Redact
     """
     root = logging.getLogger()
     with _handler_lock:
-        handler = next((h for h in root.handlers if isinstance(h, _JsonHandler)), None)
-        if handler is None:
-            handler = _JsonHandler(Redactor())
+        handler = _our_handler() or _JsonHandler(Redactor())
         handler.stream_override = stream
         # functions-framework may have added plain-text handlers; ours replaces them.
         root.handlers = [handler]
@@ -136,7 +135,7 @@ def take_over_gunicorn() -> None:
     (and again in each worker), so this runs in the worker, on its first
     request; the master's start-up lines stay gunicorn's own.
     """
-    handler = next((h for h in logging.getLogger().handlers if isinstance(h, _JsonHandler)), None)
+    handler = _our_handler()
     if handler is None:
         return
     for name in GUNICORN_LOGGERS:
@@ -158,17 +157,14 @@ class _JsonHandler(logging.StreamHandler):
         super().emit(record)
 
 
-def _log(level: int, message: str, fields: dict[str, Any]) -> None:
+def _our_handler() -> _JsonHandler | None:
+    return next((h for h in logging.getLogger().handlers if isinstance(h, _JsonHandler)), None)
+
+
+def _log(level: int, message: str, **fields: Any) -> None:
     LOGGER.log(level, message, extra={FIELDS: {k: v for k, v in fields.items() if v is not None}})
 
 
-def info(message: str, **fields: Any) -> None:
-    _log(logging.INFO, message, fields)
-
-
-def warning(message: str, **fields: Any) -> None:
-    _log(logging.WARNING, message, fields)
-
-
-def error(message: str, **fields: Any) -> None:
-    _log(logging.ERROR, message, fields)
+info = functools.partial(_log, logging.INFO)
+warning = functools.partial(_log, logging.WARNING)
+error = functools.partial(_log, logging.ERROR)
