@@ -1,11 +1,11 @@
 """Structured logs through the standard `logging` module: one JSON object per line
 on stdout, as Cloud Logging parses them, with every key masked.
 
-configure() gives the root logger one handler with a JSON formatter and a
-redaction filter, so library records (urllib3's retries, google-auth,
-functions-framework, gunicorn's worker) come out as JSON and masked too. The
-filter sits on the handler, not on a logger: a logger's filters never see the
-records its children propagate.
+configure() gives the root logger one handler whose JSON formatter masks every
+key, so library records (urllib3's retries, google-auth, functions-framework,
+gunicorn's worker) come out as JSON and masked too. The masking is the root
+handler's, not a logger filter's: a logger's filters never see the records its
+children propagate.
 
 The module functions info/warning/error log on the "pagerstatus" logger with
 structured fields: log.info("opened", component="api").
@@ -69,42 +69,25 @@ class Redactor:
         return self.redact(str(value))
 
 
-class RedactingFilter(logging.Filter):
-    """Masks the message, the fields and any traceback of every record it passes."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, every key in it masked: severity, message, time,
+    the logger when not ours, the record's fields, then any traceback."""
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self.redactor = redactor
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redactor.redact(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-        if record.exc_text:
-            record.exc_text = self.redactor.redact(record.exc_text)
-        fields = getattr(record, FIELDS, None)
-        if fields:
-            setattr(record, FIELDS, self.redactor.clean(fields))
-        return True
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: severity, message, time, the logger when not
-    ours, then the record's fields."""
-
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "severity": record.levelname,
-            "message": record.getMessage(),
+            "message": self.redactor.redact(record.getMessage()),
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
         }
         if record.name != LOGGER.name:
             entry["logger"] = record.name
-        entry.update(getattr(record, FIELDS, None) or {})
-        if record.exc_text:
-            entry["traceback"] = record.exc_text
+        entry.update(self.redactor.clean(getattr(record, FIELDS, None) or {}))
+        if record.exc_info:
+            entry["traceback"] = self.redactor.redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -149,8 +132,7 @@ class _JsonHandler(logging.StreamHandler):
         super().__init__()
         self.redactor = redactor
         self.stream_override: TextIO | None = None
-        self.addFilter(RedactingFilter(redactor))
-        self.setFormatter(JsonFormatter())
+        self.setFormatter(JsonFormatter(redactor))
 
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = self.stream_override or sys.stdout

@@ -93,16 +93,10 @@ class PagerDutyClient(KeyedClient):
 
     def _incident(self, raw: dict[str, Any], component_ids: frozenset[str]) -> PdIncident:
         priority = raw.get("priority")  # null when the incident has none
-        return PdIncident(
-            account=self.account,
-            id=raw["id"],
-            status=raw["status"],
-            title=raw.get("title") or "",
-            urgency=raw.get("urgency") or "high",
-            priority=priority.get("summary") if isinstance(priority, dict) else None,
-            component_ids=component_ids,
-            html_url=raw.get("html_url") or "",
-        )
+        return PdIncident(account=self.account, id=raw["id"], status=raw["status"], title=raw.get("title") or "",
+                          urgency=raw.get("urgency") or "high",
+                          priority=priority.get("summary") if isinstance(priority, dict) else None,
+                          component_ids=component_ids, html_url=raw.get("html_url") or "")
 
     def _alert_component_ids(self, incident_ids: list[str]) -> dict[str, frozenset[str]]:
         # The trigger's details may lack the tags (e.g. an Events API v2 trigger

@@ -20,18 +20,15 @@ PER_PAGE = 100  # Statuspage's maximum
 MAX_PAGES = 100
 
 # How long an instance reuses the page's component list. The list changes when
-# someone edits the page, not with incidents. A tag naming a component the copy
-# lacks makes the sync list the page afresh (sync.observe).
+# someone edits the page, not with incidents (and sync.observe lists it afresh for a new one).
 COMPONENTS_TTL_SECONDS = 300.0
 
 
 class ComponentCache:
     """The page's component list, read at most once per TTL by the syncs of an instance.
 
-    Only names and membership are taken from it: the statuses the reconcile core
-    compares are those of components an unresolved incident covers, and every
-    unresolved incident, read on each sync, brings its components' current status
-    (sync.observe lays them over the cached list).
+    Only names and membership are taken from it: statuses come from the unresolved
+    incidents, read on each sync (sync.with_current_statuses says why that suffices).
     """
 
     def __init__(self, ttl_seconds: float = COMPONENTS_TTL_SECONDS, clock: Callable[[], float] = time.monotonic):
@@ -152,12 +149,6 @@ def _component(raw: dict[str, Any]) -> Component:
 def _sp_incident(raw: dict[str, Any]) -> SpIncident:
     components = tuple(_component(c) for c in raw.get("components") or []
                        if isinstance(c, dict) and isinstance(c.get("id"), str))
-    return SpIncident(
-        id=raw["id"],
-        name=raw.get("name") or "",
-        status=raw.get("status") or "",
-        created_at=_timestamp(raw.get("created_at")),
-        component_ids=frozenset(c.id for c in components),
-        owned=is_owned(raw),
-        components=components,
-    )
+    return SpIncident(id=raw["id"], name=raw.get("name") or "", status=raw.get("status") or "",
+                      created_at=_timestamp(raw.get("created_at")), component_ids=frozenset(c.id for c in components),
+                      owned=is_owned(raw), components=components)
