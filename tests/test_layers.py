@@ -8,6 +8,7 @@ module that imports a Google client library touches a private attribute it did n
 from __future__ import annotations
 
 import ast
+import graphlib
 import sys
 from pathlib import Path
 
@@ -31,15 +32,11 @@ CORE = {"pagerstatus.models", "pagerstatus.tags", "pagerstatus.ownership", "page
 NAMEDTUPLE_API = {"_replace", "_asdict", "_fields", "_make"}
 
 
-def module_name(name: str) -> str:
-    return {"main": "main", "__init__": "pagerstatus"}.get(name, f"pagerstatus.{name}")
-
-
 def placed() -> dict[str, tuple[int, int]]:
     """Module -> (row, column) of its group in ARCHITECTURE."""
     rows = [line.split(" | ") for line in ARCHITECTURE.strip().splitlines()]
-    return {module_name(name): (row, column) for row, groups in enumerate(rows)
-            for column, group in enumerate(groups) for name in group.split()}
+    return {{"main": "main", "__init__": "pagerstatus"}.get(name, f"pagerstatus.{name}"): (row, column)
+            for row, groups in enumerate(rows) for column, group in enumerate(groups) for name in group.split()}
 
 
 def sources() -> dict[str, str]:
@@ -75,20 +72,11 @@ def graph(modules: dict[str, str]) -> dict[str, set[str]]:
 
 def cycles(modules: dict[str, str]) -> list[str]:
     """One import cycle, as a path; [] when there is none."""
-    edges, done = graph(modules), set()
-
-    def visit(name: str, path: list[str]) -> list[str]:
-        if name in path:
-            return [*path[path.index(name):], name]
-        if name in done or name not in edges:
-            return []
-        for target in sorted(edges[name]):
-            if found := visit(target, [*path, name]):
-                return found
-        done.add(name)
-        return []
-
-    return next((found for name in sorted(edges) if (found := visit(name, []))), [])
+    try:
+        graphlib.TopologicalSorter(graph(modules)).prepare()
+    except graphlib.CycleError as exc:
+        return exc.args[1]
+    return []
 
 
 def against_the_layers(modules: dict[str, str]) -> list[str]:

@@ -11,11 +11,7 @@ from pagerstatus.models import Component, PdIncident, SpIncident
 from pagerstatus.ownership import BODY_MARKER, METADATA_KEY
 from pagerstatus.reconcile import Policy, Resolve, SeverityMap, plan
 
-PAGE = {
-    "api": Component("api", "API"),
-    "web": Component("web", "Website"),
-    "db": Component("db", "Database"),
-}
+PAGE = {c.id: c for c in (Component("api", "API"), Component("web", "Website"), Component("db", "Database"))}
 POLICY = Policy()
 SEVERITY = Policy(severity=SeverityMap({"p1": "major_outage", "p3": "degraded_performance",
                                         "low": "degraded_performance"}))

@@ -8,6 +8,7 @@ loop; `responses` emulates that loop without sleeping.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,17 +31,6 @@ UNRESOLVED = f"{INCIDENTS}/unresolved"
 KEY = "89a229ce1a8dbcf9ff30430fbe35eb4c0426574bca932061892cefd2138aa4b1"  # the spec's example shape
 
 
-class RecordingBucket:
-    """A bucket that never waits; it notes how many requests preceded each take."""
-
-    def __init__(self, api: responses.RequestsMock) -> None:
-        self._api = api
-        self.taken_after: list[int] = []
-
-    def take(self) -> None:
-        self.taken_after.append(len(self._api.calls))
-
-
 @pytest.fixture
 def api():
     """The fake API; on teardown, every request sent must match the spec."""
@@ -49,8 +39,10 @@ def api():
 
 
 @pytest.fixture
-def bucket(api) -> RecordingBucket:
-    return RecordingBucket(api)
+def bucket(api) -> SimpleNamespace:
+    """A bucket that never waits; taken_after notes how many requests preceded each take."""
+    taken_after: list[int] = []
+    return SimpleNamespace(take=lambda: taken_after.append(len(api.calls)), taken_after=taken_after)
 
 
 @pytest.fixture
@@ -164,20 +156,15 @@ def test_component_cache_lists_the_page_once_per_ttl(api, bucket):
     assert len(api.calls) == 4
 
 
-def test_unresolved_incidents_reads_pages_until_a_short_one(api, client):
-    everything = [sp_incident(f"inc{n:04d}") for n in range(250)]
-    for page in (1, 2, 3):
+@pytest.mark.parametrize("count", [250, 100], ids=["short-last-page", "full-last-page-then-an-empty-one"])
+def test_unresolved_incidents_reads_pages_until_a_short_one(api, client, bucket, count):
+    everything = [sp_incident(f"inc{n:04d}") for n in range(count)]
+    pages = range(1, count // 100 + 2)
+    for page in pages:
         api.get(UNRESOLVED, match=[page_matcher(page)], json=everything[(page - 1) * 100:page * 100])
     assert [i.id for i in client.unresolved_incidents()] == [i["id"] for i in everything]
-    assert [query(c) for c in api.calls] == [{"page": [str(p)], "per_page": ["100"]} for p in (1, 2, 3)]
-
-
-def test_a_full_last_page_costs_one_empty_read_and_reads_take_tokens_too(api, client, bucket):
-    api.get(UNRESOLVED, match=[page_matcher(1)], json=[sp_incident(f"inc{n:04d}") for n in range(100)])
-    api.get(UNRESOLVED, match=[page_matcher(2)], json=[])
-    assert len(client.unresolved_incidents()) == 100
-    assert len(api.calls) == 2
-    assert bucket.taken_after == [0, 1]  # Statuspage counts reads against the limit too
+    assert [query(c) for c in api.calls] == [{"page": [str(p)], "per_page": ["100"]} for p in pages]
+    assert bucket.taken_after == list(range(len(pages)))  # a token before each read: Statuspage counts them too
 
 
 def test_unresolved_incidents_maps_each_incident_and_its_ownership(api, client):
@@ -265,8 +252,9 @@ def test_a_rate_limited_create_is_retried(api, client, status):
     ({"status": 503, "body": "Service Unavailable"}, "POST /v1/pages/kctbh9vrtdwd/incidents answered 503"),
     # Asked to wait past the cap: fails at once.
     ({"status": 420, "headers": {"ratelimit-reset": "50"}, "json": {"error": "Rate limit exceeded"}}, "answered 420"),
-], ids=["server-error", "wait-past-the-cap"])
-def test_a_create_is_not_retried(api, client, refusal, problem):
+    ({"status": 201, "json": {"name": "x"}}, "no incident id"),
+], ids=["server-error", "wait-past-the-cap", "created-without-an-id"])
+def test_a_failed_create_is_not_retried(api, client, refusal, problem):
     api.post(INCIDENTS, **refusal)
     api.post(INCIDENTS, status=201, json=sp_incident("newinc123"))
     with pytest.raises(UpstreamError, match=problem):
@@ -298,9 +286,3 @@ def test_a_failed_read_raises_upstream_error_without_the_key(api, client, answer
         client.unresolved_incidents()
     assert caught.value.service == "statuspage"
     assert KEY not in str(caught.value) and KEY not in repr(client)
-
-
-def test_a_create_answer_without_an_id_raises_upstream_error(api, client):
-    api.post(INCIDENTS, status=201, json={"name": "x"})
-    with pytest.raises(UpstreamError, match="no incident id"):
-        client.create_incident(IncidentWrite(name="x"))
