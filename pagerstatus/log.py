@@ -143,7 +143,7 @@ def _our_handler() -> _JsonHandler | None:
     return next((h for h in logging.getLogger().handlers if isinstance(h, _JsonHandler)), None)
 
 
-def _log(level: int, message: str, **fields: Any) -> None:
+def _log(level: int, message: str, /, **fields: Any) -> None:
     LOGGER.log(level, message, extra={FIELDS: {k: v for k, v in fields.items() if v is not None}})
 
 
