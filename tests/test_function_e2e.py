@@ -273,16 +273,19 @@ def test_one_accounts_api_failing_leaves_the_page_unchanged():
 def test_webhook_during_a_sync_is_queued_and_not_lost():
     gate = Gate()
     with world(sleep=gate.sleep) as (sandbox, function), ThreadPoolExecutor(max_workers=1) as pool:
-        sandbox.fault("pagerduty", "/incidents", latency=1, count=1)  # held until the gate opens
-        first = pool.submit(function.post, "/hugops", ACK_V2)
-        gate.wait_for_a_sleeper()  # the first sync is reading PagerDuty
-        # Meanwhile an incident is acknowledged and its webhook arrives.
         sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
+        # The first sync's create is held until the gate opens: by then it has read PagerDuty.
+        sandbox.fault("statuspage", r"/pages/[^/]+/incidents$", method="POST", latency=1, count=1)
+        first = pool.submit(function.post, "/hugops", ACK_V2)
+        gate.wait_for_a_sleeper()
+        # Meanwhile another incident is acknowledged and its webhook arrives.
+        sandbox.trigger("hugops", tags=f"component:{WEB}", status="acknowledged", deliver=False)
         second = function.post("/hugops", ACK_V2)
         gate.open()
         assert (second.status_code, second.json()) == (202, ["Sync queued"])
         assert first.result(timeout=60).json() == ["Performed sync"]
-        assert len(page_state(sandbox)[1]) == 1  # the holder synced again before letting go
+        # The holder synced again before letting go.
+        assert sorted(i["component_ids"][0] for i in page_state(sandbox)[1]) == sorted([API, WEB])
 
 
 def test_rate_limits_of_both_apis_are_absorbed_within_the_sync():

@@ -81,6 +81,8 @@ OLD, NEWER, NEWEST = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03
          wanted={"api": "major_outage"}, opens=[("api", "major_outage", ["P1"])]),
     rule([pd("P1", priority="P9", urgency="low")], PAGE, [], SEVERITY, id="urgency-maps-without-a-priority-rule",
          wanted={"api": "degraded_performance"}, opens=[("api", "degraded_performance", ["P1"])]),
+    rule([pd("P1", priority="P1", urgency="low")], PAGE, [], SEVERITY, id="a-priority-rule-wins-over-an-urgency-rule",
+         wanted={"api": "major_outage"}, opens=[("api", "major_outage", ["P1"])]),
     rule([pd("P1", priority="P3"), pd("P2", priority="P1", status="triggered")], PAGE, [], SEVERITY,
          id="most-severe-wins", wanted={"api": "major_outage"}, opens=[("api", "major_outage", ["P1", "P2"])]),
     rule([pd("P1", priority="P1")], down("api"), [sp("S1")], SEVERITY, id="severity-change-updates-not-opens",
