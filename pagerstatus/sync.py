@@ -26,7 +26,6 @@ class IncidentSource(Protocol):
 class StatusPage(Protocol):
     def components(self, fresh: bool = False) -> dict[str, Component]:
         """fresh: read the page now rather than reuse a cached list."""
-        ...
 
     def unresolved_incidents(self) -> list[SpIncident]: ...
 

@@ -7,12 +7,10 @@ to well within lease_seconds (Google's hosts are NTP-synced to milliseconds;
 lease_seconds is 60).
 
 Firestore errors become UpstreamError("firestore", ...) within a few seconds
-(pagerstatus.gcp: short timeouts, bounded retries), so the webhook answers 503
-and PagerDuty retries; no sync ever runs without the lock.
-
-This module loads google.cloud.firestore (and google-api-core, gRPC); only
-make_lock imports it, when the Firestore lock is made, so `import main` stays
-free of them.
+(pagerstatus.gcp: short timeouts, bounded retries, and every call here passes them:
+the library's own defaults retry for up to 300 s), so the webhook answers 503 and
+PagerDuty retries; no sync ever runs without the lock. Only make_lock imports this
+module (it loads google.cloud.firestore and gRPC): `import main` stays free of them.
 """
 from __future__ import annotations
 
@@ -74,10 +72,6 @@ class FirestoreLock(SteppedLock):
 
     Fields: holder (string or null), expires (timestamp or null), pending (bool),
     generation (int), updated (timestamp, diagnostics only).
-
-    Every call passes retry= and timeout= (pagerstatus.gcp): the library's
-    defaults retry an unreachable Firestore for 300 s (reads) or 60 s (commits),
-    far past PagerDuty's 5 s deadline.
 
     rpc_timeout: the most one Firestore call may take, retries included.
     max_attempts: attempts of a step whose write loses a race.

@@ -42,22 +42,18 @@ class Lease:
 class SyncLock(Protocol):
     def acquire(self) -> Lease | None:
         """Take the lease (free or expired) and clear pending; None after setting pending if held."""
-        ...
 
     def release(self, lease: Lease) -> bool:
         """One atomic step: pending set -> clear it, renew, False (sync again); else free, True.
 
         Raises LeaseLost if the lease is no longer ours.
         """
-        ...
 
     def abandon(self, lease: Lease) -> None:
         """Free the lease if still ours, leaving pending as is; never raises LeaseLost."""
-        ...
 
     def check(self, lease: Lease) -> None:
         """Raise LeaseLost unless still ours and unexpired; renew the expiry."""
-        ...
 
 
 @dataclass(frozen=True)
