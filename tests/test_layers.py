@@ -131,7 +131,7 @@ def test_the_structure_holds(check):
     ("pagerstatus.reconcile", "from .errors import ConfigError", core_dependencies, "-> pagerstatus.errors"),
     ("pagerstatus.lock.firestore", "firestore.Client()._firestore_api", google_privates, "._firestore_api"),
     ("pagerstatus.keys", "\n" * MAX_LINES, too_long, "pagerstatus.keys"),
-])
+], ids=["cycle", "upwards-in-a-function", "beside", "core-third-party", "core-errors", "google-private", "too-long"])
 def test_each_check_reports_a_violation(module, line, check, reported):
     modules = sources()
     modules[module] += "\n" + line + "\n"
