@@ -20,20 +20,11 @@ from google.auth import exceptions as auth_exceptions
 from .errors import UpstreamError
 
 #: Failures a repeated call may get past: the service was unavailable, overloaded or slow.
-TRANSIENT = (
-    api_exceptions.ServiceUnavailable,
-    api_exceptions.InternalServerError,
-    api_exceptions.ResourceExhausted,
-    api_exceptions.DeadlineExceeded,
-)
+TRANSIENT = (api_exceptions.ServiceUnavailable, api_exceptions.InternalServerError,
+             api_exceptions.ResourceExhausted, api_exceptions.DeadlineExceeded)
 #: Failures of the call itself, not of our code: the service answered an error, or could not be reached.
-CALL_FAILURES = (
-    api_exceptions.GoogleAPICallError,
-    api_exceptions.RetryError,
-    auth_exceptions.TransportError,
-    auth_exceptions.RefreshError,
-    requests.RequestException,
-)
+CALL_FAILURES = (api_exceptions.GoogleAPICallError, api_exceptions.RetryError, auth_exceptions.TransportError,
+                 auth_exceptions.RefreshError, requests.RequestException)
 
 
 def call_options(timeout: float, retry: bool = True) -> dict[str, Any]:

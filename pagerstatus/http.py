@@ -16,6 +16,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry
 
 from .errors import UpstreamError
+from .log import Redactor
 
 # (connect, read) seconds. requests waits forever unless told otherwise.
 DEFAULT_TIMEOUT = (3.05, 10.0)
@@ -46,27 +47,15 @@ class RetryPolicy(Retry):
     so the error names the status and what the server said.
     """
 
-    #: Retries after the first attempt.
-    MAX_RETRIES = 3
-    #: Backoff between retries: none before the first, then 2, 4, ... times this.
-    BACKOFF_FACTOR = 0.25
-    #: Longest backoff between two attempts, in seconds.
+    MAX_RETRIES = 3  # after the first attempt
+    BACKOFF_FACTOR = 0.25  # urllib3's: no wait before the first retry, then 2, 4, ... times this
     BACKOFF_MAX = 2.0
-    #: Longest wait a server may ask for and still be retried, in seconds.
     MAX_RETRY_AFTER = 3.0
-    #: The server refused the request before acting on it; safe to repeat any method.
     RATE_LIMIT_STATUSES = frozenset({420, 429})
-    #: The server may have acted on the request; repeated for idempotent methods only.
     SERVER_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
-    def __init__(
-        self,
-        total: bool | int | None = MAX_RETRIES,
-        *,
-        max_retry_after: float = MAX_RETRY_AFTER,
-        sleep: Callable[[float], None] = time.sleep,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, total: bool | int | None = MAX_RETRIES, *, max_retry_after: float = MAX_RETRY_AFTER,
+                 sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> None:
         kwargs.setdefault("status_forcelist", self.RATE_LIMIT_STATUSES | self.SERVER_ERROR_STATUSES)
         kwargs.setdefault("backoff_factor", self.BACKOFF_FACTOR)
         kwargs.setdefault("backoff_max", self.BACKOFF_MAX)
@@ -107,15 +96,9 @@ class RetryPolicy(Retry):
             return None
         return self.get_retry_after(response)
 
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> RetryPolicy:
+    def increment(self, method: str | None = None, url: str | None = None, response: BaseHTTPResponse | None = None,
+                  error: Exception | None = None, _pool: ConnectionPool | None = None,
+                  _stacktrace: TracebackType | None = None) -> RetryPolicy:
         wait = self._requested_wait(response)
         if wait is not None and wait > self.max_retry_after:
             # Give up now; urllib3 returns the response since raise_on_status is off.
@@ -140,9 +123,8 @@ class TimeoutSession(requests.Session):
         super().__init__()
         self.timeout = timeout
 
-    def request(  # type: ignore[override]
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
+                **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
@@ -197,12 +179,8 @@ class TokenBucket:
             self._sleep(wait)
 
 
-def _unchanged(text: str) -> str:
-    return text
-
-
 def send_json(session: requests.Session, service: str, method: str, url: str,
-              redact: Callable[[str], str] = _unchanged, **kwargs: Any) -> Any:
+              redact: Callable[[str], str] = str, **kwargs: Any) -> Any:
     """Send one request and return its decoded JSON body.
 
     Raises UpstreamError(service, ...) when the request fails, the answer is not
@@ -223,7 +201,7 @@ def send_json(session: requests.Session, service: str, method: str, url: str,
 
 
 def upstream_error(service: str, failure: requests.Response | requests.RequestException,
-                   problem: str | None = None, redact: Callable[[str], str] = _unchanged) -> UpstreamError:
+                   problem: str | None = None, redact: Callable[[str], str] = str) -> UpstreamError:
     """An UpstreamError with a short detail: method, path, then the status and a
     trimmed body (or `problem`), or the exception. Never headers: keys travel in them.
     Keys are masked before trimming: a cut through a key would leave its start unmasked."""
@@ -238,6 +216,30 @@ def upstream_error(service: str, failure: requests.Response | requests.RequestEx
 def request_error(service: str, method: str, url: str, problem: str) -> UpstreamError:
     """A successful answer the client cannot use, e.g. not of the documented shape."""
     return UpstreamError(service, f"{method} {urlsplit(url).path}: {problem}")
+
+
+class KeyedClient:
+    """A client of one JSON API called with one key; every failure raises UpstreamError(service, ...).
+
+    The key travels in each request's headers, not on the session, which clients of
+    several accounts share; it is masked in error details, should the API echo it.
+    """
+
+    def __init__(self, service: str, base_url: str, key: str, headers: dict[str, str],
+                 session: requests.Session | None) -> None:
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self._session = session if session is not None else make_session()
+        self._headers = headers
+        self._redactor = Redactor()
+        self._redactor.add(key)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> Any:
+        return send_json(self._session, self.service, method, url, self._redactor.redact,
+                         headers=self._headers, **kwargs)
+
+    def _unusable(self, method: str, url: str, problem: str) -> UpstreamError:
+        return request_error(self.service, method, url, problem)
 
 
 def _request_line(request: requests.PreparedRequest | None) -> str:

@@ -99,11 +99,9 @@ class KeySource(Protocol):
 
     def accounts(self) -> dict[AccountName, AccountKeys]:
         """Every configured PagerDuty account."""
-        ...
 
     def account(self, name: AccountName) -> AccountKeys | None:
         """One account, or None when it is not configured."""
-        ...
 
 
 class EnvKeySource:

@@ -1,17 +1,18 @@
 """Structured logs through the standard `logging` module: one JSON object per line
 on stdout, as Cloud Logging parses them, with every key masked.
 
-configure() gives the root logger one handler with a JSON formatter and a
-redaction filter, so library records (urllib3's retries, google-auth,
-functions-framework, gunicorn's worker) come out as JSON and masked too. The
-filter sits on the handler, not on a logger: a logger's filters never see the
-records its children propagate.
+configure() gives the root logger one handler whose JSON formatter masks every
+key, so library records (urllib3's retries, google-auth, functions-framework,
+gunicorn's worker) come out as JSON and masked too. The masking is the root
+handler's, not a logger filter's: a logger's filters never see the records its
+children propagate.
 
 The module functions info/warning/error log on the "pagerstatus" logger with
 structured fields: log.info("opened", component="api").
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -68,42 +69,25 @@ class Redactor:
         return self.redact(str(value))
 
 
-class RedactingFilter(logging.Filter):
-    """Masks the message, the fields and any traceback of every record it passes."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, every key in it masked: severity, message, time,
+    the logger when not ours, the record's fields, then any traceback."""
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self.redactor = redactor
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redactor.redact(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-        if record.exc_text:
-            record.exc_text = self.redactor.redact(record.exc_text)
-        fields = getattr(record, FIELDS, None)
-        if fields:
-            setattr(record, FIELDS, self.redactor.clean(fields))
-        return True
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: severity, message, time, the logger when not
-    ours, then the record's fields."""
-
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "severity": record.levelname,
-            "message": record.getMessage(),
+            "message": self.redactor.redact(record.getMessage()),
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
         }
         if record.name != LOGGER.name:
             entry["logger"] = record.name
-        entry.update(getattr(record, FIELDS, None) or {})
-        if record.exc_text:
-            entry["traceback"] = record.exc_text
+        entry.update(self.redactor.clean(getattr(record, FIELDS, None) or {}))
+        if record.exc_info:
+            entry["traceback"] = self.redactor.redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -119,9 +103,7 @@ def configure(stream: TextIO | None = None, level: int = logging.INFO) -> Redact
     """
     root = logging.getLogger()
     with _handler_lock:
-        handler = next((h for h in root.handlers if isinstance(h, _JsonHandler)), None)
-        if handler is None:
-            handler = _JsonHandler(Redactor())
+        handler = _our_handler() or _JsonHandler(Redactor())
         handler.stream_override = stream
         # functions-framework may have added plain-text handlers; ours replaces them.
         root.handlers = [handler]
@@ -136,7 +118,7 @@ def take_over_gunicorn() -> None:
     (and again in each worker), so this runs in the worker, on its first
     request; the master's start-up lines stay gunicorn's own.
     """
-    handler = next((h for h in logging.getLogger().handlers if isinstance(h, _JsonHandler)), None)
+    handler = _our_handler()
     if handler is None:
         return
     for name in GUNICORN_LOGGERS:
@@ -150,25 +132,21 @@ class _JsonHandler(logging.StreamHandler):
         super().__init__()
         self.redactor = redactor
         self.stream_override: TextIO | None = None
-        self.addFilter(RedactingFilter(redactor))
-        self.setFormatter(JsonFormatter())
+        self.setFormatter(JsonFormatter(redactor))
 
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = self.stream_override or sys.stdout
         super().emit(record)
 
 
-def _log(level: int, message: str, fields: dict[str, Any]) -> None:
+def _our_handler() -> _JsonHandler | None:
+    return next((h for h in logging.getLogger().handlers if isinstance(h, _JsonHandler)), None)
+
+
+def _log(level: int, message: str, /, **fields: Any) -> None:
     LOGGER.log(level, message, extra={FIELDS: {k: v for k, v in fields.items() if v is not None}})
 
 
-def info(message: str, **fields: Any) -> None:
-    _log(logging.INFO, message, fields)
-
-
-def warning(message: str, **fields: Any) -> None:
-    _log(logging.WARNING, message, fields)
-
-
-def error(message: str, **fields: Any) -> None:
-    _log(logging.ERROR, message, fields)
+info = functools.partial(_log, logging.INFO)
+warning = functools.partial(_log, logging.WARNING)
+error = functools.partial(_log, logging.ERROR)

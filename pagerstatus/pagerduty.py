@@ -8,8 +8,7 @@ from typing import Any
 import requests
 
 from .endpoints import PAGERDUTY_API_URL
-from .http import RetryPolicy, make_session, request_error, send_json
-from .log import Redactor
+from .http import KeyedClient
 from .models import OPEN_PD_STATUSES, PdIncident
 from .tags import component_ids_from_tags, tags_from_alerts, tags_from_log_entry
 
@@ -65,24 +64,15 @@ class TagCache:
                 del self._entries[key]
 
 
-class PagerDutyClient:
+class PagerDutyClient(KeyedClient):
     """Reads one PagerDuty account. Every failure raises UpstreamError("pagerduty:<account>", ...)."""
 
     def __init__(self, account: str, api_key: str, base_url: str = PAGERDUTY_API_URL,
                  session: requests.Session | None = None, tag_cache: TagCache | None = None) -> None:
+        headers = {"Authorization": f"Token token={api_key}", "Accept": "application/vnd.pagerduty+json;version=2"}
+        super().__init__(f"pagerduty:{account}", base_url, api_key, headers, session)
         self.account = account
-        self.base_url = base_url.rstrip("/")
-        self.service = f"pagerduty:{account}"
-        self._session = session if session is not None else make_session(RetryPolicy())
         self._tag_cache = tag_cache if tag_cache is not None else TagCache()
-        # Masks the key in an error detail, should PagerDuty echo it in an answer.
-        self._redactor = Redactor()
-        self._redactor.add(api_key)
-        # Sent with each request rather than set on the session, which accounts share.
-        self._headers = {
-            "Authorization": f"Token token={api_key}",
-            "Accept": "application/vnd.pagerduty+json;version=2",
-        }
 
     def __repr__(self) -> str:
         return f"PagerDutyClient(account={self.account!r}, base_url={self.base_url!r})"
@@ -92,8 +82,8 @@ class PagerDutyClient:
         raws = self._list("/incidents", "incidents", _OPEN_INCIDENTS_QUERY)
         for raw in raws:
             if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw.get("status") in OPEN_PD_STATUSES):
-                raise request_error(self.service, "GET", self.base_url + "/incidents",
-                                    "malformed response: an incident without an id or an open status")
+                raise self._unusable("GET", self.base_url + "/incidents",
+                                     "malformed response: an incident without an id or an open status")
         from_trigger = {raw["id"]: component_ids_from_tags(
                             tags_from_log_entry(raw.get("first_trigger_log_entry") or {}))
                         for raw in raws}
@@ -103,16 +93,10 @@ class PagerDutyClient:
 
     def _incident(self, raw: dict[str, Any], component_ids: frozenset[str]) -> PdIncident:
         priority = raw.get("priority")  # null when the incident has none
-        return PdIncident(
-            account=self.account,
-            id=raw["id"],
-            status=raw["status"],
-            title=raw.get("title") or "",
-            urgency=raw.get("urgency") or "high",
-            priority=priority.get("summary") if isinstance(priority, dict) else None,
-            component_ids=component_ids,
-            html_url=raw.get("html_url") or "",
-        )
+        return PdIncident(account=self.account, id=raw["id"], status=raw["status"], title=raw.get("title") or "",
+                          urgency=raw.get("urgency") or "high",
+                          priority=priority.get("summary") if isinstance(priority, dict) else None,
+                          component_ids=component_ids, html_url=raw.get("html_url") or "")
 
     def _alert_component_ids(self, incident_ids: list[str]) -> dict[str, frozenset[str]]:
         # The trigger's details may lack the tags (e.g. an Events API v2 trigger
@@ -138,15 +122,14 @@ class PagerDutyClient:
         while True:
             limit = min(PAGE_LIMIT, MAX_OFFSET_PLUS_LIMIT - len(items))
             if limit <= 0:
-                raise request_error(self.service, "GET", url, f"more than {MAX_OFFSET_PLUS_LIMIT} {key}: "
-                                    "PagerDuty lists no further, the list would be incomplete")
-            body = send_json(self._session, self.service, "GET", url, self._redactor.redact, headers=self._headers,
-                             params={**query, "limit": limit, "offset": len(items)})
+                raise self._unusable("GET", url, f"more than {MAX_OFFSET_PLUS_LIMIT} {key}: "
+                                     "PagerDuty lists no further, the list would be incomplete")
+            body = self._send("GET", url, params={**query, "limit": limit, "offset": len(items)})
             page = body.get(key) if isinstance(body, dict) else None
             if not isinstance(page, list):
-                raise request_error(self.service, "GET", url, f"malformed response: no {key!r} list")
+                raise self._unusable("GET", url, f"malformed response: no {key!r} list")
             items.extend(page)
             if not body.get("more"):
                 return items
             if not page:
-                raise request_error(self.service, "GET", url, "malformed response: an empty page with more to come")
+                raise self._unusable("GET", url, "malformed response: an empty page with more to come")

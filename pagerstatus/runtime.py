@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from .config import Settings, load_settings
 from .errors import UpstreamError
-from .http import RetryPolicy, TokenBucket, make_session
+from .http import TokenBucket, make_session
 from .keys import EnvKeySource, KeySource
 from .lock import SyncLock, make_lock, run_coalesced
 from .log import Redactor
@@ -33,10 +33,10 @@ class Runtime:
         self.statuspage_bucket = statuspage_bucket if statuspage_bucket is not None else TokenBucket()
         self._tag_cache = TagCache()
         self._components = ComponentCache()
-        self._pagerduty_session = make_session(RetryPolicy())
-        self._statuspage_session = make_session(RetryPolicy())
+        self._pagerduty_session = make_session()
+        self._statuspage_session = make_session()
         # Fetches Google's public keys to check the periodic sync's ID token (pagerstatus.oidc).
-        self.certs_session = make_session(RetryPolicy())
+        self.certs_session = make_session()
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ, redactor: Redactor | None = None,

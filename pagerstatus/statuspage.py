@@ -10,8 +10,7 @@ from typing import Any
 import requests
 
 from .endpoints import STATUSPAGE_API_URL
-from .http import RetryPolicy, TokenBucket, make_session, request_error, send_json
-from .log import Redactor
+from .http import KeyedClient, TokenBucket
 from .models import Component, IncidentWrite, SpIncident
 from .ownership import is_owned
 
@@ -21,18 +20,15 @@ PER_PAGE = 100  # Statuspage's maximum
 MAX_PAGES = 100
 
 # How long an instance reuses the page's component list. The list changes when
-# someone edits the page, not with incidents. A tag naming a component the copy
-# lacks makes the sync list the page afresh (sync.observe).
+# someone edits the page, not with incidents (and sync.observe lists it afresh for a new one).
 COMPONENTS_TTL_SECONDS = 300.0
 
 
 class ComponentCache:
     """The page's component list, read at most once per TTL by the syncs of an instance.
 
-    Only names and membership are taken from it: the statuses the reconcile core
-    compares are those of components an unresolved incident covers, and every
-    unresolved incident, read on each sync, brings its components' current status
-    (sync.observe lays them over the cached list).
+    Only names and membership are taken from it: statuses come from the unresolved
+    incidents, read on each sync (sync.with_current_statuses says why that suffices).
     """
 
     def __init__(self, ttl_seconds: float = COMPONENTS_TTL_SECONDS, clock: Callable[[], float] = time.monotonic):
@@ -56,7 +52,7 @@ class ComponentCache:
             self._components = None
 
 
-class StatuspageClient:
+class StatuspageClient(KeyedClient):
     """Reads and writes one page. Every failure raises UpstreamError("statuspage", ...)."""
 
     def __init__(self, page_id: str, api_key: str, base_url: str = STATUSPAGE_API_URL,
@@ -64,16 +60,10 @@ class StatuspageClient:
                  component_cache: ComponentCache | None = None) -> None:
         """bucket: Statuspage limits requests (reads too) per API key, not per client,
         so every client using one key must share one bucket (the Runtime's)."""
+        super().__init__(SERVICE, base_url, api_key, {"Authorization": f"OAuth {api_key}"}, session)
         self.page_id = page_id
-        self.base_url = base_url.rstrip("/")
-        self._session = session if session is not None else make_session(RetryPolicy())
         self.bucket = bucket if bucket is not None else TokenBucket()
         self._component_cache = component_cache
-        # Masks the key in an error detail, should Statuspage echo it in an answer.
-        self._redactor = Redactor()
-        self._redactor.add(api_key)
-        # Sent with each request rather than set on a session that may be shared.
-        self._headers = {"Authorization": f"OAuth {api_key}"}
 
     def __repr__(self) -> str:
         return f"StatuspageClient(page_id={self.page_id!r}, base_url={self.base_url!r})"
@@ -100,7 +90,7 @@ class StatuspageClient:
         fields = {**_incident_fields(write, creating=True), "deliver_notifications": True}
         created = self._write("POST", url, fields)
         if not (isinstance(created, dict) and isinstance(created.get("id"), str)):
-            raise request_error(SERVICE, "POST", url, "malformed response: no incident id")
+            raise self._unusable("POST", url, "malformed response: no incident id")
         return created["id"]
 
     def update_incident(self, incident_id: str, write: IncidentWrite) -> None:
@@ -112,8 +102,7 @@ class StatuspageClient:
 
     def _write(self, method: str, url: str, fields: dict[str, Any]) -> Any:
         self.bucket.take()
-        return send_json(self._session, SERVICE, method, url, self._redactor.redact, headers=self._headers,
-                         json={"incident": fields})
+        return self._send(method, url, json={"incident": fields})
 
     def _list(self, path: str) -> list[dict[str, Any]]:
         """All items of a list paginated by `page` / `per_page`: until a short page."""
@@ -121,16 +110,14 @@ class StatuspageClient:
         items: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
             self.bucket.take()
-            body = send_json(self._session, SERVICE, "GET", url, self._redactor.redact, headers=self._headers,
-                             params={"page": page, "per_page": PER_PAGE})
+            body = self._send("GET", url, params={"page": page, "per_page": PER_PAGE})
             if not (isinstance(body, list) and all(isinstance(item, dict) and isinstance(item.get("id"), str)
                                                    for item in body)):
-                raise request_error(SERVICE, "GET", url, "malformed response: not a list of objects with ids")
+                raise self._unusable("GET", url, "malformed response: not a list of objects with ids")
             items.extend(body)
             if len(body) < PER_PAGE:
                 return items
-        raise request_error(SERVICE, "GET", url,
-                            f"more than {MAX_PAGES} pages of {PER_PAGE}: the list would be incomplete")
+        raise self._unusable("GET", url, f"more than {MAX_PAGES} pages of {PER_PAGE}: the list would be incomplete")
 
 
 def _timestamp(value: Any) -> str:
@@ -142,12 +129,8 @@ def _timestamp(value: Any) -> str:
 
 
 def _incident_fields(write: IncidentWrite, creating: bool = False) -> dict[str, Any]:
-    fields = {
-        name: value
-        for name, value in (("name", write.name), ("status", write.status), ("body", write.body),
-                            ("metadata", write.metadata))
-        if value is not None
-    }
+    fields = {name: value for name in ("name", "status", "body", "metadata")
+              if (value := getattr(write, name)) is not None}
     if write.components:
         # The map sets each component's status.
         fields["components"] = dict(write.components)
@@ -166,12 +149,6 @@ def _component(raw: dict[str, Any]) -> Component:
 def _sp_incident(raw: dict[str, Any]) -> SpIncident:
     components = tuple(_component(c) for c in raw.get("components") or []
                        if isinstance(c, dict) and isinstance(c.get("id"), str))
-    return SpIncident(
-        id=raw["id"],
-        name=raw.get("name") or "",
-        status=raw.get("status") or "",
-        created_at=_timestamp(raw.get("created_at")),
-        component_ids=frozenset(c.id for c in components),
-        owned=is_owned(raw),
-        components=components,
-    )
+    return SpIncident(id=raw["id"], name=raw.get("name") or "", status=raw.get("status") or "",
+                      created_at=_timestamp(raw.get("created_at")), component_ids=frozenset(c.id for c in components),
+                      owned=is_owned(raw), components=components)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import log
 from .models import Component, IncidentWrite, PdIncident, SpIncident
@@ -26,7 +26,6 @@ class IncidentSource(Protocol):
 class StatusPage(Protocol):
     def components(self, fresh: bool = False) -> dict[str, Component]:
         """fresh: read the page now rather than reuse a cached list."""
-        ...
 
     def unresolved_incidents(self) -> list[SpIncident]: ...
 
@@ -80,30 +79,29 @@ def _behind(incidents: tuple[PdIncident, ...]) -> list[str]:
 def apply(plan: Plan, page: StatusPage, guard: Callable[[], None], dry_run: bool = False) -> None:
     """Carry out the plan's writes; guard() runs before each and raises to stop."""
     mode = "dry-run: would " if dry_run else ""
+
+    def write(call: Callable[..., Any], *args: Any) -> Any:
+        if dry_run:
+            return None
+        guard()
+        return call(*args)
+
     for skip in plan.skips:
         log.warning("skipping tag: " + skip.reason, action="skip", component=skip.component_id,
                     pd_incidents=_behind(skip.pd_incidents))
     for action in plan.opens:
-        write = IncidentWrite(name=action.name, status="investigating", body=action.body,
-                              components={action.component_id: action.status}, metadata=action.metadata)
-        if not dry_run:
-            guard()
-            incident_id = page.create_incident(write)
-        else:
-            incident_id = None
+        incident_id = write(page.create_incident, IncidentWrite(
+            name=action.name, status="investigating", body=action.body,
+            components={action.component_id: action.status}, metadata=action.metadata))
         log.info(f"{mode}open incident", action="open", component=action.component_id, status=action.status,
                  incident=incident_id, pd_incidents=_behind(action.pd_incidents))
     for action in plan.updates:
-        if not dry_run:
-            guard()
-            page.update_incident(action.incident_id, IncidentWrite(components=action.components))
+        write(page.update_incident, action.incident_id, IncidentWrite(components=action.components))
         log.info(f"{mode}update incident", action="update", incident=action.incident_id,
                  components=action.components, pd_incidents=_behind(action.pd_incidents))
     for action in plan.resolves:
-        if not dry_run:
-            guard()
-            page.update_incident(action.incident_id,
-                                 IncidentWrite(status="resolved", body=action.body, components=action.components))
+        write(page.update_incident, action.incident_id,
+              IncidentWrite(status="resolved", body=action.body, components=action.components))
         log.info(f"{mode}resolve incident", action="resolve", reason=action.reason, incident=action.incident_id,
                  components=action.components)
 

@@ -22,24 +22,15 @@ TOKEN_HEADER = "X-Pagerstatus-Token"
 RESYNC_EVENT = "pagerstatus.resync"
 
 # Events that can change what the page should show.
-SYNC_EVENTS = frozenset(
-    {
-        # V2
-        "incident.trigger",
-        "incident.acknowledge",
-        "incident.unacknowledge",
-        "incident.resolve",
-        # V3
-        "incident.triggered",
-        "incident.acknowledged",
-        "incident.unacknowledged",
-        "incident.resolved",
-        "incident.reopened",
-        "incident.priority_updated",
-        # Not PagerDuty's: the periodic backstop sync (terraform/scheduler.tf) sends it.
-        RESYNC_EVENT,
-    }
-)
+SYNC_EVENTS = frozenset({
+    # V2
+    "incident.trigger", "incident.acknowledge", "incident.unacknowledge", "incident.resolve",
+    # V3
+    "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.resolved",
+    "incident.reopened", "incident.priority_updated",
+    # Not PagerDuty's: the periodic backstop sync (terraform/scheduler.tf) sends it.
+    RESYNC_EVENT,
+})
 
 
 def signature_valid(secret: str, body: bytes, header: str | None) -> bool:

@@ -22,7 +22,7 @@ from tests.harness.sandbox import Sandbox, running_sandbox
 UNIT, E2E, SLOW = ("unit",), ("e2e",), ("e2e", "slow")
 MODULE_MARKERS = {
     **dict.fromkeys(["test_config", "test_gcp", "test_http", "test_keys", "test_log", "test_pagerduty_client",
-                     "test_reconcile", "test_reference", "test_runtime", "test_sandbox_contract",
+                     "test_layers", "test_reconcile", "test_reference", "test_runtime", "test_sandbox_contract",
                      "test_sandbox_faults", "test_sandbox_page", "test_sandbox_pagerduty", "test_sandbox_statuspage",
                      "test_sandbox_webhooks", "test_scheduled_sync", "test_secretmanager", "test_statuspage_client",
                      "test_steady_state_calls", "test_sync", "test_tags", "test_webhook"], UNIT),

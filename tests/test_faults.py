@@ -219,9 +219,8 @@ def test_firestore_gone_mid_sync():
         outage.close()
 
 
-def test_lease_holder_killed_mid_sync():
-    require_emulator()
-    project, gate = unique_project(), Gate()
+def test_lease_holder_killed_mid_sync(firestore_project):
+    project, gate = firestore_project, Gate()
     with world(components=SIX, extra_env={"GOOGLE_CLOUD_PROJECT": project}, sleep=gate.sleep) as (sandbox, doomed), \
             running_function(doomed.env) as survivor:
         human = add_human_incident(sandbox)

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.harness.firestore import require_emulator, unique_project
+from tests.harness.clock import wait_for
 from tests.harness.function import running_function
 from tests.harness.world import ACK_V2, API, DB, WEB, page_state, world
 
 WEBHOOKS = 50
 
 
-def test_fifty_webhooks_across_two_instances():
-    require_emulator()
+def test_fifty_webhooks_across_two_instances(firestore_project):
     # A project of its own: the Firestore lock is on wherever a project is set.
-    with world(extra_env={"GOOGLE_CLOUD_PROJECT": unique_project()}) as (sandbox, first), \
+    with world(extra_env={"GOOGLE_CLOUD_PROJECT": firestore_project}) as (sandbox, first), \
             running_function(first.env) as second:
         for component in (API, WEB):
             sandbox.trigger("hugops", tags=f"component:{component}", status="acknowledged", deliver=False)
@@ -24,7 +23,9 @@ def test_fifty_webhooks_across_two_instances():
 
         def deliver(n: int):
             if n == WEBHOOKS // 2:
-                # A change lands amid the burst; its webhook may be queued behind a running sync.
+                # A change lands amid the burst, after a sync has read PagerDuty without it: its
+                # webhook may be queued behind a running sync, which must then sync again.
+                wait_for(lambda: sandbox.requests(api="pagerduty"), what="a sync's first read")
                 sandbox.trigger("hugops", tags=f"component:{DB}", status="acknowledged", deliver=False)
             return (first if n % 2 else second).post("/hugops", ACK_V2)
 

@@ -32,21 +32,11 @@ from pagerstatus.runtime import Runtime
 from sandbox.launcher import REPO
 from tests.harness.function import running_function
 from tests.harness.sandbox import Sandbox, running_sandbox
-from tests.harness.world import API, COMPONENTS, PAGE_ID, SP_KEY, pd_key
+from tests.harness.world import API, COMPONENTS, PAGE_ID, SP_KEY, function_env, pd_key
 
 SECRET = "whsec-fuzz-0123456789"
 TOKEN = "token-fuzz-0123456789"
 LOCKED, OPEN = "locked", "open"  # the account with a secret and a token, and one without either
-
-ENV = {
-    "STATUSPAGE_PAGE": PAGE_ID,
-    "STATUSPAGE_KEY": SP_KEY,
-    f"PD_ACCOUNT_{LOCKED.upper()}": pd_key(LOCKED),
-    f"PD_WEBHOOK_SECRET_{LOCKED.upper()}": SECRET,
-    f"PD_WEBHOOK_TOKEN_{LOCKED.upper()}": TOKEN,
-    f"PD_ACCOUNT_{OPEN.upper()}": pd_key(OPEN),
-}
-
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
@@ -204,12 +194,16 @@ def upstream_calls(sandbox: Sandbox) -> int:
 
 
 @pytest.fixture(scope="module")
-def app_in_process(upstream: Sandbox):
+def env(upstream: Sandbox) -> dict[str, str]:
+    return function_env(upstream, [LOCKED, OPEN], PD_WEBHOOK_SECRET_LOCKED=SECRET, PD_WEBHOOK_TOKEN_LOCKED=TOKEN)
+
+
+@pytest.fixture(scope="module")
+def app_in_process(env: dict[str, str]):
     """The functions-framework app in this process, configured for the sandbox: its test
     client, and the buffer its log lines go to."""
     import functions_framework
 
-    env = {**ENV, "STATUSPAGE_API_URL": upstream.statuspage_url, "PAGERDUTY_API_URL": upstream.pagerduty_url}
     app = functions_framework.create_app(target="pagerstatus", source=str(REPO / "main.py"))
     main = sys.modules["main"]  # the module functions-framework just loaded
     # Thousands of syncs in a minute: Statuspage's pacing would make this an hour.
@@ -300,8 +294,7 @@ def send(url: str, request: Fuzzed) -> tuple[int, str, str]:
         connection.close()
 
 
-def test_fuzzed_requests_over_http(upstream: Sandbox) -> None:
-    env = {**ENV, "STATUSPAGE_API_URL": upstream.statuspage_url, "PAGERDUTY_API_URL": upstream.pagerduty_url}
+def test_fuzzed_requests_over_http(upstream: Sandbox, env: dict[str, str]) -> None:
     seen: Counter = Counter()
     with running_function(env) as function:
         @fuzz(max_examples=300)

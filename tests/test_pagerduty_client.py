@@ -23,6 +23,8 @@ from tests.harness.reference import pagerduty_spec, spec_checked_responses, vali
 BASE = "https://api.pagerduty.com"
 INCIDENTS = BASE + "/incidents"
 KEY = "y_NbAkKc66ryYTWUXYEu"  # the shape of a PagerDuty REST API key
+SERVICE = {"id": "PSVC", "type": "service_reference", "summary": "API", "self": f"{BASE}/services/PSVC",
+           "html_url": "https://acme.pagerduty.com/service-directory/PSVC"}
 
 
 def alerts_url(incident_id: str) -> str:
@@ -63,8 +65,7 @@ def trigger_log_entry(incident_id: str, details) -> dict:
         "html_url": f"https://acme.pagerduty.com/incidents/{incident_id}/log_entries/R{incident_id}LOG",
         "created_at": "2026-01-05T10:00:00Z",
         "channel": {"type": "api", "summary": "[Triggered] API error rate", "details": details},
-        "service": {"id": "PSVC", "type": "service_reference", "summary": "API", "self": f"{BASE}/services/PSVC",
-                    "html_url": "https://acme.pagerduty.com/service-directory/PSVC"},
+        "service": SERVICE,
         "incident": {"id": incident_id, "type": "incident_reference"},
         "teams": [],
         "contexts": [],
@@ -86,8 +87,7 @@ def incident(incident_id: str, status: str = "acknowledged", tags="env:prod,comp
         "updated_at": "2026-01-05T10:05:00Z",
         "status": status,
         "incident_key": "baf7cf21b1da41b4b0221008339ff357",
-        "service": {"id": "PSVC", "type": "service_reference", "summary": "API", "self": f"{BASE}/services/PSVC",
-                    "html_url": "https://acme.pagerduty.com/service-directory/PSVC"},
+        "service": SERVICE,
         "assignments": [],
         "last_status_change_at": "2026-01-05T10:05:00Z",
         "first_trigger_log_entry": trigger_log_entry(
@@ -123,8 +123,7 @@ def alert(alert_id: str, incident_id: str, details=None, cef_tags=None) -> dict:
         "created_at": "2026-01-05T10:00:00Z",
         "status": "triggered",
         "alert_key": "pingdom-1234",
-        "service": {"id": "PSVC", "type": "service_reference", "summary": "API", "self": f"{BASE}/services/PSVC",
-                    "html_url": "https://acme.pagerduty.com/service-directory/PSVC"},
+        "service": SERVICE,
         "body": body,
         "incident": {"id": incident_id, "type": "incident_reference"},
         "suppressed": False,
@@ -136,12 +135,9 @@ def alerts_page(items: list[dict], offset: int = 0, more: bool = False) -> dict:
     return {"alerts": items, "limit": 100, "offset": offset, "more": more, "total": None}
 
 
-def query_of(request) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(request.url).query)
-
-
-def query(call) -> dict[str, list[str]]:
-    return query_of(call.request)
+def query(sent) -> dict[str, list[str]]:
+    """The query of a request, or of a call's request."""
+    return parse_qs(urlsplit(getattr(sent, "request", sent).url).query)
 
 
 # --- the fakes are what the spec describes ---
@@ -161,22 +157,7 @@ def test_fake_bodies_match_the_spec():
 
 # --- reading incidents ---
 
-def test_open_incidents_asks_for_every_open_incident_with_its_trigger(api, client):
-    api.get(INCIDENTS, json=incidents_page([]))
-    assert client.open_incidents() == []
-    [call] = api.calls
-    assert query(call) == {
-        "statuses[]": ["triggered", "acknowledged"],
-        "include[]": ["first_trigger_log_entries"],
-        "date_range": ["all"],  # else PagerDuty lists only the last month
-        "limit": ["100"],
-        "offset": ["0"],
-    }
-    assert call.request.headers["Authorization"] == f"Token token={KEY}"
-    assert call.request.headers["Accept"] == "application/vnd.pagerduty+json;version=2"
-
-
-def test_open_incidents_maps_each_incident(api, client):
+def test_open_incidents_asks_for_every_open_incident_with_its_trigger_and_maps_each(api, client):
     api.get(INCIDENTS, json=incidents_page([
         incident("PDATADOG", status="triggered", tags="env:prod, component:ABC123,component:def456", priority="P1"),
         incident("PPINGDOM", tags=["component_ghi789", "x"], priority=None, urgency="low"),
@@ -189,7 +170,16 @@ def test_open_incidents_maps_each_incident(api, client):
                    priority=None, component_ids=frozenset({"ghi789"}),
                    html_url="https://acme.pagerduty.com/incidents/PPINGDOM"),
     ]
-    assert len(api.calls) == 1  # tags in the trigger: no alerts read
+    [call] = api.calls  # tags in the trigger: no alerts read
+    assert query(call) == {
+        "statuses[]": ["triggered", "acknowledged"],
+        "include[]": ["first_trigger_log_entries"],
+        "date_range": ["all"],  # else PagerDuty lists only the last month
+        "limit": ["100"],
+        "offset": ["0"],
+    }
+    assert call.request.headers["Authorization"] == f"Token token={KEY}"
+    assert call.request.headers["Accept"] == "application/vnd.pagerduty+json;version=2"
 
 
 def test_open_incidents_follows_more_across_pages(api, client):
@@ -201,29 +191,24 @@ def test_open_incidents_follows_more_across_pages(api, client):
     assert [query(call)["offset"] for call in api.calls] == [["0"], ["100"], ["200"]]
 
 
-def test_open_incidents_refuses_a_list_longer_than_pagerduty_can_page(api, client):
+def test_a_list_is_read_up_to_pagerdutys_cap_and_refused_beyond_it(api, client):
+    beyond_the_cap = False
+
     def full_page(request):
-        offset = int(query_of(request)["offset"][0])
-        full = [incident(f"P{offset + n:05d}") for n in range(100)]
-        return 200, {}, json.dumps(incidents_page(full, offset, more=True))
+        offset = int(query(request)["offset"][0])
+        more = beyond_the_cap or offset + 100 < MAX_OFFSET_PLUS_LIMIT
+        return 200, {}, json.dumps(incidents_page([incident(f"P{offset + n:05d}") for n in range(100)], offset, more))
 
     api.add_callback(responses.GET, INCIDENTS, callback=full_page)
+    assert len(client.open_incidents()) == MAX_OFFSET_PLUS_LIMIT  # a list ending exactly at the cap is complete
+    api.calls.reset()
+    beyond_the_cap = True
     with pytest.raises(UpstreamError, match=f"more than {MAX_OFFSET_PLUS_LIMIT} incidents") as caught:
         client.open_incidents()
     assert caught.value.service == "pagerduty:main"
     offsets_and_limits = [(int(query(c)["offset"][0]), int(query(c)["limit"][0])) for c in api.calls]
     assert len(offsets_and_limits) == MAX_OFFSET_PLUS_LIMIT // 100
     assert max(offset + limit for offset, limit in offsets_and_limits) == MAX_OFFSET_PLUS_LIMIT
-
-
-def test_a_list_ending_exactly_at_the_cap_is_complete(api, client):
-    def page(request):
-        offset = int(query_of(request)["offset"][0])
-        more = offset + 100 < MAX_OFFSET_PLUS_LIMIT
-        return 200, {}, json.dumps(incidents_page([incident(f"P{offset + n:05d}") for n in range(100)], offset, more))
-
-    api.add_callback(responses.GET, INCIDENTS, callback=page)
-    assert len(client.open_incidents()) == MAX_OFFSET_PLUS_LIMIT
 
 
 # --- tags from the alerts, when the trigger has none ---
@@ -255,18 +240,6 @@ def test_the_alerts_are_read_across_pages(api, client):
     assert found.component_ids == {"abc123"}
 
 
-def test_alert_tags_are_read_once_per_incident(api, cache):
-    api.get(INCIDENTS, json=incidents_page([incident("PX", details="manual"), incident("PY", details="manual")]))
-    api.get(alerts_url("PX"), json=alerts_page([alert("A1", "PX", details={"tags": "component:abc123"})]))
-    api.get(alerts_url("PY"), json=alerts_page([alert("A2", "PY")]))
-    first = make_client(cache).open_incidents()
-    second = make_client(cache).open_incidents()  # a later webhook: a new client, the same cache
-    assert first == second and first[0].component_ids == {"abc123"} and first[1].component_ids == frozenset()
-    paths = [urlsplit(c.request.url).path for c in api.calls]
-    assert paths[0] == "/incidents" and sorted(paths[1:3]) == ["/incidents/PX/alerts", "/incidents/PY/alerts"]
-    assert paths[3:] == ["/incidents"]
-
-
 def test_the_tag_cache_keeps_accounts_apart(api, cache):
     api.get(INCIDENTS, json=incidents_page([incident("PX", details="manual")]))
     api.get(alerts_url("PX"), json=alerts_page([alert("A1", "PX", details={"tags": "component:abc123"})]))
@@ -288,91 +261,60 @@ def test_the_tag_cache_forgets_incidents_no_longer_open(api, cache):
     assert cache.get(("other", "PX")) == {"zzz"}
 
 
-def test_many_incidents_without_trigger_tags_are_all_read_and_cached(api, cache):
+def test_alert_tags_are_read_for_every_incident_once(api, cache):
     ids = [f"P{n:04d}" for n in range(120)]
     for start in range(0, 120, 100):
         api.get(INCIDENTS, match=[responses.matchers.query_param_matcher({"offset": str(start)}, strict_match=False)],
                 json=incidents_page([incident(i, details="manual") for i in ids[start:start + 100]],
                                     start, more=start + 100 < 120))
-    for i in ids:
+    for i in ids[:-1]:
         api.get(alerts_url(i), json=alerts_page([alert("A" + i, i, details={"tags": f"component:c{i.lower()}"})]))
+    api.get(alerts_url(ids[-1]), json=alerts_page([alert("ALAST", ids[-1])]))  # no component: cached as none
     first = make_client(cache).open_incidents()
-    assert {i.id: i.component_ids for i in first} == {i: {f"c{i.lower()}"} for i in ids}
+    assert {i.id: i.component_ids for i in first} == {**{i: {f"c{i.lower()}"} for i in ids[:-1]}, ids[-1]: set()}
     calls = len(api.calls)
-    make_client(cache).open_incidents()
+    assert make_client(cache).open_incidents() == first  # a later webhook: a new client, the same cache
     assert len(api.calls) - calls == 2  # only the two incident pages
 
 
 # --- retries ---
 
-def test_a_rate_limited_read_is_retried(api, client):
-    api.get(INCIDENTS, status=429, headers={"Retry-After": "1"}, json={"error": {"message": "Rate limit"}})
+@pytest.mark.parametrize("first", [
+    {"status": 429, "headers": {"Retry-After": "1"}, "json": {"error": {"message": "Rate limit"}}},
+    {"status": 503, "body": "upstream unavailable"},
+], ids=["rate-limited", "server-error"])
+def test_a_refused_read_is_retried(api, client, first):
+    api.get(INCIDENTS, **first)
     api.get(INCIDENTS, json=incidents_page([incident("PX")]))
     assert [i.id for i in client.open_incidents()] == ["PX"]
     assert len(api.calls) == 2
 
 
-def test_a_server_error_is_retried(api, client):
-    api.get(INCIDENTS, status=503, body="upstream unavailable")
-    api.get(INCIDENTS, json=incidents_page([incident("PX")]))
-    assert [i.id for i in client.open_incidents()] == ["PX"]
-    assert len(api.calls) == 2
+# --- failures: an UpstreamError naming the account, never the key ---
 
-
-def test_a_rate_limit_asking_for_too_long_a_wait_fails_at_once(api, client):
-    api.get(INCIDENTS, status=429, headers={"ratelimit-reset": "40"}, json={"error": {"message": "Rate limit"}})
-    with pytest.raises(UpstreamError, match="GET /incidents answered 429"):
-        client.open_incidents()
-    assert len(api.calls) == 1
-
-
-# --- failures ---
-
-def assert_no_key(error: UpstreamError) -> None:
-    assert KEY not in str(error) and KEY not in error.detail
-
-
-def test_persistent_server_errors_raise_upstream_error_after_the_retries(api, client):
-    api.get(INCIDENTS, status=500, json={"error": {"message": "Internal error", "code": 2001}})
-    with pytest.raises(UpstreamError) as caught:
-        client.open_incidents()
-    assert caught.value.service == "pagerduty:main"
-    assert caught.value.detail.startswith("GET /incidents answered 500: ")
-    assert len(api.calls) == RetryPolicy.MAX_RETRIES + 1
-    assert_no_key(caught.value)
-
-
-def test_a_rejected_key_raises_upstream_error_without_the_key(api, client):
-    api.get(INCIDENTS, status=401, json={"error": {"message": f"Unauthorized: Token token={KEY}", "code": 2006}})
-    with pytest.raises(UpstreamError, match="answered 401") as caught:
-        client.open_incidents()
-    assert_no_key(caught.value)
-    assert len(api.calls) == 1
-
-
-def test_a_connection_failure_raises_upstream_error(api, client):
-    api.get(INCIDENTS, body=requests.ConnectionError("connection reset"))
-    with pytest.raises(UpstreamError, match="ConnectionError: connection reset") as caught:
-        client.open_incidents()
-    assert_no_key(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("answer", "problem"),
-    [
-        ({"body": "<html>Service Unavailable</html>"}, "not JSON"),
-        ({"json": {"limit": 100, "offset": 0, "more": False}}, "no 'incidents' list"),
-        ({"json": [1, 2]}, "no 'incidents' list"),
-        ({"json": incidents_page([{"status": "triggered"}])}, "without an id"),
-        ({"json": incidents_page([{"id": "PX", "status": "resolved"}])}, "open status"),
-        ({"json": incidents_page([], more=True)}, "an empty page with more to come"),
-    ],
-)
-def test_a_malformed_answer_raises_upstream_error(api, client, answer, problem):
+@pytest.mark.parametrize(("answer", "problem", "calls"), [
+    ({"status": 500, "json": {"error": {"message": "Internal error", "code": 2001}}},
+     "^pagerduty:main: GET /incidents answered 500: ", RetryPolicy.MAX_RETRIES + 1),  # after the retries
+    ({"status": 401, "json": {"error": {"message": f"Unauthorized: Token token={KEY}", "code": 2006}}},
+     "answered 401", 1),
+    ({"status": 429, "headers": {"ratelimit-reset": "40"}, "json": {"error": {"message": "Rate limit"}}},
+     "GET /incidents answered 429", 1),  # asked to wait too long: fails at once
+    ({"body": requests.ConnectionError("connection reset")}, "ConnectionError: connection reset", 1),
+    ({"body": "<html>Service Unavailable</html>"}, "not JSON", 1),
+    ({"json": {"limit": 100, "offset": 0, "more": False}}, "no 'incidents' list", 1),
+    ({"json": [1, 2]}, "no 'incidents' list", 1),
+    ({"json": incidents_page([{"status": "triggered"}])}, "without an id", 1),
+    ({"json": incidents_page([{"id": "PX", "status": "resolved"}])}, "open status", 1),
+    ({"json": incidents_page([], more=True)}, "an empty page with more to come", 1),
+])
+def test_a_failed_read_raises_upstream_error(api, client, answer, problem, calls):
     api.get(INCIDENTS, **answer)
     with pytest.raises(UpstreamError, match=problem) as caught:
         client.open_incidents()
     assert caught.value.service == "pagerduty:main"
+    assert KEY not in str(caught.value) and KEY not in caught.value.detail
+    assert len(api.calls) == calls
+    assert KEY not in repr(client) and "main" in repr(client)
 
 
 def test_a_failure_reading_alerts_fails_the_whole_read(api, client):
@@ -380,7 +322,3 @@ def test_a_failure_reading_alerts_fails_the_whole_read(api, client):
     api.get(alerts_url("PX"), status=404, json={"error": {"message": "Not Found", "code": 2100}})
     with pytest.raises(UpstreamError, match="GET /incidents/PX/alerts answered 404"):
         client.open_incidents()
-
-
-def test_the_key_is_not_in_the_repr(client):
-    assert KEY not in repr(client) and "main" in repr(client)

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pagerstatus.models import Component, PdIncident, SpIncident
 from pagerstatus.ownership import BODY_MARKER, METADATA_KEY
-from pagerstatus.reconcile import Policy, Resolve, SeverityMap, Update, plan
+from pagerstatus.reconcile import Policy, Resolve, SeverityMap, plan
 
-PAGE = {
-    "api": Component("api", "API"),
-    "web": Component("web", "Website"),
-    "db": Component("db", "Database"),
-}
+PAGE = {c.id: c for c in (Component("api", "API"), Component("web", "Website"), Component("db", "Database"))}
 POLICY = Policy()
+SEVERITY = Policy(severity=SeverityMap({"p1": "major_outage", "p3": "degraded_performance",
+                                        "low": "degraded_performance"}))
 
 
 def pd(id, status="acknowledged", components=("api",), account="main", priority=None, urgency="high"):
@@ -31,154 +30,97 @@ def down(*ids, status="partial_outage"):
     return {cid: replace(c, status=status) if cid in ids else c for cid, c in PAGE.items()}
 
 
-# --- rule 2: open on acknowledge, resolve only when nothing open carries it ---
+def rule(pds, page, sps, policy=POLICY, *, id, wanted=None, opens=(), updates=(), resolves=(), skips=()):
+    """A row of the table: the inputs, and the whole plan expected of them."""
+    expected = {"wanted": wanted or {}, "opens": list(opens), "updates": list(updates),
+                "resolves": list(resolves), "skips": list(skips)}
+    return pytest.param(pds, page, sps, policy, expected, id=id)
 
-def test_triggered_incident_does_not_open_by_default():
-    result = plan([pd("P1", status="triggered")], PAGE, [], POLICY)
-    assert result.opens == () and result.wanted == {}
+
+def outline(result) -> dict:
+    """The plan as the table writes it: statuses, and the PagerDuty incidents behind opens and skips."""
+    return {
+        "wanted": {cid: w.status for cid, w in result.wanted.items()},
+        "opens": [(o.component_id, o.status, [i.id for i in o.pd_incidents]) for o in result.opens],
+        "updates": [(u.incident_id, u.components) for u in result.updates],
+        "resolves": [(r.incident_id, r.reason, r.components) for r in result.resolves],
+        "skips": [(s.component_id, [i.id for i in s.pd_incidents]) for s in result.skips],
+    }
 
 
-def test_acknowledged_incident_opens_its_component():
-    result = plan([pd("P1")], PAGE, [], POLICY)
-    assert [o.component_id for o in result.opens] == ["api"]
-    opened = result.opens[0]
-    assert opened.status == "partial_outage"
+API_DOWN = {"api": "partial_outage"}
+OPEN_API = [("api", "partial_outage", ["P1"])]
+OLD, NEWER, NEWEST = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"
+
+
+@pytest.mark.parametrize(("pds", "page", "sps", "policy", "expected"), [
+    # Open on acknowledge; resolve only when no open incident carries the component.
+    rule([pd("P1", status="triggered")], PAGE, [], id="triggered-does-not-open-by-default"),
+    rule([pd("P1")], PAGE, [], id="acknowledged-opens", wanted=API_DOWN, opens=OPEN_API),
+    rule([pd("P1", status="triggered")], PAGE, [], Policy(open_on="triggered"), id="open-on-triggered",
+         wanted=API_DOWN, opens=OPEN_API),
+    # An ack timeout moves P1 back to triggered: the page must not flap.
+    rule([pd("P1", status="triggered")], down("api"), [sp("S1")], id="retriggered-stays-open", wanted=API_DOWN),
+    rule([], down("api"), [sp("S1")], id="resolves-when-nothing-carries-it",
+         resolves=[("S1", "recovered", {"api": "operational"})]),
+    rule([pd("P1", components=("web",))], down("api"), [sp("S1")], id="another-component-keeps-nothing-open",
+         wanted={"web": "partial_outage"}, opens=[("web", "partial_outage", ["P1"])],
+         resolves=[("S1", "recovered", {"api": "operational"})]),
+    # Desired state from every account; one incident per component.
+    rule([pd("P1", account="other")], down("api"), [sp("S1")], id="another-accounts-incident-keeps-it-open",
+         wanted=API_DOWN),
+    rule([pd("P1", components=("api", "web")), pd("P2", components=("db",))], PAGE, [], id="each-component-its-own",
+         wanted={"api": "partial_outage", "db": "partial_outage", "web": "partial_outage"},
+         opens=[("api", "partial_outage", ["P1"]), ("db", "partial_outage", ["P2"]),
+                ("web", "partial_outage", ["P1"])]),
+    rule([pd("P1"), pd("P2", account="other")], PAGE, [], id="two-pagerduty-incidents-one-open",
+         wanted=API_DOWN, opens=[("api", "partial_outage", ["P1", "P2"])]),
+    rule([pd("P1")], down("api"), [sp("S1")], id="already-open-not-opened-again", wanted=API_DOWN),
+    # Severity: a priority rule, else an urgency rule, else the default; the most severe incident wins.
+    rule([pd("P1", priority="P1")], PAGE, [], SEVERITY, id="priority-maps",
+         wanted={"api": "major_outage"}, opens=[("api", "major_outage", ["P1"])]),
+    rule([pd("P1", priority="P9", urgency="low")], PAGE, [], SEVERITY, id="urgency-maps-without-a-priority-rule",
+         wanted={"api": "degraded_performance"}, opens=[("api", "degraded_performance", ["P1"])]),
+    rule([pd("P1", priority="P1", urgency="low")], PAGE, [], SEVERITY, id="a-priority-rule-wins-over-an-urgency-rule",
+         wanted={"api": "major_outage"}, opens=[("api", "major_outage", ["P1"])]),
+    rule([pd("P1", priority="P3"), pd("P2", priority="P1", status="triggered")], PAGE, [], SEVERITY,
+         id="most-severe-wins", wanted={"api": "major_outage"}, opens=[("api", "major_outage", ["P1", "P2"])]),
+    rule([pd("P1", priority="P1")], down("api"), [sp("S1")], SEVERITY, id="severity-change-updates-not-opens",
+         wanted={"api": "major_outage"}, updates=[("S1", {"api": "major_outage"})]),
+    rule([pd("P1", priority="P1", urgency="low")], PAGE, [], id="default-partial-outage-for-everything",
+         wanted=API_DOWN, opens=OPEN_API),
+    # Ownership: an unowned incident is never touched, nor stands in for ours, nor is undercut.
+    rule([], down("api"), [sp("H1", owned=False)], id="unowned-never-touched"),
+    rule([pd("P1")], down("api"), [sp("H1", owned=False)], id="unowned-does-not-stand-in-for-ours",
+         wanted=API_DOWN, opens=OPEN_API),
+    rule([pd("P1")], down("api", status="major_outage"), [sp("H1", owned=False)], id="persons-status-never-lowered",
+         wanted={"api": "major_outage"}, opens=[("api", "major_outage", ["P1"])]),
+    rule([pd("P1")], down("api", status="major_outage"), [sp("S1")], id="without-a-person-our-mapping-decides",
+         wanted=API_DOWN, updates=[("S1", API_DOWN)]),
+    rule([], down("api"), [sp("S1"), sp("H1", owned=False)], id="resolve-leaves-an-unowned-incidents-component",
+         resolves=[("S1", "recovered", {})]),
+    # Self-healing.
+    rule([pd("P1")], down("api"), [sp("S2", created_at=NEWER), sp("S1", created_at=OLD), sp("S3", created_at=NEWEST)],
+         id="duplicates-resolve-all-but-the-oldest", wanted=API_DOWN,
+         resolves=[("S2", "duplicate", {}), ("S3", "duplicate", {})]),
+    rule([pd("P1", components=("gone", "api"))], PAGE, [], id="tag-naming-a-missing-component-is-skipped",
+         wanted=API_DOWN, opens=OPEN_API, skips=[("gone", ["P1"])]),
+    # An adopted incident of the original tool may cover several components.
+    rule([pd("P1")], down("api", "web"), [sp("S1", components=("api", "web"))],
+         id="multi-component-incident-releases-what-is-no-longer-wanted",
+         wanted=API_DOWN, updates=[("S1", {"web": "operational"})]),
+])
+def test_rules(pds, page, sps, policy, expected):
+    assert outline(plan(pds, page, sps, policy)) == expected
+
+
+def test_an_open_and_a_resolve_carry_the_policys_texts():
+    [opened] = plan([pd("P1")], PAGE, [], POLICY).opens
     assert opened.name == "Investigating errors in API"
     assert BODY_MARKER in opened.body and "API" in opened.body
     assert opened.metadata == {METADATA_KEY: {"component_id": "api"}}
-    assert [i.id for i in opened.pd_incidents] == ["P1"]
-
-
-def test_open_on_triggered_opens_on_trigger():
-    result = plan([pd("P1", status="triggered")], PAGE, [], Policy(open_on="triggered"))
-    assert [o.component_id for o in result.opens] == ["api"]
-
-
-def test_retriggered_incident_keeps_the_open_component_open():
-    # An ack timeout moves P1 back to triggered: the page must not flap.
-    result = plan([pd("P1", status="triggered")], down("api"), [sp("S1")], POLICY)
-    assert result.writes == 0
-    assert "api" in result.wanted
-
-
-def test_component_resolves_when_no_open_incident_carries_it():
-    result = plan([], down("api"), [sp("S1")], POLICY)
-    assert result.resolves == (Resolve("S1", POLICY.resolved_body, {"api": "operational"}, "recovered", "incident S1"),)
-
-
-def test_incident_on_other_component_does_not_keep_it_open():
-    result = plan([pd("P1", components=("web",))], down("api"), [sp("S1")], POLICY)
-    assert [r.incident_id for r in result.resolves] == ["S1"]
-    assert [o.component_id for o in result.opens] == ["web"]
-
-
-# --- rule 1: desired state from every account ---
-
-def test_incident_from_another_account_keeps_component_open():
-    incidents = [pd("P1", account="other")]
-    result = plan(incidents, down("api"), [sp("S1")], POLICY)
-    assert result.writes == 0
-
-
-# --- rule 4: one incident per component, many at once ---
-
-def test_many_components_each_get_their_own_incident():
-    result = plan([pd("P1", components=("api", "web")), pd("P2", components=("db",))], PAGE, [], POLICY)
-    assert sorted(o.component_id for o in result.opens) == ["api", "db", "web"]
-
-
-def test_two_pagerduty_incidents_on_one_component_open_one_statuspage_incident():
-    result = plan([pd("P1"), pd("P2", account="other")], PAGE, [], POLICY)
-    assert len(result.opens) == 1
-    assert {i.id for i in result.opens[0].pd_incidents} == {"P1", "P2"}
-
-
-def test_already_open_component_is_not_opened_again():
-    assert plan([pd("P1")], down("api"), [sp("S1")], POLICY).writes == 0
-
-
-# --- rule 5: severity, highest wins ---
-
-SEVERITY = Policy(severity=SeverityMap({"p1": "major_outage", "p3": "degraded_performance",
-                                        "low": "degraded_performance"}))
-
-
-def test_priority_maps_to_component_status():
-    result = plan([pd("P1", priority="P1")], PAGE, [], SEVERITY)
-    assert result.opens[0].status == "major_outage"
-
-
-def test_urgency_maps_when_priority_has_no_rule():
-    result = plan([pd("P1", priority="P9", urgency="low")], PAGE, [], SEVERITY)
-    assert result.opens[0].status == "degraded_performance"
-
-
-def test_most_severe_incident_wins():
-    incidents = [pd("P1", priority="P3"), pd("P2", priority="P1", status="triggered")]
-    result = plan(incidents, PAGE, [], SEVERITY)
-    assert result.opens[0].status == "major_outage"
-
-
-def test_severity_change_updates_the_open_incident_instead_of_opening_another():
-    result = plan([pd("P1", priority="P1")], down("api"), [sp("S1")], SEVERITY)
-    assert result.opens == ()
-    assert [(u.incident_id, u.components) for u in result.updates] == [("S1", {"api": "major_outage"})]
-
-
-def test_default_is_partial_outage_for_everything():
-    result = plan([pd("P1", priority="P1", urgency="low")], PAGE, [], POLICY)
-    assert result.opens[0].status == "partial_outage"
-
-
-# --- rule 6: ownership ---
-
-def test_unowned_incident_is_never_touched():
-    unowned = sp("H1", owned=False)
-    result = plan([], down("api"), [unowned], POLICY)
-    assert result.writes == 0
-
-
-def test_unowned_incident_does_not_stand_in_for_ours():
-    result = plan([pd("P1")], down("api"), [sp("H1", owned=False)], POLICY)
-    assert [o.component_id for o in result.opens] == ["api"]
-
-
-def test_status_set_by_a_persons_incident_is_never_lowered():
-    page = down("api", status="major_outage")
-    result = plan([pd("P1")], page, [sp("H1", owned=False)], POLICY)
-    assert [(o.component_id, o.status) for o in result.opens] == [("api", "major_outage")]
-    assert result.wanted["api"].status == "major_outage"
-    # Without a person's incident on it, our own mapping decides.
-    assert plan([pd("P1")], page, [sp("S1")], POLICY).updates[0].components == {"api": "partial_outage"}
-
-
-def test_resolve_leaves_component_of_unowned_incident_as_it_is():
-    result = plan([], down("api"), [sp("S1"), sp("H1", owned=False)], POLICY)
-    assert result.resolves == (Resolve("S1", POLICY.resolved_body, {}, "recovered", "incident S1"),)
-
-
-# --- rule 7: self-healing ---
-
-def test_duplicates_resolve_all_but_the_oldest():
-    incidents = [sp("S2", created_at="2026-01-02T00:00:00Z"), sp("S1"), sp("S3", created_at="2026-01-03T00:00:00Z")]
-    result = plan([pd("P1")], down("api"), incidents, POLICY)
-    assert result.opens == () and result.updates == ()
-    assert [(r.incident_id, r.reason, r.components) for r in result.resolves] == [
-        ("S2", "duplicate", {}),
-        ("S3", "duplicate", {}),
-    ]
-
-
-def test_tag_naming_missing_component_is_skipped():
-    result = plan([pd("P1", components=("gone", "api"))], PAGE, [], POLICY)
-    assert [o.component_id for o in result.opens] == ["api"]
-    assert [(s.component_id, [i.id for i in s.pd_incidents]) for s in result.skips] == [("gone", ["P1"])]
-
-
-def test_multi_component_incident_releases_components_no_longer_wanted():
-    # An adopted incident of the original tool may cover several components.
-    result = plan([pd("P1", components=("api",))], down("api", "web"), [sp("S1", components=("api", "web"))], POLICY)
-    assert result.updates == (Update("S1", {"web": "operational"}, result.updates[0].pd_incidents),)
+    resolved = plan([], down("api"), [sp("S1")], POLICY).resolves
+    assert resolved == (Resolve("S1", POLICY.resolved_body, {"api": "operational"}, "recovered", "incident S1"),)
 
 
 # --- properties ---

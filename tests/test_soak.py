@@ -9,19 +9,18 @@ timing of deliveries, and so of syncs, differs from run to run).
 """
 from __future__ import annotations
 
-import heapq
 import os
 import random
 import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 
 from pagerstatus.models import severity_rank
-from tests.harness.firestore import require_emulator, unique_project
 from tests.harness.function import RunningFunction, running_function
 from tests.harness.sandbox import Sandbox
 from tests.harness.world import PAGE_ID, world
@@ -48,82 +47,50 @@ def status_for(priority: str | None, urgency: str) -> str:
 
 # --- the webhooks, as a careless network delivers them ---------------------------
 
-@dataclass(order=True)
-class Delivery:
-    due: float
-    account: str = field(compare=False)
-    event_type: str = field(compare=False)
-    webhook_id: str = field(compare=False)
-    attempts: int = field(default=0, compare=False)
-
-
 class Postman:
     """Delivers each webhook after a random delay, some twice (same X-Webhook-Id, as
     PagerDuty redelivers), so that they arrive out of order; a 5xx or no answer is
-    redelivered later, as PagerDuty does, until a 2xx."""
+    redelivered later, as PagerDuty does, until a 2xx. Each delivery is a timer of its own."""
 
-    def __init__(self, rng: random.Random, instances: list[RunningFunction], workers: int = 12):
+    def __init__(self, rng: random.Random, instances: list[RunningFunction]):
         self._rng = rng
         self._instances = instances
-        self._queue: list[Delivery] = []
         self._cv = threading.Condition()
-        self._in_flight = 0
-        self._stopping = False
+        self._unanswered = 0  # deliveries not yet answered 2xx
         self.answers: Counter = Counter()
-        # The workers' own generators, drawn here: the driver's sequence stays reproducible.
-        self._workers = [threading.Thread(target=self._work, args=(random.Random(rng.random()),), daemon=True)
-                         for _ in range(workers)]
-        for worker in self._workers:
-            worker.start()
 
     def send(self, account: str, event_type: str) -> None:
         webhook_id = str(uuid.uuid4())
-        copies = 2 if self._rng.random() < 0.25 else 1
+        for _ in range(2 if self._rng.random() < 0.25 else 1):
+            # Each delivery's own generator, drawn here: the driver's sequence stays reproducible.
+            self._later(self._rng.uniform(0, 2.0), account, event_type, webhook_id, random.Random(self._rng.random()))
+
+    def _later(self, delay: float, *delivery) -> None:
         with self._cv:
-            for _ in range(copies):
-                heapq.heappush(self._queue, Delivery(time.monotonic() + self._rng.uniform(0, 2.0),
-                                                     account, event_type, webhook_id))
+            self._unanswered += 1
+        timer = threading.Timer(delay, self._deliver, delivery)
+        timer.daemon = True
+        timer.start()
+
+    def _deliver(self, account: str, event_type: str, webhook_id: str, rng: random.Random, attempts: int = 0) -> None:
+        payload = {"event": {"id": webhook_id, "event_type": event_type, "resource_type": "incident"}}
+        headers = {"X-Pagerstatus-Token": TOKEN, "X-Webhook-Id": webhook_id}
+        try:
+            status = rng.choice(self._instances).post(f"/{account}", payload, headers=headers).status_code
+        except requests.RequestException:
+            status = 0
+        if not 200 <= status < 300:  # scheduled before this one counts as done: drain() cannot miss it
+            self._later(min(10, 0.5 * 2 ** (attempts + 1)), account, event_type, webhook_id, rng, attempts + 1)
+        with self._cv:
+            self.answers[status] += 1
+            self._unanswered -= 1
             self._cv.notify_all()
 
-    def _work(self, rng: random.Random) -> None:
-        while True:
-            with self._cv:
-                while not self._queue or self._queue[0].due > time.monotonic():
-                    if self._stopping and not self._queue:
-                        return
-                    self._cv.wait(timeout=0.05)
-                delivery = heapq.heappop(self._queue)
-                self._in_flight += 1
-            status = self._post(rng.choice(self._instances), delivery)
-            with self._cv:
-                self._in_flight -= 1
-                self.answers[status] += 1
-                if not 200 <= status < 300:
-                    delivery.attempts += 1
-                    delivery.due = time.monotonic() + min(10, 0.5 * 2 ** delivery.attempts)
-                    heapq.heappush(self._queue, delivery)
-                self._cv.notify_all()
-
-    @staticmethod
-    def _post(instance: RunningFunction, delivery: Delivery) -> int:
-        payload = {"event": {"id": delivery.webhook_id, "event_type": delivery.event_type,
-                             "resource_type": "incident"}}
-        headers = {"X-Pagerstatus-Token": TOKEN, "X-Webhook-Id": delivery.webhook_id}
-        try:
-            return instance.post(f"/{delivery.account}", payload, headers=headers).status_code
-        except requests.RequestException:
-            return 0
-
     def drain(self, timeout: float) -> None:
-        """Until every webhook got a 2xx; then the workers stop."""
-        deadline = time.monotonic() + timeout
+        """Until every webhook got a 2xx."""
         with self._cv:
-            self._stopping = True
-            while self._queue or self._in_flight:
-                assert time.monotonic() < deadline, f"webhooks still undelivered after {timeout} s: {self.answers}"
-                self._cv.wait(timeout=0.1)
-        for worker in self._workers:
-            worker.join(timeout=10)
+            delivered = self._cv.wait_for(lambda: self._unanswered == 0, timeout)
+            assert delivered, f"webhooks still undelivered after {timeout} s: {self.answers}"
 
 
 # --- the invariants ------------------------------------------------------------------
@@ -139,28 +106,26 @@ def owned_open(sandbox: Sandbox) -> dict[str, list[str]]:
     return owned
 
 
-class Watch:
-    """Samples the page while the soak runs: two owned open incidents on one component
-    would be a duplicate, which the lock must prevent outright."""
+@contextmanager
+def watching(sandbox: Sandbox) -> Iterator[list[dict[str, list[str]]]]:
+    """Samples the page while the soak runs, yielding the duplicates seen: two owned open
+    incidents on one component, which the lock must prevent outright."""
+    duplicates: list[dict[str, list[str]]] = []
+    stop = threading.Event()
 
-    def __init__(self, sandbox: Sandbox):
-        self._sandbox = sandbox
-        self.duplicates: list[dict[str, list[str]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+    def sample() -> None:
+        while not stop.wait(0.2):
+            if found := {c: ids for c, ids in owned_open(sandbox).items() if len(ids) > 1}:
+                duplicates.append(found)
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            found = {c: ids for c, ids in owned_open(self._sandbox).items() if len(ids) > 1}
-            if found:
-                self.duplicates.append(found)
-
-    def stop(self) -> None:
-        """It must have watched all along: an exception would have ended its thread."""
-        assert self._thread.is_alive(), "the watch died early"
-        self._stop.set()
-        self._thread.join()
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield duplicates
+    finally:
+        assert thread.is_alive(), "the watch died early"  # an exception would have ended it
+        stop.set()
+        thread.join()
 
 
 def mismatches(sandbox: Sandbox, components_of: dict[str, list[str]]) -> list[str]:
@@ -233,11 +198,10 @@ def change_something(rng: random.Random, sandbox: Sandbox, components_of: dict[s
     return account, EVENT_TYPES[action]
 
 
-def test_soak():
+def test_soak(firestore_project):
     print(f"soak: seed {SEED}, {SECONDS:g} s (PAGERSTATUS_SOAK_SEED={SEED} replays the changes)")
     rng = random.Random(SEED)
-    require_emulator()
-    env = {"GOOGLE_CLOUD_PROJECT": unique_project(), "PAGERSTATUS_SEVERITY": SEVERITY}
+    env = {"GOOGLE_CLOUD_PROJECT": firestore_project, "PAGERSTATUS_SEVERITY": SEVERITY}
     with world(accounts=ACCOUNTS, extra_env=env, webhook={"webhook_token": TOKEN},
                components=COMPONENTS) as (sandbox, first), running_function(first.env) as second:
         humans = [sandbox.add_sp_incident(PAGE_ID, name=f"Work on {c}", body="by a person",
@@ -246,22 +210,19 @@ def test_soak():
             human_updates = {i: len(sandbox.state.statuspage.incidents[i].updates) for i in humans}
         components_of: dict[str, list[str]] = {}
         postman = Postman(rng, [first, second])
-        watch = Watch(sandbox)
         changes = 0
-        try:
+        with watching(sandbox) as duplicates:
             deadline = time.monotonic() + SECONDS
             while time.monotonic() < deadline:
                 postman.send(*change_something(rng, sandbox, components_of))
                 changes += 1
                 time.sleep(rng.uniform(0.05, 0.7))
             postman.drain(timeout=180)
-        finally:
-            watch.stop()
         opened = len([r for r in sandbox.requests(api="statuspage", method="POST") if r["status"] == 201])
         context = f"seed {SEED}; {changes} changes; answers {dict(postman.answers)}; {opened} incidents opened"
         print(context)
 
-        assert watch.duplicates == [], f"{context}: duplicates seen {watch.duplicates[:3]}"
+        assert duplicates == [], f"{context}: duplicates seen {duplicates[:3]}"
         assert postman.answers[200] >= 1, context  # syncs ran: every webhook got a 2xx, not all of them 202
         # At rest, with every webhook answered 2xx, the page is right without any further sync.
         assert mismatches(sandbox, components_of) == [], context

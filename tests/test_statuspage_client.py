@@ -8,6 +8,7 @@ loop; `responses` emulates that loop without sleeping.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,17 +31,6 @@ UNRESOLVED = f"{INCIDENTS}/unresolved"
 KEY = "89a229ce1a8dbcf9ff30430fbe35eb4c0426574bca932061892cefd2138aa4b1"  # the spec's example shape
 
 
-class RecordingBucket:
-    """A bucket that never waits; it notes how many requests preceded each take."""
-
-    def __init__(self, api: responses.RequestsMock) -> None:
-        self._api = api
-        self.taken_after: list[int] = []
-
-    def take(self) -> None:
-        self.taken_after.append(len(self._api.calls))
-
-
 @pytest.fixture
 def api():
     """The fake API; on teardown, every request sent must match the spec."""
@@ -49,8 +39,10 @@ def api():
 
 
 @pytest.fixture
-def bucket(api) -> RecordingBucket:
-    return RecordingBucket(api)
+def bucket(api) -> SimpleNamespace:
+    """A bucket that never waits; taken_after notes how many requests preceded each take."""
+    taken_after: list[int] = []
+    return SimpleNamespace(take=lambda: taken_after.append(len(api.calls)), taken_after=taken_after)
 
 
 @pytest.fixture
@@ -164,19 +156,15 @@ def test_component_cache_lists_the_page_once_per_ttl(api, bucket):
     assert len(api.calls) == 4
 
 
-def test_unresolved_incidents_reads_pages_until_a_short_one(api, client):
-    everything = [sp_incident(f"inc{n:04d}") for n in range(250)]
-    for page in (1, 2, 3):
+@pytest.mark.parametrize("count", [250, 100], ids=["short-last-page", "full-last-page-then-an-empty-one"])
+def test_unresolved_incidents_reads_pages_until_a_short_one(api, client, bucket, count):
+    everything = [sp_incident(f"inc{n:04d}") for n in range(count)]
+    pages = range(1, count // 100 + 2)
+    for page in pages:
         api.get(UNRESOLVED, match=[page_matcher(page)], json=everything[(page - 1) * 100:page * 100])
     assert [i.id for i in client.unresolved_incidents()] == [i["id"] for i in everything]
-    assert [query(c) for c in api.calls] == [{"page": [str(p)], "per_page": ["100"]} for p in (1, 2, 3)]
-
-
-def test_a_full_last_page_costs_one_empty_read(api, client):
-    api.get(UNRESOLVED, match=[page_matcher(1)], json=[sp_incident(f"inc{n:04d}") for n in range(100)])
-    api.get(UNRESOLVED, match=[page_matcher(2)], json=[])
-    assert len(client.unresolved_incidents()) == 100
-    assert len(api.calls) == 2
+    assert [query(c) for c in api.calls] == [{"page": [str(p)], "per_page": ["100"]} for p in pages]
+    assert bucket.taken_after == list(range(len(pages)))  # a token before each read: Statuspage counts them too
 
 
 def test_unresolved_incidents_maps_each_incident_and_its_ownership(api, client):
@@ -240,13 +228,6 @@ def test_update_incident_sends_only_the_fields_set(api, client, bucket):
     assert bucket.taken_after == [0, 1]
 
 
-def test_reads_take_tokens_too_since_statuspage_counts_them(api, client, bucket):
-    api.get(UNRESOLVED, json=[sp_incident(f"inc{n}") for n in range(100)])
-    api.get(UNRESOLVED, json=[])
-    client.unresolved_incidents()
-    assert bucket.taken_after == [0, 1]
-
-
 def test_created_at_in_one_format_so_oldest_first_compares_strings(api, client):
     a, b = sp_incident("a"), sp_incident("b")
     a["created_at"], b["created_at"] = "2026-01-05T10:01:00.5Z", "2026-01-05T11:01:00+01:00"
@@ -266,18 +247,17 @@ def test_a_rate_limited_create_is_retried(api, client, status):
     assert len(api.calls) == 2
 
 
-def test_a_create_is_not_retried_on_a_server_error(api, client):
+@pytest.mark.parametrize(("refusal", "problem"), [
     # The incident may exist already; the next sync sees it instead of opening a second.
-    api.post(INCIDENTS, status=503, body="Service Unavailable")
+    ({"status": 503, "body": "Service Unavailable"}, "POST /v1/pages/kctbh9vrtdwd/incidents answered 503"),
+    # Asked to wait past the cap: fails at once.
+    ({"status": 420, "headers": {"ratelimit-reset": "50"}, "json": {"error": "Rate limit exceeded"}}, "answered 420"),
+    ({"status": 201, "json": {"name": "x"}}, "no incident id"),
+], ids=["server-error", "wait-past-the-cap", "created-without-an-id"])
+def test_a_failed_create_is_not_retried(api, client, refusal, problem):
+    api.post(INCIDENTS, **refusal)
     api.post(INCIDENTS, status=201, json=sp_incident("newinc123"))
-    with pytest.raises(UpstreamError, match="POST /v1/pages/kctbh9vrtdwd/incidents answered 503"):
-        client.create_incident(IncidentWrite(name="x"))
-    assert len(api.calls) == 1
-
-
-def test_a_create_asked_to_wait_past_the_cap_fails_at_once(api, client):
-    api.post(INCIDENTS, status=420, headers={"ratelimit-reset": "50"}, json={"error": "Rate limit exceeded"})
-    with pytest.raises(UpstreamError, match="answered 420"):
+    with pytest.raises(UpstreamError, match=problem):
         client.create_incident(IncidentWrite(name="x"))
     assert len(api.calls) == 1
 
@@ -290,34 +270,19 @@ def test_a_read_is_retried_on_a_server_error(api, client):
 
 # --- failures ---
 
-def test_failures_raise_upstream_error_without_the_key(api, client):
-    api.get(COMPONENTS, status=401, json={"error": f"Could not authenticate with OAuth {KEY}"})
-    api.get(UNRESOLVED, body=requests.ConnectionError("connection reset"))
-    with pytest.raises(UpstreamError, match="answered 401") as rejected:
-        client.components()
-    with pytest.raises(UpstreamError, match="ConnectionError: connection reset") as unreachable:
-        client.unresolved_incidents()
-    for caught in (rejected, unreachable):
-        assert caught.value.service == "statuspage"
-        assert KEY not in str(caught.value)
-    assert KEY not in repr(client)
-
-
 @pytest.mark.parametrize(
     ("answer", "problem"),
     [
+        ({"status": 401, "json": {"error": f"Could not authenticate with OAuth {KEY}"}}, "answered 401"),
+        ({"body": requests.ConnectionError("connection reset")}, "ConnectionError: connection reset"),
         ({"body": "<html>Down for maintenance</html>"}, "not JSON"),
         ({"json": {"error": "unexpected"}}, "not a list"),
         ({"json": [{"name": "no id"}]}, "not a list of objects with ids"),
     ],
 )
-def test_a_malformed_list_raises_upstream_error(api, client, answer, problem):
+def test_a_failed_read_raises_upstream_error_without_the_key(api, client, answer, problem):
     api.get(UNRESOLVED, **answer)
-    with pytest.raises(UpstreamError, match=problem):
+    with pytest.raises(UpstreamError, match=problem) as caught:
         client.unresolved_incidents()
-
-
-def test_a_create_answer_without_an_id_raises_upstream_error(api, client):
-    api.post(INCIDENTS, status=201, json={"name": "x"})
-    with pytest.raises(UpstreamError, match="no incident id"):
-        client.create_incident(IncidentWrite(name="x"))
+    assert caught.value.service == "statuspage"
+    assert KEY not in str(caught.value) and KEY not in repr(client)

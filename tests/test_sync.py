@@ -55,6 +55,7 @@ def test_writes_open_and_resolve():
     assert kind == "create" and opened.components == {"api": "partial_outage"} and opened.status == "investigating"
     assert opened.metadata == {"pagerstatus": {"component_id": "api"}}
     assert resolved_id == "S1" and resolved.status == "resolved" and resolved.components == {"web": "operational"}
+    assert page.fresh_reads == 0  # every tag names a listed component: no fresh listing
 
 
 def test_one_failed_account_means_no_writes_at_all():
@@ -110,9 +111,3 @@ def test_a_tag_naming_a_component_missing_from_the_cached_list_lists_the_page_af
     assert page.fresh_reads == 1
     [(kind, opened)] = page.writes
     assert kind == "create" and opened.components == {"new": "partial_outage"}
-
-
-def test_known_components_need_no_fresh_listing():
-    page = Page(COMPONENTS, [STALE])
-    sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None)
-    assert page.fresh_reads == 0

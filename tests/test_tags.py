@@ -79,9 +79,6 @@ def test_tags_from_alerts_unites_details_and_cef_details_of_every_alert():
     ]
     assert tags_from_alerts(alerts) == ["env:prod", "component:abc", "component_def"]
     assert component_ids_from_tags(tags_from_alerts(alerts)) == {"abc", "def"}
-
-
-def test_tags_from_alerts_of_no_alerts_is_empty():
     assert tags_from_alerts([]) == []
 
 

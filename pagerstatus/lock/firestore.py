@@ -7,12 +7,10 @@ to well within lease_seconds (Google's hosts are NTP-synced to milliseconds;
 lease_seconds is 60).
 
 Firestore errors become UpstreamError("firestore", ...) within a few seconds
-(pagerstatus.gcp: short timeouts, bounded retries), so the webhook answers 503
-and PagerDuty retries; no sync ever runs without the lock.
-
-This module loads google.cloud.firestore (and google-api-core, gRPC); only
-make_lock imports it, when the Firestore lock is made, so `import main` stays
-free of them.
+(pagerstatus.gcp: short timeouts, bounded retries, and every call here passes them:
+the library's own defaults retry for up to 300 s), so the webhook answers 503 and
+PagerDuty retries; no sync ever runs without the lock. Only make_lock imports this
+module (it loads google.cloud.firestore and gRPC): `import main` stays free of them.
 """
 from __future__ import annotations
 
@@ -27,21 +25,9 @@ from google.auth import exceptions as auth_exceptions
 from google.cloud import firestore
 
 from .. import log
-from ..errors import ConfigError, LeaseLost, UpstreamError
+from ..errors import ConfigError, UpstreamError
 from ..gcp import call_options, upstream_errors
-from .state import (
-    DEFAULT_LEASE_SECONDS,
-    Lease,
-    Outcome,
-    State,
-    decide_abandon,
-    decide_acquire,
-    decide_check,
-    decide_release,
-    log_lost,
-    log_outcome,
-    new_holder_id,
-)
+from .state import DEFAULT_LEASE_SECONDS, Lease, Outcome, State, SteppedLock
 
 DEFAULT_COLLECTION = "pagerstatus-locks"
 SERVICE = "firestore"
@@ -72,7 +58,7 @@ def connect(page: str, project: str | None, database: str) -> FirestoreLock:
     return FirestoreLock(client, page)
 
 
-class FirestoreLock:
+class FirestoreLock(SteppedLock):
     """The lease in document <collection>/<page_id>, one optimistic transaction per step.
 
     Each step reads the document (a strong read) and, when it changes the state,
@@ -87,25 +73,15 @@ class FirestoreLock:
     Fields: holder (string or null), expires (timestamp or null), pending (bool),
     generation (int), updated (timestamp, diagnostics only).
 
-    Every call passes retry= and timeout= (pagerstatus.gcp): the library's
-    defaults retry an unreachable Firestore for 300 s (reads) or 60 s (commits),
-    far past PagerDuty's 5 s deadline.
-
     rpc_timeout: the most one Firestore call may take, retries included.
     max_attempts: attempts of a step whose write loses a race.
     """
 
-    def __init__(
-        self,
-        client: firestore.Client,
-        page_id: str,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        collection: str = DEFAULT_COLLECTION,
-        clock: Callable[[], datetime] = utc_now,
-        *,
-        rpc_timeout: float = 3.0,
-        max_attempts: int = 5,
-    ):
+    backend = "firestore"
+
+    def __init__(self, client: firestore.Client, page_id: str, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+                 collection: str = DEFAULT_COLLECTION, clock: Callable[[], datetime] = utc_now, *,
+                 rpc_timeout: float = 3.0, max_attempts: int = 5):
         if not page_id or "/" in page_id or not collection or "/" in collection:
             raise ConfigError(f"Firestore lock: invalid page id {page_id!r} or collection {collection!r}")
         self.client = client
@@ -116,35 +92,18 @@ class FirestoreLock:
         self._max_attempts = max_attempts
         self._document = client.collection(collection).document(page_id)
 
-    # -- SyncLock
-
-    def acquire(self) -> Lease | None:
-        # When the lease is live and a sync already pending, decide_acquire writes
-        # nothing: in a burst, the requests that lose the race to the one that
-        # set pending answer "queued" after one read.
-        holder = new_holder_id()
-        return self._step(lambda s, now: decide_acquire(s, now, now + self.lease, holder, self.page_id), "acquire")
-
-    def release(self, lease: Lease) -> bool:
-        return self._step(lambda s, now: decide_release(s, lease, now + self.lease), "release")
-
     def abandon(self, lease: Lease) -> None:
         try:
-            self._step(lambda s, now: decide_abandon(s, lease), "abandon")
+            super().abandon(lease)
         except UpstreamError as exc:
             # Best effort: the lease expires by itself, and the caller is already
             # reporting a failure that must not be replaced by this one.
             log.warning("could not free the sync lease; it will expire", action="abandon",
                         page=self.page_id, holder=lease.holder, error=str(exc))
 
-    def check(self, lease: Lease) -> None:
-        self._step(lambda s, now: decide_check(s, now, lease, now + self.lease), "check")
-
     def snapshot(self) -> dict[str, Any]:
         """The stored state (a plain read), for tests and diagnostics."""
         return _decode(self._read().to_dict()).as_dict()
-
-    # -- internals
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -155,18 +114,13 @@ class FirestoreLock:
         for attempt in range(1, self._max_attempts + 1):
             read = self._read()
             now = self._now()  # after the read, just before the write it decides
-            try:
-                outcome = decide(_decode(read.to_dict()), now)
-            except LeaseLost as exc:
-                log_lost(exc, self.page_id, "firestore")
-                raise
+            outcome = self.decided(decide, _decode(read.to_dict()), now)
             if outcome.write is not None and not self._write(read, outcome.write, now, step):
                 # Another instance wrote first: read its state and decide again.
                 # A little jitter keeps two retrying instances from meeting again.
                 time.sleep(random.uniform(0, 0.02 * attempt))
                 continue
-            log_outcome(outcome, self.page_id, "firestore")
-            return outcome.result
+            return self.logged(outcome)
         raise UpstreamError(SERVICE, f"{step}: the lock document kept changing for {self._max_attempts} attempts")
 
     def _read(self) -> firestore.DocumentSnapshot:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -41,22 +42,18 @@ class Lease:
 class SyncLock(Protocol):
     def acquire(self) -> Lease | None:
         """Take the lease (free or expired) and clear pending; None after setting pending if held."""
-        ...
 
     def release(self, lease: Lease) -> bool:
         """One atomic step: pending set -> clear it, renew, False (sync again); else free, True.
 
         Raises LeaseLost if the lease is no longer ours.
         """
-        ...
 
     def abandon(self, lease: Lease) -> None:
         """Free the lease if still ours, leaving pending as is; never raises LeaseLost."""
-        ...
 
     def check(self, lease: Lease) -> None:
         """Raise LeaseLost unless still ours and unexpired; renew the expiry."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -90,6 +87,8 @@ class Outcome:
 
 def decide_acquire(state: State, now: Any, expires: Any, holder: str, page: str) -> Outcome:
     if state.live(now):
+        # Live and a sync already pending: nothing to write. In a burst, the requests that
+        # lose the race to the one that set pending answer "queued" after one read.
         if state.pending:
             return Outcome(None, None, "queued", {"holder": state.holder, "already_pending": True})
         return Outcome(None, replace(state, pending=True), "queued", {"holder": state.holder})
@@ -140,12 +139,46 @@ _MESSAGES = {
 }
 
 
-def log_outcome(outcome: Outcome, page: str, lock: str) -> None:
-    if outcome.action is None:
-        return
-    write = log.warning if outcome.action == "takeover" else log.info
-    write(_MESSAGES[outcome.action], action=outcome.action, page=page, lock=lock, **(outcome.fields or {}))
+class SteppedLock:
+    """The SyncLock steps of a backend, each one decide_* function run atomically by the backend's _step.
 
+    A backend sets page_id, lease (added to its clock's `now` for a new expiry: seconds, or
+    a timedelta) and backend (its name in the logs), and implements _step: read the State,
+    call decided(), write the Outcome's state atomically, call logged(), return the result.
+    """
 
-def log_lost(exc: LeaseLost, page: str, lock: str) -> None:
-    log.warning(str(exc), action="lost", page=page, lock=lock)
+    page_id: str
+    lease: Any
+    backend: str
+
+    def _step(self, decide: Callable[[State, Any], Outcome], step: str) -> Any:
+        raise NotImplementedError
+
+    def acquire(self) -> Lease | None:
+        holder = new_holder_id()
+        return self._step(lambda s, now: decide_acquire(s, now, now + self.lease, holder, self.page_id), "acquire")
+
+    def release(self, lease: Lease) -> bool:
+        return self._step(lambda s, now: decide_release(s, lease, now + self.lease), "release")
+
+    def abandon(self, lease: Lease) -> None:
+        self._step(lambda s, now: decide_abandon(s, lease), "abandon")
+
+    def check(self, lease: Lease) -> None:
+        self._step(lambda s, now: decide_check(s, now, lease, now + self.lease), "check")
+
+    def decided(self, decide: Callable[[State, Any], Outcome], state: State, now: Any) -> Outcome:
+        """decide(state, now), with a LeaseLost logged on its way to the caller."""
+        try:
+            return decide(state, now)
+        except LeaseLost as exc:
+            log.warning(str(exc), action="lost", page=self.page_id, lock=self.backend)
+            raise
+
+    def logged(self, outcome: Outcome) -> Any:
+        """The outcome's result, once its action (if any) is logged."""
+        if outcome.action is not None:
+            write = log.warning if outcome.action == "takeover" else log.info
+            write(_MESSAGES[outcome.action], action=outcome.action, page=self.page_id, lock=self.backend,
+                  **(outcome.fields or {}))
+        return outcome.result
