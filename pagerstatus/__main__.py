@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from . import log
-from .errors import ConfigError, LeaseLost, UpstreamError
+from .errors import ConfigError, PagerstatusError
 from .reconcile import Plan
 from .runtime import Runtime
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(describe(runtime.plan()))
         else:
             print(f"sync {runtime.sync()}")
-    except (ConfigError, UpstreamError, LeaseLost) as exc:
+    except PagerstatusError as exc:
         print(f"error: {redactor.redact(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     return 0
