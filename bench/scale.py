@@ -13,12 +13,15 @@ import statistics
 import time
 import tracemalloc
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pagerstatus.models import Component, PdIncident, SpIncident
-from pagerstatus.reconcile import Policy, plan
+from pagerstatus.policy import Policy
+from pagerstatus.reconcile import plan
 
 COMPONENTS = 1_100
 INCIDENTS = 10_000
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,10 @@ def measure(reps: int) -> list[Scale]:
         seconds = []
         for _ in range(reps):
             started = time.perf_counter()
-            result = plan(incidents, components, sp_incidents, Policy())
+            result = plan(incidents, components, sp_incidents, Policy(), NOW)
             seconds.append(time.perf_counter() - started)
         tracemalloc.start()
-        plan(incidents, components, sp_incidents, Policy())
+        plan(incidents, components, sp_incidents, Policy(), NOW)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         results.append(Scale(name, result.writes, seconds, peak))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 
 from . import log
 from .errors import ConfigError, PagerstatusError
@@ -12,27 +13,44 @@ from .reconcile import Plan
 from .runtime import Runtime
 
 
-def describe(plan: Plan) -> str:
-    """A plan for people: one line per action, then a line per PagerDuty incident behind it."""
+def describe(plan: Plan, now: datetime | None = None) -> str:
+    """A plan for people: one line per action with the notification it sends, then a line
+    per PagerDuty incident behind it; pending opens and resolves with their due times."""
 
     def behind(incidents) -> str:
         return "".join(f"\n           {i.account}/{i.id} {i.status}: {i.title} {i.html_url}".rstrip()
                        for i in incidents)
 
+    def statuses(components: dict[str, str]) -> str:
+        return ", ".join(f"{cid}={status}" for cid, status in components.items()) or "no component changes"
+
+    def notice(notify: bool) -> str:
+        return "notifies subscribers" if notify else "no notification"
+
+    def due(moment: datetime) -> str:
+        left = f" (in {int((moment - now).total_seconds())}s)" if now is not None and moment > now else ""
+        return f"due {moment.isoformat(timespec='seconds')}{left}"
+
     lines = []
     for action in plan.opens:
-        lines.append(f"open     {action.component_id}: {action.status} '{action.name}'{behind(action.pd_incidents)}")
+        lines.append(f"open     {action.target_id} '{action.name}': {statuses(action.components)}; "
+                     f"{notice(action.notify)}{behind(action.pd_incidents)}")
     for action in plan.updates:
-        changes = ", ".join(f"{cid}={status}" for cid, status in action.components.items())
-        lines.append(f"update   {action.incident_id}: {changes}{behind(action.pd_incidents)}")
+        moves = f" (status {action.status})" if action.status else ""
+        lines.append(f"update   {action.incident_id} '{action.name}': {action.reason}{moves}: "
+                     f"{statuses(action.components)}; {notice(action.notify)}{behind(action.pd_incidents)}")
     for action in plan.resolves:
-        lines.append(f"resolve  {action.incident_id} '{action.name}': {action.reason}")
+        lines.append(f"resolve  {action.incident_id} '{action.name}': {action.reason}; {notice(action.notify)}")
     for skip in plan.skips:
         lines.append(f"skip     {skip.component_id}: {skip.reason}{behind(skip.pd_incidents)}")
     if not lines:
         lines.append("nothing to do")
+    for pending in plan.pending:
+        lines.append(f"pending  {pending.action} {pending.target} '{pending.name}': {due(pending.due)}"
+                     f"{behind(pending.pd_incidents)}")
     for cid, wanted in plan.wanted.items():
-        lines.append(f"wanted   {cid}: {wanted.status}{behind(wanted.pd_incidents)}")
+        through = f" (through {wanted.via})" if wanted.via != cid else ""
+        lines.append(f"wanted   {cid}: {wanted.status}{through}{behind(wanted.pd_incidents)}")
     return "\n".join(lines)
 
 
@@ -44,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runtime = Runtime.from_environment(redactor=redactor)
         if args.command == "plan":
-            print(describe(runtime.plan()))
+            print(describe(runtime.plan(), datetime.now(UTC)))
         else:
             print(f"sync {runtime.sync()}")
     except PagerstatusError as exc:

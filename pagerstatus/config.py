@@ -9,14 +9,17 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from . import endpoints, reconcile
+from . import endpoints, policy
 from .errors import ConfigError
 from .keys import AccountName, check_distinct
 from .models import OUTAGE_STATUSES
-from .reconcile import Policy, SeverityMap
+from .policy import Policy, SeverityMap
 
 PAGE_ID = re.compile(r"^[A-Za-z0-9]+$")
+# A duration: 0, or hours, minutes and seconds in that order, e.g. 90s, 5m, 1h30m.
+DURATION = re.compile(r"^(?:0|(?=\d)(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?)$")
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,15 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         policy=Policy(
             open_on=_choice(environ, "PAGERSTATUS_OPEN_ON", ("acknowledged", "triggered"), "acknowledged"),
             severity=_severity(environ, "PAGERSTATUS_SEVERITY"),
-            incident_name=_template(environ, "PAGERSTATUS_INCIDENT_NAME", reconcile.DEFAULT_INCIDENT_NAME),
-            incident_body=_template(environ, "PAGERSTATUS_INCIDENT_BODY", reconcile.DEFAULT_INCIDENT_BODY),
-            resolved_body=_template(environ, "PAGERSTATUS_RESOLVED_BODY", reconcile.DEFAULT_RESOLVED_BODY),
+            incident_name=_template(environ, "PAGERSTATUS_INCIDENT_NAME", policy.DEFAULT_INCIDENT_NAME),
+            incident_body=_template(environ, "PAGERSTATUS_INCIDENT_BODY", policy.DEFAULT_INCIDENT_BODY),
+            resolved_body=_template(environ, "PAGERSTATUS_RESOLVED_BODY", policy.DEFAULT_RESOLVED_BODY),
+            monitoring_body=_template(environ, "PAGERSTATUS_MONITORING_BODY", policy.DEFAULT_MONITORING_BODY),
+            notify=_notify(environ, "PAGERSTATUS_NOTIFY"),
+            open_after=_duration(environ, "PAGERSTATUS_OPEN_AFTER"),
+            monitor_for=_duration(environ, "PAGERSTATUS_MONITOR_FOR"),
+            adopt_legacy=_choice(environ, "PAGERSTATUS_ADOPT_LEGACY", ("true", "false"), "false") == "true",
+            during_maintenance=_choice(environ, "PAGERSTATUS_DURING_MAINTENANCE", policy.DURING_MAINTENANCE, "hold"),
         ),
         dry_run=_choice(environ, "PAGERSTATUS_DRY_RUN", ("true", "false"), "false") == "true",
         secrets=secrets,
@@ -105,6 +114,30 @@ def _template(environ: Mapping[str, str], name: str, default: str) -> str:
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{name}: expected a template using only {{component}}, found {value!r} ({exc})") from None
     return value
+
+
+def _notify(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    """Comma-separated notification events, or all / none; unset: the default."""
+    items = [item.strip().lower() for item in environ.get(name, "").split(",") if item.strip()]
+    if not items:
+        return policy.DEFAULT_NOTIFY
+    if items in (["all"], ["none"]):
+        return frozenset(policy.NOTIFY_EVENTS) if items == ["all"] else frozenset()
+    unknown = [item for item in items if item not in policy.NOTIFY_EVENTS]
+    if unknown:
+        raise ConfigError(f"{name}: expected all, none, or a comma-separated set of "
+                          f"{', '.join(policy.NOTIFY_EVENTS)}; found {unknown[0]!r}")
+    return frozenset(items)
+
+
+def _duration(environ: Mapping[str, str], name: str) -> timedelta:
+    """0, or hours, minutes and seconds: 90s, 5m, 1h30m; unset: 0."""
+    value = environ.get(name, "").strip().lower() or "0"
+    match = DURATION.fullmatch(value)
+    if match is None:
+        raise ConfigError(f"{name}: expected a duration such as 0, 90s, 5m or 1h30m, found {value!r}")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 def _url(environ: Mapping[str, str], name: str, default: str) -> str:

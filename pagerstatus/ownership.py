@@ -1,35 +1,57 @@
-"""Which Statuspage incidents belong to this service.
+"""Which Statuspage incidents belong to this service, read from an incident as the API returns it.
 
-An incident is ours when its metadata carries our key, when an update's body
-carries our marker, or when a body carries the original tool's watermark, so
-teams migrating from it keep their open incidents. Anything else is never
-written to.
+An incident is ours if and only if its metadata carries our key: body text never makes
+an incident ours, so a person's incident quoting anything we write is left alone. The
+original tool marked its incidents with a last line holding only its watermark `⛈` in
+the first update's body; those are adopted only when the policy says so (reconcile).
 """
 from __future__ import annotations
 
 from typing import Any
 
+from .models import moment
+
 METADATA_KEY = "pagerstatus"
-BODY_MARKER = "(via pagerstatus)"
 LEGACY_WATERMARK = "\u26c8"  # ⛈, the original tool's watermark
 
 
-def metadata_for(component_id: str) -> dict[str, dict[str, str]]:
-    """Metadata for an incident we create (Statuspage: top-level values are objects)."""
-    return {METADATA_KEY: {"component_id": component_id}}
+def metadata_for(target_id: str) -> dict[str, dict[str, str]]:
+    """Metadata for an incident we open for a component or a group (Statuspage:
+    top-level values are objects)."""
+    return {METADATA_KEY: {"component_id": target_id}}
 
 
-def mark_body(body: str) -> str:
-    return f"{body}\n\n{BODY_MARKER}"
+def _ours(incident: dict[str, Any]) -> dict[str, Any] | None:
+    metadata = incident.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    mine = metadata.get(METADATA_KEY)
+    return mine if isinstance(mine, dict) else None
 
 
-def is_owned(incident: dict[str, Any]) -> bool:
-    """Decide ownership from an incident as Statuspage's API returns it."""
-    metadata = incident.get("metadata") or {}
-    if isinstance(metadata, dict) and METADATA_KEY in metadata:
-        return True
-    for update in incident.get("incident_updates") or []:
-        body = update.get("body") or ""
-        if BODY_MARKER in body or LEGACY_WATERMARK in body:
-            return True
-    return False
+def has_our_metadata(incident: dict[str, Any]) -> bool:
+    return _ours(incident) is not None
+
+
+def opened_for(incident: dict[str, Any]) -> str | None:
+    """The component or group id our metadata names, if any."""
+    target = (_ours(incident) or {}).get("component_id")
+    return target if isinstance(target, str) and target else None
+
+
+def first_update_body(incident: dict[str, Any]) -> str:
+    """The body of the incident's first update: the oldest by created_at, or, where a
+    time is missing, the last listed (Statuspage lists updates newest first)."""
+    updates = [u for u in incident.get("incident_updates") or [] if isinstance(u, dict)]
+    if not updates:
+        return ""
+    times = [moment(u.get("created_at")) for u in updates]
+    first = updates[min(range(len(updates)), key=times.__getitem__)] if all(times) else updates[-1]
+    body = first.get("body")
+    return body if isinstance(body, str) else ""
+
+
+def carries_legacy_watermark(incident: dict[str, Any]) -> bool:
+    """The first update's body ends with a line holding only the watermark."""
+    lines = first_update_body(incident).rstrip().splitlines()
+    return bool(lines) and lines[-1].strip() == LEGACY_WATERMARK

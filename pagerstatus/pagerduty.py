@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import requests
 
 from .endpoints import PAGERDUTY_API_URL
 from .http import KeyedClient
-from .models import OPEN_PD_STATUSES, PdIncident
+from .models import OPEN_PD_STATUSES, PdIncident, moment
 from .tags import component_ids_from_tags, tags_from_alerts, tags_from_log_entry
 
 PAGE_LIMIT = 100  # PagerDuty's maximum
@@ -96,7 +97,8 @@ class PagerDutyClient(KeyedClient):
         return PdIncident(account=self.account, id=raw["id"], status=raw["status"], title=raw.get("title") or "",
                           urgency=raw.get("urgency") or "high",
                           priority=priority.get("summary") if isinstance(priority, dict) else None,
-                          component_ids=component_ids, html_url=raw.get("html_url") or "")
+                          component_ids=component_ids, html_url=raw.get("html_url") or "",
+                          created_at=moment(raw.get("created_at")), acknowledged_at=_acknowledged_at(raw))
 
     def _alert_component_ids(self, incident_ids: list[str]) -> dict[str, frozenset[str]]:
         # The trigger's details may lack the tags (e.g. an Events API v2 trigger
@@ -133,3 +135,16 @@ class PagerDutyClient(KeyedClient):
                 return items
             if not page:
                 raise self._unusable("GET", url, "malformed response: an empty page with more to come")
+
+
+def _acknowledged_at(raw: dict[str, Any]) -> datetime | None:
+    """When an acknowledged incident was first acknowledged: the earliest of its
+    acknowledgements (PagerDuty empties the list when it leaves that status), else
+    when its status last changed. None unless acknowledged."""
+    if raw.get("status") != "acknowledged":
+        return None
+    acknowledgements = raw.get("acknowledgements")
+    if not isinstance(acknowledgements, list):
+        acknowledgements = []
+    times = [t for a in acknowledgements if isinstance(a, dict) and (t := moment(a.get("at"))) is not None]
+    return min(times, default=None) or moment(raw.get("last_status_change_at"))

@@ -1,81 +1,43 @@
-"""The reconcile core: desired state from PagerDuty, actual state from Statuspage,
-a pure diff into a plan. No I/O: data in, plan out.
+"""The reconcile core: desired state from PagerDuty (demand.py), actual state from
+Statuspage, the time, and a pure diff into a plan. No I/O: data in, plan out.
 
 Rules (the README explains them for operators):
-- A component is wanted open when an open PagerDuty incident carrying its tag is
-  in an opening status (acknowledged by default; triggered too when configured),
-  and stays open while any open (triggered or acknowledged) incident carries it,
-  so an acknowledgement timeout that re-triggers does not flap the page.
-- Its status is the most severe among the open incidents carrying it.
-- One owned Statuspage incident per component: the oldest is kept, later ones
-  are resolved as duplicates.
-- Unowned incidents are never in the plan; a component that an unowned
-  unresolved incident covers is not set operational by us, nor below the
-  status it has.
+- Ours are the incidents whose metadata carries our key, and, when the policy adopts
+  them, the original tool's. No other incident is ever in the plan; a component that
+  one covers is not set operational by us, nor below the status it has.
+- One incident of ours per wanted component: a component wanted through its group is
+  kept by the group's incident; any other by the incident of ours covering it, the
+  group's first, then a live one (not monitoring), then the oldest. The rest covering
+  a wanted component are resolved as duplicates, silently.
+- An incident of ours that keeps no wanted component moves to its monitoring stage
+  (components operational) and resolves once it has been monitoring for the policy's
+  time; wanted again meanwhile, the same incident goes back to investigating.
+- Each write says whether it notifies subscribers (policy.notify); opens and resolves
+  that are not due yet are listed with the time they become due.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from .models import OPEN_PD_STATUSES, OUTAGE_STATUSES, Component, PdIncident, SpIncident, severity_rank
-from .ownership import mark_body, metadata_for
+from .demand import Demand, Pending, Skip, Wanted, demand
+from .models import OUTAGE_STATUSES, Component, PdIncident, SpIncident, severity_rank
+from .ownership import metadata_for
+from .policy import Policy
 
-OPEN_STATUSES = frozenset(OPEN_PD_STATUSES)
-DEFAULT_INCIDENT_NAME = "Investigating errors in {component}"
-DEFAULT_INCIDENT_BODY = "We are investigating errors affecting {component}."
-DEFAULT_RESOLVED_BODY = "This incident has been resolved."
-
-
-@dataclass(frozen=True)
-class SeverityMap:
-    """Maps a PagerDuty priority name or urgency to a Statuspage component status.
-
-    A priority rule wins over an urgency rule; `default` covers the rest.
-    """
-
-    rules: Mapping[str, str] = field(default_factory=dict)  # lower-case key -> status
-    default: str = "partial_outage"
-
-    def status_for(self, priority: str | None, urgency: str | None) -> str:
-        for key in (priority, urgency):
-            if key and key.lower() in self.rules:
-                return self.rules[key.lower()]
-        return self.default
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The settings the diff depends on."""
-
-    open_on: str = "acknowledged"  # or "triggered"
-    severity: SeverityMap = field(default_factory=SeverityMap)
-    incident_name: str = DEFAULT_INCIDENT_NAME
-    incident_body: str = DEFAULT_INCIDENT_BODY
-    resolved_body: str = DEFAULT_RESOLVED_BODY
-
-    @property
-    def opening_statuses(self) -> frozenset[str]:
-        return OPEN_STATUSES if self.open_on == "triggered" else frozenset({"acknowledged"})
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """A component that should have an open incident, and why."""
-
-    component_id: str
-    status: str
-    pd_incidents: tuple[PdIncident, ...]
+MONITORING = "monitoring"
 
 
 @dataclass(frozen=True)
 class Open:
-    component_id: str
+    target_id: str  # a component, or a group whose members the incident covers
     name: str
     body: str
-    status: str
+    components: dict[str, str]  # component id -> status
     metadata: dict
     pd_incidents: tuple[PdIncident, ...]
+    notify: bool
 
 
 @dataclass(frozen=True)
@@ -83,6 +45,12 @@ class Update:
     incident_id: str
     components: dict[str, str]  # component id -> new status
     pd_incidents: tuple[PdIncident, ...]
+    notify: bool
+    reason: str  # "escalate", "deescalate" or "escalate, deescalate"; "monitoring"; "relapse"; "coverage"
+    status: str | None = None  # the incident's new status; None leaves it
+    body: str | None = None
+    component_ids: tuple[str, ...] | None = None  # the whole list, when this update adds to it
+    name: str = ""  # the incident's, for people reading a plan
 
 
 @dataclass(frozen=True)
@@ -91,14 +59,8 @@ class Resolve:
     body: str
     components: dict[str, str]  # component id -> "operational"; may be empty
     reason: str  # "recovered" or "duplicate"
-    name: str = ""  # the incident's, for people reading a plan
-
-
-@dataclass(frozen=True)
-class Skip:
-    component_id: str
-    reason: str
-    pd_incidents: tuple[PdIncident, ...]
+    notify: bool
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +69,7 @@ class Plan:
     opens: tuple[Open, ...] = ()
     updates: tuple[Update, ...] = ()
     resolves: tuple[Resolve, ...] = ()
+    pending: tuple[Pending, ...] = ()
     skips: tuple[Skip, ...] = ()
 
     @property
@@ -118,119 +81,150 @@ def _oldest_first(incident: SpIncident) -> tuple[str, str]:
     return (incident.created_at, incident.id)
 
 
-def wanted_components(
-    pd_incidents: Iterable[PdIncident],
-    already_open: set[str] | frozenset[str],
-    policy: Policy,
-) -> dict[str, Wanted]:
-    """Components that should be open, with their status and the incidents behind them.
-
-    already_open: components that an owned Statuspage incident covers now; they
-    stay open on any open PagerDuty incident, not only an opening one.
-    """
-    carrying: dict[str, list[PdIncident]] = {}
-    for incident in pd_incidents:
-        if incident.status not in OPEN_STATUSES:
-            continue
-        for component_id in incident.component_ids:
-            carrying.setdefault(component_id, []).append(incident)
-
-    wanted: dict[str, Wanted] = {}
-    for component_id, incidents in sorted(carrying.items()):
-        opening = any(i.status in policy.opening_statuses for i in incidents)
-        if not (opening or component_id in already_open):
-            continue
-        status = max(
-            (policy.severity.status_for(i.priority, i.urgency) for i in incidents),
-            key=severity_rank,
-        )
-        ordered = tuple(sorted(incidents, key=lambda i: (i.account, i.id)))
-        wanted[component_id] = Wanted(component_id, status, ordered)
-    return wanted
+def is_ours(incident: SpIncident, policy: Policy) -> bool:
+    return incident.owned or (policy.adopt_legacy and incident.legacy)
 
 
-def plan(
-    pd_incidents: Iterable[PdIncident],
-    components: Mapping[str, Component],
-    sp_incidents: Iterable[SpIncident],
-    policy: Policy,
-) -> Plan:
-    """Diff what PagerDuty says against what Statuspage shows."""
-    sp_incidents = list(sp_incidents)
-    owned = sorted((i for i in sp_incidents if i.owned), key=_oldest_first)
-    unowned_cover = frozenset().union(*(i.component_ids for i in sp_incidents if not i.owned))
-    covered_by_owned = frozenset().union(*(i.component_ids for i in owned))
+def _subject(incident: SpIncident, components: Mapping[str, Component]) -> str:
+    """What {component} means in a template for this incident: what it was opened for."""
+    if incident.opened_for in components:
+        return components[incident.opened_for].name
+    names = sorted(components[c].name for c in incident.component_ids if c in components)
+    return ", ".join(names) or incident.name
 
-    wanted_all = wanted_components(pd_incidents, covered_by_owned, policy)
-    skips = tuple(
-        Skip(cid, "component not on the page", w.pd_incidents)
-        for cid, w in wanted_all.items()
-        if cid not in components
-    )
-    wanted = {cid: w for cid, w in wanted_all.items() if cid in components}
+
+def _monitoring_due(incident: SpIncident, policy: Policy, now: datetime) -> datetime:
+    """The monitoring window runs from the later of monitoring_at and the newest update."""
+    known = [t for t in (incident.monitoring_at, incident.last_update_at) if t is not None]
+    return max(known) + policy.monitor_for if known else now
+
+
+def _moves(changes: Mapping[str, str], components: Mapping[str, Component]) -> list[str]:
+    """The notification events of an update that changes these statuses."""
+    ranks = [(severity_rank(components[c].status), severity_rank(s)) for c, s in changes.items()]
+    return [event for event, moved in (("escalate", any(new > old for old, new in ranks)),
+                                       ("deescalate", any(new < old for old, new in ranks))) if moved]
+
+
+class _Index:
+    """Incidents of ours by what they cover and what they were opened for, found once:
+    a scan per component is quadratic on a page of a thousand open incidents."""
+
+    def __init__(self, ours: list[SpIncident]):
+        self.covering: dict[str, list[SpIncident]] = {}
+        self.opened_for: dict[str, list[SpIncident]] = {}
+        for incident in ours:
+            for cid in incident.component_ids:
+                self.covering.setdefault(cid, []).append(incident)
+            if incident.opened_for:
+                self.opened_for.setdefault(incident.opened_for, []).append(incident)
+
+    def keeper(self, wanted: Wanted, component: Component, live: set[str]) -> SpIncident | None:
+        """live: the ids of the incidents of ours that are open, or will be by this plan."""
+        if wanted.via != wanted.component_id:  # only the group's own incident covers it
+            candidates = self.opened_for.get(wanted.via, [])
+        else:
+            found = self.covering.get(wanted.component_id, []) + self.opened_for.get(wanted.component_id, [])
+            candidates = list({i.id: i for i in found}.values())
+        return min(candidates, default=None, key=lambda i: (
+            # Its group's incident first: it covers the other members too, so one incident covers each.
+            not (component.group_id and i.opened_for == component.group_id),
+            i.id not in live,  # a live one, rather than relapsing one that is monitoring
+            _oldest_first(i)))
+
+
+def _assign(pd_incidents: list[PdIncident], components: Mapping[str, Component], open_now: frozenset[str],
+            unowned_cover: frozenset[str], index: _Index, live: set[str], policy: Policy, now: datetime,
+            ) -> tuple[Demand, dict[str, Wanted], dict[str, list[str]], dict[str, dict[str, str]]]:
+    """The wanted components, which incident of ours keeps each (incident id -> components),
+    and what must open for the others (target -> component -> status)."""
+    desired = demand(pd_incidents, components, open_now, policy, now)
+    wanted = dict(desired.wanted)
     # Where a person's incident also covers the component, never show less than
     # what they set: highest wins, whoever set it.
     for cid in wanted.keys() & unowned_cover:
         current = components[cid].status
         if current in OUTAGE_STATUSES and severity_rank(current) > severity_rank(wanted[cid].status):
             wanted[cid] = replace(wanted[cid], status=current)
-
-    # The oldest owned incident covering a wanted component keeps it.
-    keeper: dict[str, SpIncident] = {}
-    for incident in owned:
-        for component_id in sorted(incident.component_ids):
-            if component_id in wanted and component_id not in keeper:
-                keeper[component_id] = incident
-    # Each keeper's components, found once: a scan per incident is quadratic
-    # on a page of a thousand open incidents.
     kept: dict[str, list[str]] = {}
-    for component_id, incident in keeper.items():
-        kept.setdefault(incident.id, []).append(component_id)
+    to_open: dict[str, dict[str, str]] = {}
+    for cid, w in sorted(wanted.items()):
+        keeper = index.keeper(w, components[cid], live)
+        if keeper is None:
+            to_open.setdefault(w.via, {})[cid] = w.status
+        else:
+            kept.setdefault(keeper.id, []).append(cid)
+    return desired, wanted, kept, to_open
+
+
+def plan(pd_incidents: Iterable[PdIncident], components: Mapping[str, Component], sp_incidents: Iterable[SpIncident],
+         policy: Policy, now: datetime) -> Plan:
+    """Diff what PagerDuty says against what Statuspage shows at `now` (an aware datetime)."""
+    pd_incidents, sp_incidents = list(pd_incidents), list(sp_incidents)
+    ours = sorted((i for i in sp_incidents if is_ours(i, policy)), key=_oldest_first)
+    unowned_cover = frozenset().union(*(i.component_ids for i in sp_incidents if not is_ours(i, policy)))
+    index = _Index(ours)
+    # An incident of ours that is open (not monitoring) keeps what it covers open on any open
+    # PagerDuty incident. One that relapses is open again: planned until no other relapses, so
+    # that the next plan, seeing it open, finds nothing more to do.
+    live = {i.id for i in ours if i.status != MONITORING}
+    while True:
+        open_now = frozenset().union(*(i.component_ids for i in ours if i.id in live),
+                                     {i.opened_for for i in ours if i.id in live and i.opened_for})
+        desired, wanted, kept, to_open = _assign(pd_incidents, components, open_now, unowned_cover, index, live,
+                                                 policy, now)
+        if kept.keys() <= live:
+            break
+        live |= kept.keys()
 
     def released(incident: SpIncident) -> dict[str, str]:
-        """Components of an incident that no owned keeper and no unowned incident holds."""
-        return {
-            cid: "operational"
-            for cid in sorted(incident.component_ids)
-            if cid in components
-            and cid not in wanted
-            and cid not in unowned_cover
-            and components[cid].status != "operational"
-        }
+        """Its components we set to an outage that nothing wants or holds any more."""
+        return {cid: "operational" for cid in sorted(incident.component_ids)
+                if cid in components and cid not in wanted and cid not in unowned_cover
+                and components[cid].status in OUTAGE_STATUSES}
+
+    def behind(cids: Iterable[str]) -> tuple[PdIncident, ...]:
+        return tuple({(i.account, i.id): i for c in cids for i in wanted[c].pd_incidents}.values())
 
     opens = tuple(
-        Open(
-            component_id=cid,
-            name=policy.incident_name.format(component=components[cid].name),
-            body=mark_body(policy.incident_body.format(component=components[cid].name)),
-            status=w.status,
-            metadata=metadata_for(cid),
-            pd_incidents=w.pd_incidents,
-        )
-        for cid, w in wanted.items()
-        if cid not in keeper
-    )
+        Open(target_id=target, name=policy.incident_name.format(component=components[target].name),
+             body=policy.incident_body.format(component=components[target].name), components=statuses,
+             metadata=metadata_for(target), pd_incidents=behind(statuses), notify=policy.notifies("open"))
+        for target, statuses in sorted(to_open.items()))
 
-    updates = []
-    for incident in owned:
-        if incident.id not in kept:
-            continue
-        mine = sorted(kept[incident.id])
-        changes = {cid: wanted[cid].status for cid in mine if components[cid].status != wanted[cid].status}
-        changes.update(released(incident))
-        if changes:
-            behind = tuple(i for cid in mine for i in wanted[cid].pd_incidents)
-            updates.append(Update(incident.id, changes, behind))
-
-    resolves = tuple(
-        Resolve(
-            incident_id=incident.id,
-            body=policy.resolved_body,
-            components=released(incident),
-            reason="duplicate" if incident.component_ids & wanted.keys() else "recovered",
-            name=incident.name,
-        )
-        for incident in owned
-        if incident.id not in kept
-    )
-    return Plan(wanted=wanted, opens=opens, updates=tuple(updates), resolves=resolves, skips=skips)
+    updates: list[Update] = []
+    resolves: list[Resolve] = []
+    pending = list(desired.pending)
+    for incident in ours:
+        subject = _subject(incident, components)
+        mine = kept.get(incident.id, [])
+        if mine:
+            changes = {cid: wanted[cid].status for cid in mine if components[cid].status != wanted[cid].status}
+            changes.update(released(incident))
+            adds = set(mine) - incident.component_ids
+            component_ids = tuple(sorted(incident.component_ids | adds)) if adds else None
+            if incident.status == MONITORING:
+                updates.append(Update(incident.id, changes, behind(mine), policy.notifies("open"), "relapse",
+                                      status="investigating", body=policy.incident_body.format(component=subject),
+                                      component_ids=component_ids, name=incident.name))
+            elif changes or component_ids:
+                events = _moves(changes, components)
+                updates.append(Update(incident.id, changes, behind(mine), policy.notifies(*events),
+                                      ", ".join(events) or "coverage", component_ids=component_ids,
+                                      name=incident.name))
+        elif incident.component_ids & wanted.keys():
+            resolves.append(Resolve(incident.id, policy.resolved_body.format(component=subject), released(incident),
+                                    "duplicate", notify=False, name=incident.name))
+        elif not policy.monitor_for or (incident.status == MONITORING
+                                        and _monitoring_due(incident, policy, now) <= now):
+            resolves.append(Resolve(incident.id, policy.resolved_body.format(component=subject), released(incident),
+                                    "recovered", policy.notifies("resolve"), incident.name))
+        elif incident.status != MONITORING:
+            updates.append(Update(incident.id, released(incident), (), policy.notifies("monitoring"), "monitoring",
+                                  status=MONITORING, body=policy.monitoring_body.format(component=subject),
+                                  name=incident.name))
+            pending.append(Pending("resolve", incident.id, incident.name, now + policy.monitor_for))
+        else:
+            pending.append(Pending("resolve", incident.id, incident.name, _monitoring_due(incident, policy, now)))
+    return Plan(wanted=wanted, opens=opens, updates=tuple(updates), resolves=tuple(resolves),
+                pending=tuple(sorted(pending, key=lambda p: (p.due, p.action, p.target))), skips=desired.skips)

@@ -11,8 +11,8 @@ import requests
 
 from .endpoints import STATUSPAGE_API_URL
 from .http import KeyedClient, TokenBucket
-from .models import Component, IncidentWrite, SpIncident
-from .ownership import is_owned
+from .models import Component, IncidentWrite, SpIncident, moment
+from .ownership import carries_legacy_watermark, has_our_metadata, opened_for
 
 SERVICE = "statuspage"
 PER_PAGE = 100  # Statuspage's maximum
@@ -27,8 +27,10 @@ COMPONENTS_TTL_SECONDS = 300.0
 class ComponentCache:
     """The page's component list, read at most once per TTL by the syncs of an instance.
 
-    Only names and membership are taken from it: statuses come from the unresolved
-    incidents, read on each sync (sync.with_current_statuses says why that suffices).
+    Names, groups and membership are taken from it; statuses come from the unresolved
+    incidents, read on each sync (sync.with_current_statuses says why that suffices),
+    except where an open needs a status no incident shows (sync.sync_once asks for a
+    younger copy then).
     """
 
     def __init__(self, ttl_seconds: float = COMPONENTS_TTL_SECONDS, clock: Callable[[], float] = time.monotonic):
@@ -39,9 +41,11 @@ class ComponentCache:
         # Held during a read, so that syncs starting together list the page once.
         self._lock = threading.Lock()
 
-    def get(self, read: Callable[[], dict[str, Component]]) -> dict[str, Component]:
+    def get(self, read: Callable[[], dict[str, Component]], max_age: float | None = None) -> dict[str, Component]:
+        """max_age: seconds; a copy older than that, or than the TTL, is read again (0: always)."""
         with self._lock:
-            if self._components is None or self._clock() - self._read_at >= self.ttl_seconds:
+            limit = self.ttl_seconds if max_age is None else min(max_age, self.ttl_seconds)
+            if self._components is None or self._clock() - self._read_at >= limit:
                 read_at = self._clock()
                 self._components = read()
                 self._read_at = read_at
@@ -68,33 +72,31 @@ class StatuspageClient(KeyedClient):
     def __repr__(self) -> str:
         return f"StatuspageClient(page_id={self.page_id!r}, base_url={self.base_url!r})"
 
-    def components(self, fresh: bool = False) -> dict[str, Component]:
-        """The page's components by id, without groups: a group only gathers
-        components, its status follows theirs, so a tag naming it means nothing.
-        From the component cache when the client has one, unless fresh."""
+    def components(self, max_age: float | None = None) -> dict[str, Component]:
+        """The page's components and component groups by id: "known on this page" is one
+        lookup for either; a group is marked group=True, its members carry its group_id.
+        From the component cache when the client has one, unless its copy is older than
+        max_age seconds (0: read now; None: the cache's TTL)."""
         if self._component_cache is None:
             return self._read_components()
-        if fresh:
-            self._component_cache.clear()
-        return self._component_cache.get(self._read_components)
+        return self._component_cache.get(self._read_components, max_age)
 
     def _read_components(self) -> dict[str, Component]:
-        return {raw["id"]: _component(raw) for raw in self._list("components") if not raw.get("group")}
+        return {raw["id"]: _component(raw) for raw in self._list("components")}
 
     def unresolved_incidents(self) -> list[SpIncident]:
         return [_sp_incident(raw) for raw in self._list("incidents/unresolved")]
 
     def create_incident(self, write: IncidentWrite) -> str:
-        """Open an incident, notifying subscribers; returns its id."""
+        """Open an incident; returns its id."""
         url = self._url("incidents")
-        fields = {**_incident_fields(write, creating=True), "deliver_notifications": True}
-        created = self._write("POST", url, fields)
+        created = self._write("POST", url, _incident_fields(write))
         if not (isinstance(created, dict) and isinstance(created.get("id"), str)):
             raise self._unusable("POST", url, "malformed response: no incident id")
         return created["id"]
 
     def update_incident(self, incident_id: str, write: IncidentWrite) -> None:
-        """Change the fields set in `write`, and only those."""
+        """Change the fields set in `write`, and only those (deliver_notifications is always set)."""
         self._write("PATCH", self._url(f"incidents/{incident_id}"), _incident_fields(write))
 
     def _url(self, path: str) -> str:
@@ -128,27 +130,33 @@ def _timestamp(value: Any) -> str:
         return value if isinstance(value, str) else ""
 
 
-def _incident_fields(write: IncidentWrite, creating: bool = False) -> dict[str, Any]:
+def _incident_fields(write: IncidentWrite) -> dict[str, Any]:
     fields = {name: value for name in ("name", "status", "body", "metadata")
               if (value := getattr(write, name)) is not None}
     if write.components:
         # The map sets each component's status.
         fields["components"] = dict(write.components)
-        if creating:
-            # component_ids is the whole list of affected components: sent on
-            # create only, since on an update it would replace the incident's
-            # list with just the components whose status changes.
-            fields["component_ids"] = sorted(write.components)
+    if write.component_ids is not None:
+        # The whole list of affected components: it replaces the incident's list.
+        fields["component_ids"] = list(write.component_ids)
+    # Statuspage's default is true, on a create and on an update alike: always say which.
+    fields["deliver_notifications"] = write.deliver_notifications
     return fields
 
 
 def _component(raw: dict[str, Any]) -> Component:
-    return Component(raw["id"], raw.get("name") or "", raw.get("status") or "operational")
+    group_id = raw.get("group_id")
+    return Component(raw["id"], raw.get("name") or "", raw.get("status") or "operational",
+                     group=raw.get("group") is True, group_id=group_id if isinstance(group_id, str) else None)
 
 
 def _sp_incident(raw: dict[str, Any]) -> SpIncident:
     components = tuple(_component(c) for c in raw.get("components") or []
                        if isinstance(c, dict) and isinstance(c.get("id"), str))
+    updates = [u for u in raw.get("incident_updates") or [] if isinstance(u, dict)]
+    update_times = [t for u in updates if (t := moment(u.get("created_at"))) is not None]
     return SpIncident(id=raw["id"], name=raw.get("name") or "", status=raw.get("status") or "",
                       created_at=_timestamp(raw.get("created_at")), component_ids=frozenset(c.id for c in components),
-                      owned=is_owned(raw), components=components)
+                      owned=has_our_metadata(raw), components=components, opened_for=opened_for(raw),
+                      legacy=carries_legacy_watermark(raw), monitoring_at=moment(raw.get("monitoring_at")),
+                      last_update_at=max(update_times, default=None))

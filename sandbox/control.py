@@ -254,23 +254,34 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         delivery = deliver(incident, action, entry, send)
         return jsonify({"incident": rendered(incident), "webhook": delivery})
 
+    @blueprint.post("/pagerduty/incidents/<incident_id>/age")
+    def age_pd_incident(incident_id: str) -> Response:
+        """As if `seconds` had passed since each of the incident's times; no webhook."""
+        seconds = _field(_body(), "seconds", (int, float))
+        return jsonify({"incident": rendered(state.pagerduty.age(incident_id, seconds))})
+
     # --- Statuspage ---
 
     @blueprint.post("/statuspage/pages")
     def add_page() -> tuple[Response, int]:
         data = _body()
         components = _field(data, "components", list, [])
-        if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in components):
-            raise SandboxError(400, "components must be objects with a name (and optional id, status)")
+        for spec in components:
+            if not (isinstance(spec, dict) and isinstance(spec.get("name"), str)):
+                raise SandboxError(400, "components must be objects with a name (and optional id, status, "
+                                        "group, group_id)")
+            for name, kind in (("id", str), ("status", str), ("group", bool), ("group_id", str)):
+                _field(spec, name, kind, None)
         page = state.statuspage.add_page(
             page_id=_field(data, "id", str, None) or state.ids.statuspage(),
             api_key=_field(data, "api_key", str),
             name=_field(data, "name", str, "Sandbox status"),
-            components=[(c.get("id"), c["name"], c.get("status", "operational")) for c in components],
+            components=components,
         )
         return jsonify({
             "page": {"id": page.id, "name": page.name, "api_key": page.api_key},
-            "components": [statuspage_json.component(c) for c in state.statuspage.page_components(page.id)],
+            "components": [statuspage_json.component(state.statuspage, c)
+                           for c in state.statuspage.page_components(page.id)],
         }), 201
 
     @blueprint.post("/statuspage/incidents")
@@ -282,5 +293,12 @@ def create_blueprint(state: SandboxState) -> Blueprint:
         change = statuspage_api.change_from(data)
         created = state.statuspage.create_incident(page_id, change, created_at=_timestamp(data, "created_at"))
         return jsonify({"incident": statuspage_json.incident(state.statuspage, created)}), 201
+
+    @blueprint.post("/statuspage/pages/<page_id>/incidents/<incident_id>/age")
+    def age_sp_incident(page_id: str, incident_id: str) -> Response:
+        """As if `seconds` had passed since each of the incident's times and its updates'."""
+        seconds = _field(_body(), "seconds", (int, float))
+        aged = state.statuspage.age_incident(page_id, incident_id, seconds)
+        return jsonify({"incident": statuspage_json.incident(state.statuspage, aged)})
 
     return blueprint

@@ -79,5 +79,6 @@ def install(app: Flask, state: SandboxState) -> None:
                 query=request.args.to_dict(flat=False),
                 status=None if g.get("dropped") else response.status_code,
                 at=now(),
+                body=request.get_json(silent=True) if request.method in ("POST", "PATCH", "PUT") else None,
             ))
         return response

@@ -2,12 +2,15 @@
 keys are in the environment, otherwise against the sandbox seeded with a demo.
 
     python -m sandbox.launcher [--port 8080] [--sandbox-port 8900]    (0: any free port)
+        [--open-after 10s] [--monitor-for 60s] [--backstop-every 5]   (the demo's timing)
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -30,6 +33,10 @@ REAL_CONFIGURATION = ("STATUSPAGE_KEY", "PAGERSTATUS_SECRETS")
 # gunicorn says where it listens, also on port 0, at log level info (functions-framework's default is error).
 LOG_LEVEL = {"GUNICORN_LOG_LEVEL": "info"}
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+# The demo's timing: short, so that each stage of an incident shows in seconds.
+DEMO_OPEN_AFTER = "10s"
+DEMO_MONITOR_FOR = "60s"
+DEMO_BACKSTOP_SECONDS = 5.0
 
 
 def function_command(port: int) -> list[str]:
@@ -77,16 +84,27 @@ def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> N
     raise SystemExit(f"functions-framework did not answer on {url} within {seconds:.0f}s")
 
 
-def demo_environment(sandbox: SandboxServer) -> dict[str, str]:
+def demo_settings(sandbox: SandboxServer, open_after: str = DEMO_OPEN_AFTER,
+                  monitor_for: str = DEMO_MONITOR_FOR) -> dict[str, str]:
+    """What the demo's function plans with: its page, account and policy. The printed `plan`
+    command sets exactly these, so that it plans as the function does."""
+    return {
+        "STATUSPAGE_PAGE": DEMO_PAGE_ID,
+        "STATUSPAGE_KEY": DEMO_SP_KEY,
+        "STATUSPAGE_API_URL": sandbox.statuspage_url,
+        "PAGERDUTY_API_URL": sandbox.pagerduty_url,
+        "PD_ACCOUNT_DEMO": DEMO_PD_KEY,
+        "PAGERSTATUS_SEVERITY": "P1=major_outage",
+        "PAGERSTATUS_OPEN_AFTER": open_after,
+        "PAGERSTATUS_MONITOR_FOR": monitor_for,
+    }
+
+
+def demo_environment(sandbox: SandboxServer, settings: dict[str, str]) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "STATUSPAGE_", "PAGERSTATUS_"))}
     environ.update(
-        STATUSPAGE_PAGE=DEMO_PAGE_ID,
-        STATUSPAGE_KEY=DEMO_SP_KEY,
-        STATUSPAGE_API_URL=sandbox.statuspage_url,
-        PAGERDUTY_API_URL=sandbox.pagerduty_url,
-        PD_ACCOUNT_DEMO=DEMO_PD_KEY,
+        settings,
         PAGERSTATUS_LOCK="memory",
-        PAGERSTATUS_SEVERITY="P1=major_outage",
         PAGERSTATUS_SCHEDULER_AUDIENCE=DEMO_SCHEDULER_AUDIENCE,
         PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT=DEMO_SCHEDULER_SERVICE_ACCOUNT,
         PAGERSTATUS_OIDC_CERTS_URL=f"{sandbox.url}/_sandbox/oidc/certs",
@@ -99,11 +117,53 @@ def demo_environment(sandbox: SandboxServer) -> dict[str, str]:
     return environ
 
 
-def demo_guide(function_url: str, sandbox: SandboxServer, seeded: dict) -> str:
+class Backstop:
+    """Cloud Scheduler's part in the demo: POST /_sync with a Google ID token (the sandbox
+    signs it) every few seconds, so that a held-down open or a monitoring incident's
+    resolve happens when it is due without anyone sending a webhook."""
+
+    def __init__(self, function_url: str, sandbox: SandboxServer, every_seconds: float):
+        self.function_url = function_url
+        self.sandbox_url = sandbox.url
+        self.every_seconds = every_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-backstop", daemon=True)
+
+    def __enter__(self) -> Backstop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_seconds):
+            try:
+                token = _post_json(f"{self.sandbox_url}/_sandbox/oidc/token", {
+                    "audience": DEMO_SCHEDULER_AUDIENCE, "email": DEMO_SCHEDULER_SERVICE_ACCOUNT})["id_token"]
+                _post_json(f"{self.function_url}/_sync", None, {"Authorization": f"Bearer {token}"})
+            except OSError as failure:  # the function is starting, stopping or answering 5xx: next time
+                print(f"demo backstop: sync not done ({failure})", flush=True)
+
+
+def _post_json(url: str, body: dict | None, headers: dict[str, str] | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(url, data=data, method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read() or b"null")
+
+
+def demo_guide(function_url: str, sandbox: SandboxServer, seeded: dict, settings: dict[str, str],
+               backstop_seconds: float) -> str:
     control = f"{sandbox.url}/_sandbox/pagerduty/incidents"
     take_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"incident\"][\"id\"])'"
     take_token = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id_token\"])'"
     api = seeded["statuspage"]["components"]["API"]
+    open_after, monitor_for = settings["PAGERSTATUS_OPEN_AFTER"], settings["PAGERSTATUS_MONITOR_FOR"]
+    fire = f"ID=$(curl -s -XPOST -H \"Content-Type: application/json\" --data '{{\"monitor\":\"datadog-api\"}}' {control} | {take_id}); echo $ID"
+    plan = " ".join(f"{name}={shlex.quote(value)}" for name, value in settings.items())
     return f"""
 pagerstatus demo: nothing here talks to the real PagerDuty or Statuspage.
 
@@ -117,22 +177,34 @@ The function's own check:
   curl -XPOST -H "Content-Type: application/json" --data '{{"messages":[{{"event":"incident.acknowledge"}}]}}' {function_url}/demo
 
 Guided demo (each step makes the sandbox deliver a V3 webhook to the function, as PagerDuty
-would; the answer shows what the function said):
+would; the answer shows what the function said). This demo holds an opening down for {open_after}
+(PAGERSTATUS_OPEN_AFTER) and keeps a recovered incident monitoring for {monitor_for}
+(PAGERSTATUS_MONITOR_FOR); in Cloud Scheduler's place, the launcher syncs every {backstop_seconds:g} s,
+so what is pending happens by itself once it is due. The page shows, under each update, whether
+subscribers were notified (PAGERSTATUS_NOTIFY: by default an open, an escalation and the resolution).
   1. A Datadog monitor tagged component:{api} (API) fires; triggered only, the page stays green:
-       ID=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"monitor":"datadog-api"}}' {control} | {take_id}); echo $ID
-  2. Someone acknowledges it; a Statuspage incident opens for API:
+       {fire}
+  2. Someone acknowledges it. Nothing is published at once: a blip resolved within {open_after} never
+     reaches the page. After {open_after}, an incident opens for API and subscribers are notified:
        curl -s -XPOST {control}/$ID/acknowledge
   3. Priority raised to P1; the demo maps P1 to major_outage (PAGERSTATUS_SEVERITY), so API turns red:
        curl -s -XPOST -H "Content-Type: application/json" --data '{{"priority":"P1"}}' {control}/$ID/priority
-  4. It is resolved; the Statuspage incident resolves and API is operational again:
+  4. It is resolved: API is operational again and the incident moves to Monitoring, quietly:
        curl -s -XPOST {control}/$ID/resolve
-  The Pingdom monitor "pingdom-website" works the same way for Website.
+  5. Within {monitor_for}, the monitor fires again and is acknowledged: {open_after} later the same incident
+     goes back to Investigating (a relapse), rather than a second incident opening:
+       {fire}
+       curl -s -XPOST {control}/$ID/acknowledge
+  6. Resolve it and leave it: {monitor_for} after it starts monitoring, the incident resolves:
+       curl -s -XPOST {control}/$ID/resolve
+  The Pingdom monitor "pingdom-website" works the same way for Website; "datadog-platform" names the
+  component group Platform and opens one incident over its members, Database and Payments.
   The periodic sync, as Cloud Scheduler calls it (the sandbox signs the ID token in Google's place):
        TOKEN=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"audience":"{DEMO_SCHEDULER_AUDIENCE}","email":"{DEMO_SCHEDULER_SERVICE_ACCOUNT}"}}' {sandbox.url}/_sandbox/oidc/token | {take_token})
        curl -s -XPOST -H "Authorization: Bearer $TOKEN" {function_url}/_sync
-  Plan from the command line at any moment (writes nothing):
-       STATUSPAGE_PAGE={seeded["statuspage"]["page_id"]} STATUSPAGE_KEY={seeded["statuspage"]["api_key"]} PD_ACCOUNT_DEMO={seeded["pagerduty"]["api_key"]} \\
-       STATUSPAGE_API_URL={sandbox.statuspage_url} PAGERDUTY_API_URL={sandbox.pagerduty_url} .venv/bin/python -m pagerstatus plan
+  Plan from the command line at any moment, with the demo's settings (writes nothing; shows what is
+  pending and when it is due, and which writes would notify subscribers):
+       {plan} .venv/bin/python -m pagerstatus plan
 
 Ctrl-C stops everything.
 """
@@ -151,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.launcher", description=__doc__)
     parser.add_argument("--port", type=int, default=8080, help="the function's port")
     parser.add_argument("--sandbox-port", type=int, default=8900, help="the sandbox's port (demo only)")
+    parser.add_argument("--open-after", default=DEMO_OPEN_AFTER, help="the demo's PAGERSTATUS_OPEN_AFTER")
+    parser.add_argument("--monitor-for", default=DEMO_MONITOR_FOR, help="the demo's PAGERSTATUS_MONITOR_FOR")
+    parser.add_argument("--backstop-every", type=float, default=DEMO_BACKSTOP_SECONDS,
+                        help="seconds between the demo's periodic syncs")
     args = parser.parse_args(argv)
 
     if any(os.environ.get(name) for name in REAL_CONFIGURATION):
@@ -167,11 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     process = None
     with SandboxServer(state, "127.0.0.1", args.sandbox_port) as sandbox:
         try:
-            process, function_url = start_function(args.port, demo_environment(sandbox))
+            settings = demo_settings(sandbox, args.open_after, args.monitor_for)
+            process, function_url = start_function(args.port, demo_environment(sandbox, settings))
             with state.lock:
                 seeded = seed_demo(state, webhook_url=f"{function_url}/{DEMO_ACCOUNT}")
-            print(demo_guide(function_url, sandbox, seeded), flush=True)
-            return process.wait()
+            print(demo_guide(function_url, sandbox, seeded, settings, args.backstop_every), flush=True)
+            with Backstop(function_url, sandbox, args.backstop_every):
+                return process.wait()
         except KeyboardInterrupt:
             return 0
         finally:

@@ -1,5 +1,7 @@
 """The status page as its readers see it, at the sandbox's `/`: read-only,
-refreshing itself, every text escaped."""
+refreshing itself, every text escaped. Components are listed with their groups;
+each incident shows its stage (investigating, monitoring, ...), and each update
+whether its subscribers were notified, which a real page shows only in its emails."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from flask import Blueprint, Response
 
 from sandbox.base import now
 from sandbox.state import SandboxState
-from sandbox.statuspage_state import COMPONENT_STATUSES, Incident, Page, StatuspageState
+from sandbox.statuspage_state import COMPONENT_STATUSES, Component, Incident, IncidentUpdate, Page, StatuspageState
 
 REFRESH_SECONDS = 2
 RECENT = timedelta(days=7)
@@ -25,6 +27,12 @@ ul.components { list-style: none; padding: 0; border: 1px solid #ddd; border-rad
 ul.components li { display: flex; justify-content: space-between; padding: .75rem 1rem;
   border-top: 1px solid #eee; }
 ul.components li:first-child { border-top: none; }
+ul.components li.group { font-weight: bold; background: #f7f7f7; }
+ul.components li.member { padding-left: 2rem; }
+.stage { font-size: .75em; text-transform: uppercase; padding: .1rem .4rem; border-radius: 3px;
+  background: #eee; margin-left: .5rem; vertical-align: middle; }
+.stage-monitoring { background: #d6eaf8; } .stage-resolved { background: #d5f5e3; }
+.notified { color: #777; font-size: .8em; display: block; }
 .incident { border-left: 4px solid #999; padding: .25rem 1rem; margin: 1rem 0; }
 .incident .updates { list-style: none; padding: 0; }
 .incident time, .muted { color: #777; font-size: .85em; }
@@ -42,24 +50,38 @@ def _time(moment: datetime) -> str:
     return f'<time datetime="{moment.isoformat()}">{moment.strftime("%b %d, %H:%M:%S UTC")}</time>'
 
 
+def _notified(update: IncidentUpdate) -> str:
+    said = "subscribers notified" if update.deliver_notifications else "subscribers not notified"
+    return f'<span class="notified">{said}</span>'
+
+
 def _incident(state: StatuspageState, incident: Incident) -> str:
     affected = ", ".join(escape(state.components[c].name) for c in incident.component_ids)
     updates = "".join(f'<li class="update"><strong>{escape(u.status.capitalize())}</strong> - {escape(u.body)} '
-                      f"{_time(u.created_at)}</li>" for u in reversed(incident.updates))
+                      f"{_time(u.created_at)}{_notified(u)}</li>" for u in reversed(incident.updates))
+    stage = escape(incident.status)
     return (
         f'<div class="incident impact-{escape(incident.impact)}" id="incident-{escape(incident.id)}">'
-        f"<h3>{escape(incident.name)}</h3>"
+        f'<h3>{escape(incident.name)}<span class="stage stage-{stage}">{stage.capitalize()}</span></h3>'
         + (f'<p class="muted">This incident affects: {affected}</p>' if affected else "")
         + f'<ul class="updates">{updates}</ul></div>'
     )
+
+
+def _row(state: StatuspageState, component: Component) -> str:
+    kind = " group" if component.group else " member" if component.group_id else ""
+    status = state.status_of(component)
+    return (f'<li class="component{kind} status-{escape(status)}"><span class="name">{escape(component.name)}</span>'
+            f'<span class="status">{escape(STATUS_LABELS[status])}</span></li>')
 
 
 def _page(state: StatuspageState, page: Page, moment: datetime) -> str:
     components = state.page_components(page.id)
     worst = max((c.status for c in components), key=COMPONENT_STATUSES.index, default="operational")
     headline = "All Systems Operational" if worst == "operational" else STATUS_LABELS[worst]
-    rows = "".join(f'<li class="component status-{escape(c.status)}"><span class="name">{escape(c.name)}</span>'
-                   f'<span class="status">{escape(STATUS_LABELS[c.status])}</span></li>' for c in components)
+    # Ungrouped components and groups in page order, each group followed by its members.
+    rows = "".join(_row(state, c) + "".join(_row(state, m) for m in components if m.group_id == c.id)
+                   for c in components if c.group_id is None)
     incidents = state.page_incidents(page.id)
     recent = [i for i in incidents if i.resolved_at and moment - i.resolved_at <= RECENT][:RECENT_LIMIT]
     active = "".join(_incident(state, i) for i in incidents if i.status != "resolved")

@@ -97,7 +97,6 @@ def incident(state: PagerDutyState, base: str, incident: Incident, full_first_tr
     last_entry = state.log_entries[incident.log_entry_ids[-1]]
     user = operator(base, incident.account)
     is_open = incident.status != "resolved"
-    acknowledged = incident.status == "acknowledged" and incident.acknowledged_at
     first_trigger = (log_entry(state, base, trigger) if full_first_trigger
                      else log_entry_reference(base, trigger, incident.account))
     return {
@@ -126,7 +125,7 @@ def incident(state: PagerDutyState, base: str, incident: Incident, full_first_tr
         "escalation_policy": escalation_policy(base, incident.account),
         "teams": [],
         "pending_actions": [],
-        "acknowledgements": [{"at": timestamp(incident.acknowledged_at), "acknowledger": user}] if acknowledged else [],
+        "acknowledgements": [{"at": timestamp(at), "acknowledger": user} for at in incident.acknowledgements],
         "priority": priority_reference(base, incident.account, incident.priority),
         "incidents_responders": [],
         "responder_requests": [],

@@ -4,7 +4,7 @@ alerts, and the user actions that change them. The caller holds SandboxState.loc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sandbox.base import Ids, SandboxError, now
 
@@ -85,7 +85,8 @@ class Incident:
     updated_at: datetime
     last_status_change_at: datetime
     resolved_at: datetime | None = None
-    acknowledged_at: datetime | None = None
+    # While acknowledged, each acknowledgement's time (PagerDuty lists none otherwise).
+    acknowledgements: list[datetime] = field(default_factory=list)
     log_entry_ids: list[str] = field(default_factory=list)
     alert_ids: list[str] = field(default_factory=list)
 
@@ -186,9 +187,11 @@ class PagerDutyState:
         if incident.status not in allowed_from:
             raise SandboxError(409, f"cannot {action} an incident that is {incident.status}")
         at = now()
+        if target != incident.status:  # acknowledging again adds an acknowledgement, not a status change
+            incident.last_status_change_at = at
         incident.status = target
-        incident.updated_at = incident.last_status_change_at = at
-        incident.acknowledged_at = at if action == "acknowledge" else None
+        incident.updated_at = at
+        incident.acknowledgements = [*incident.acknowledgements, at] if action == "acknowledge" else []
         incident.resolved_at = at if action == "resolve" else None
         for alert_id in incident.alert_ids:
             self.alerts[alert_id].status = "resolved" if action == "resolve" else "triggered"
@@ -200,6 +203,21 @@ class PagerDutyState:
         incident.log_entry_ids.append(entry.id)
         self.log_entries[entry.id] = entry
         return entry
+
+    def age(self, incident_id: str, seconds: float) -> Incident:
+        """Move every time of an incident, its log entries and alerts back by seconds, as if that
+        long had passed since: for tests and demos of what depends on time (the hold-down)."""
+        incident = self.incident(incident_id)
+        back = timedelta(seconds=seconds)
+        for name in ("created_at", "updated_at", "last_status_change_at", "resolved_at"):
+            if (moment := getattr(incident, name)) is not None:
+                setattr(incident, name, moment - back)
+        incident.acknowledgements = [at - back for at in incident.acknowledgements]
+        for entry_id in incident.log_entry_ids:
+            self.log_entries[entry_id].created_at -= back
+        for alert_id in incident.alert_ids:
+            self.alerts[alert_id].created_at -= back
+        return incident
 
     def set_priority(self, incident_id: str, priority: str | None) -> None:
         _check_priority(priority)

@@ -1,6 +1,7 @@
 """The demo world `make run` starts with: PagerDuty account `demo`, a status page
-with four components, and two monitors tagged for two of them, one Datadog-style
-(comma-separated string) and one Pingdom-style (list)."""
+with four components, two of them in the group Platform, and three monitors: a
+Datadog-style one (comma-separated tags) for API, a Pingdom-style one (a list) for
+Website, and a Datadog-style one naming the group."""
 
 from __future__ import annotations
 
@@ -18,27 +19,34 @@ DEMO_COMPONENTS = {
     "Database": "demodb000001",
     "Payments": "demopay00001",
 }
+DEMO_GROUP = {"name": "Platform", "id": "demoplat0001", "components": ("Database", "Payments")}
 
 
 def seed_demo(state: SandboxState, webhook_url: str | None = None) -> dict:
     """Seed the demo and describe it (ids, keys, monitors) for a launcher to print.
     Hold state.lock, or call it before the server starts."""
-    api, website = DEMO_COMPONENTS["API"], DEMO_COMPONENTS["Website"]
+    api, website, platform = DEMO_COMPONENTS["API"], DEMO_COMPONENTS["Website"], DEMO_GROUP["id"]
     monitors = [
         Monitor(name="datadog-api", account=DEMO_ACCOUNT, title="[Datadog] API error rate above 5%",
                 tags=f"component:{api},env:demo,team:core", service="Datadog"),
         Monitor(name="pingdom-website", account=DEMO_ACCOUNT, title="[Pingdom] Website is down",
                 tags=[f"component_{website}", "pingdom"], service="Pingdom"),
+        Monitor(name="datadog-platform", account=DEMO_ACCOUNT, title="[Datadog] Platform latency above 2s",
+                tags=f"component:{platform},env:demo,team:platform", service="Datadog"),
     ]
+    in_group = {DEMO_COMPONENTS[name]: platform for name in DEMO_GROUP["components"]}
+    components = [{"id": component_id, "name": name, "group_id": in_group.get(component_id)}
+                  for name, component_id in DEMO_COMPONENTS.items()]
+    components.insert(2, {"id": platform, "name": DEMO_GROUP["name"], "group": True})
     state.pagerduty.put_account(Account(name=DEMO_ACCOUNT, api_key=DEMO_PD_KEY, webhook_url=webhook_url,
                                         webhook_version=3, webhook_secret=DEMO_WEBHOOK_SECRET))
-    state.statuspage.add_page(DEMO_PAGE_ID, DEMO_SP_KEY, "Demo Inc.",
-                              [(component_id, name, "operational") for name, component_id in DEMO_COMPONENTS.items()])
+    state.statuspage.add_page(DEMO_PAGE_ID, DEMO_SP_KEY, "Demo Inc.", components)
     for monitor in monitors:
         state.pagerduty.add_monitor(monitor)
     return {
         "pagerduty": {"account": DEMO_ACCOUNT, "api_key": DEMO_PD_KEY, "webhook_url": webhook_url, "webhook_version": 3,
                       "webhook_secret": DEMO_WEBHOOK_SECRET},
-        "statuspage": {"page_id": DEMO_PAGE_ID, "api_key": DEMO_SP_KEY, "components": dict(DEMO_COMPONENTS)},
+        "statuspage": {"page_id": DEMO_PAGE_ID, "api_key": DEMO_SP_KEY, "components": dict(DEMO_COMPONENTS),
+                       "groups": {DEMO_GROUP["name"]: {"id": platform, "components": list(DEMO_GROUP["components"])}}},
         "monitors": {m.name: {"title": m.title, "tags": m.tags, "service": m.service} for m in monitors},
     }

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sandbox.base import Ids
 from sandbox.faults import FaultTable
@@ -31,6 +32,8 @@ class RequestRecord:
     query: dict[str, list[str]]
     status: int | None  # None when the connection was dropped on purpose
     at: datetime
+    # A write's JSON body as sent (e.g. whether it stated deliver_notifications); None for reads.
+    body: Any = None
 
 
 class SandboxState:

@@ -108,7 +108,8 @@ def create_blueprint(state: SandboxState) -> Blueprint:
     @blueprint.get("/pages/<page_id>/components")
     def list_components(page_id: str) -> Response:
         own_page(page_id)
-        return jsonify([statuspage_json.component(c) for c in _paged(state.statuspage.page_components(page_id))])
+        return jsonify([statuspage_json.component(state.statuspage, c)
+                        for c in _paged(state.statuspage.page_components(page_id))])
 
     @blueprint.get("/pages/<page_id>/incidents/unresolved")
     def list_unresolved(page_id: str) -> Response:

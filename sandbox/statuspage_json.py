@@ -13,18 +13,18 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def component(item: Component) -> dict:
+def component(state: StatuspageState, item: Component) -> dict:
     return {
         "id": item.id,
         "page_id": item.page_id,
-        "group_id": None,
+        "group_id": item.group_id,  # null outside a group, as the real API answers
         "created_at": timestamp(item.created_at),
         "updated_at": timestamp(item.updated_at),
-        "group": False,
+        "group": item.group,
         "name": item.name,
         "description": None,
         "position": item.position,
-        "status": item.status,
+        "status": state.status_of(item),
         "showcase": True,
         "only_show_if_degraded": False,
         "automation_email": f"component+{item.id}@notifications.statuspage.io",
@@ -55,10 +55,11 @@ def incident(state: StatuspageState, item: Incident) -> dict:
         "updated_at": timestamp(item.updated_at),
         "started_at": timestamp(item.created_at),
         "resolved_at": timestamp(item.resolved_at) if item.resolved_at else None,
+        "monitoring_at": timestamp(item.monitoring_at) if item.monitoring_at else None,
         "shortlink": f"https://stspg.io/{item.id[:9]}",
         "page_id": item.page_id,
         "metadata": item.metadata,
-        "components": [component(state.components[c]) for c in item.component_ids],
+        "components": [component(state, state.components[c]) for c in item.component_ids],
         # Statuspage lists updates newest first.
         "incident_updates": [incident_update(u) for u in reversed(item.updates)],
     }

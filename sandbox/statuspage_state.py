@@ -1,10 +1,10 @@
-"""Statuspage in memory: pages, their components, and incidents with their updates,
-created and changed as the API does it. The caller holds SandboxState.lock."""
+"""Statuspage in memory: pages, their components and component groups, and incidents with
+their updates, created and changed as the API does it. The caller holds SandboxState.lock."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sandbox.base import Ids, SandboxError, now
 
@@ -27,10 +27,12 @@ class Component:
     id: str
     page_id: str
     name: str
-    status: str
+    status: str  # a group's is its worst member's (StatuspageState.status_of)
     position: int
     created_at: datetime
     updated_at: datetime
+    group: bool = False  # a component group: it only gathers components
+    group_id: str | None = None  # the group this component is in
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Incident:
     impact: str = "none"
     updated_at: datetime | None = None
     resolved_at: datetime | None = None
+    monitoring_at: datetime | None = None  # when it last entered monitoring
     metadata: dict = field(default_factory=dict)
     component_ids: list[str] = field(default_factory=list)
     updates: list[IncidentUpdate] = field(default_factory=list)  # oldest first
@@ -69,7 +72,7 @@ class IncidentChange:
     component_statuses: dict[str, str] = field(default_factory=dict)
     component_ids: list[str] | None = None
     metadata: dict | None = None
-    deliver_notifications: bool = True
+    deliver_notifications: bool = True  # the API's default, on a create and an update alike
 
 
 def impact(component_statuses: list[str]) -> str:
@@ -88,22 +91,36 @@ class StatuspageState:
         self.components: dict[str, Component] = {}
         self.incidents: dict[str, Incident] = {}
 
-    def add_page(self, page_id: str, api_key: str, name: str, components: list[tuple[str | None, str, str]]) -> Page:
-        """Create a page with components given as (id or None, name, status)."""
+    def add_page(self, page_id: str, api_key: str, name: str, components: list[dict]) -> Page:
+        """Create a page with components given as {"name", "id"?, "status"?, "group"?, "group_id"?}:
+        group=True makes a component group; group_id puts a component in one of this page's groups."""
         if page_id in self.pages:
             raise SandboxError(409, f"page {page_id!r} exists")
-        for component_id, _, status in components:
-            if status not in COMPONENT_STATUSES:
-                raise SandboxError(400, f"component status {status!r} is not one of {COMPONENT_STATUSES}")
-            if component_id in self.components:
-                raise SandboxError(409, f"component {component_id!r} exists")
+        groups = {c.get("id") for c in components if c.get("group")}
+        for spec in components:
+            if spec.get("status", "operational") not in COMPONENT_STATUSES:
+                raise SandboxError(400, f"component status {spec.get('status')!r} is not one of {COMPONENT_STATUSES}")
+            if spec.get("id") in self.components:
+                raise SandboxError(409, f"component {spec.get('id')!r} exists")
+            if spec.get("group_id") is not None and (spec.get("group") or spec["group_id"] not in groups):
+                raise SandboxError(400, f"group_id {spec['group_id']!r} is not a group of this page "
+                                        "(groups do not nest)")
         at = now()
         page = self.pages[page_id] = Page(id=page_id, name=name, api_key=api_key, created_at=at)
-        for position, (component_id, component_name, status) in enumerate(components, start=1):
-            component = Component(id=component_id or self.ids.statuspage(), page_id=page_id, name=component_name,
-                                  status=status, position=position, created_at=at, updated_at=at)
+        for position, spec in enumerate(components, start=1):
+            component = Component(id=spec.get("id") or self.ids.statuspage(), page_id=page_id, name=spec["name"],
+                                  status="operational" if spec.get("group") else spec.get("status", "operational"),
+                                  position=position, created_at=at, updated_at=at, group=bool(spec.get("group")),
+                                  group_id=spec.get("group_id"))
             self.components[component.id] = component
         return page
+
+    def status_of(self, component: Component) -> str:
+        """A component's status; a group's is its worst member's."""
+        if not component.group:
+            return component.status
+        members = [c.status for c in self.components.values() if c.group_id == component.id]
+        return max(members, key=COMPONENT_STATUSES.index, default="operational")
 
     def page(self, page_id: str) -> Page:
         if page_id not in self.pages:
@@ -139,6 +156,18 @@ class StatuspageState:
         self._apply(incident, change, now(), first_update=False)
         return incident
 
+    def age_incident(self, page_id: str, incident_id: str, seconds: float) -> Incident:
+        """Move every time of an incident and its updates back by seconds, as if that long had
+        passed since: for tests and demos of what depends on time (the monitoring window)."""
+        incident = self.incident(page_id, incident_id)
+        back = timedelta(seconds=seconds)
+        for name in ("created_at", "updated_at", "resolved_at", "monitoring_at"):
+            if (moment := getattr(incident, name)) is not None:
+                setattr(incident, name, moment - back)
+        for update in incident.updates:
+            update.created_at -= back
+        return incident
+
     def _check(self, incident: Incident, change: IncidentChange) -> None:
         """Refuse a change before any of it is written: a refused request changes nothing."""
         if change.name is not None and not change.name.strip():
@@ -151,6 +180,8 @@ class StatuspageState:
             component = self.components.get(component_id)
             if component is None or component.page_id != incident.page_id:
                 raise SandboxError(422, f"Component {component_id} not found on page {incident.page_id}")
+            if component.group:
+                raise SandboxError(422, f"Component {component_id} is a group: name its components")
         for status in change.component_statuses.values():
             if status not in COMPONENT_STATUSES:
                 raise SandboxError(422, f"component status {status!r} is not one of {COMPONENT_STATUSES}")
@@ -181,6 +212,8 @@ class StatuspageState:
         if incident.status != "resolved":  # a resolved incident keeps the impact it had
             incident.impact = impact([self.components[c].status for c in incident.component_ids])
         incident.updated_at = at
+        if incident.status == "monitoring" and old_status != "monitoring":
+            incident.monitoring_at = at
         if incident.status == "resolved" and old_status != "resolved":
             incident.resolved_at = at
         elif incident.status != "resolved":

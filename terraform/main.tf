@@ -28,4 +28,11 @@ module "pagerstatus" {
   firestore_database               = var.firestore_database
   create_firestore_database        = var.create_firestore_database
   firestore_location               = var.firestore_location
+
+  notify             = var.notify
+  open_after         = var.open_after
+  monitor_for        = var.monitor_for
+  monitoring_body    = var.monitoring_body
+  adopt_legacy       = var.adopt_legacy
+  during_maintenance = var.during_maintenance
 }

@@ -104,3 +104,39 @@ variable "firestore_location" {
   description = "Location of a created Firestore database, e.g. nam5 or eur3. Null: the region."
   default     = null
 }
+
+variable "notify" {
+  type        = string
+  description = "Which writes notify the page's subscribers: all, none, or a set of open, escalate, deescalate, monitoring, resolve."
+  default     = "open,escalate,resolve"
+}
+
+variable "open_after" {
+  type        = string
+  description = "Hold-down before a component opens, e.g. 0, 90s, 5m. Above 0, the periodic sync runs every minute."
+  default     = "0"
+}
+
+variable "monitor_for" {
+  type        = string
+  description = "How long a recovered incident shows as monitoring before it resolves, e.g. 10m; 0 resolves at once."
+  default     = "0"
+}
+
+variable "monitoring_body" {
+  type        = string
+  description = "Public text of the move into monitoring; {component} is the name. Empty: the function's default."
+  default     = ""
+}
+
+variable "adopt_legacy" {
+  type        = bool
+  description = "Also adopt the original tool's open incidents (first update ending with a line holding only its watermark)."
+  default     = false
+}
+
+variable "during_maintenance" {
+  type        = string
+  description = "A component under maintenance that PagerDuty wants open: hold (skip it) or open."
+  default     = "hold"
+}

@@ -1,4 +1,6 @@
 """Settings from the environment: defaults, and errors that name the variable."""
+from datetime import timedelta
+
 import pytest
 
 from pagerstatus.config import load_settings
@@ -83,3 +85,47 @@ def test_a_region_for_another_spelling_of_the_account_is_an_error_not_the_defaul
     settings = load_settings({**BASE, "PAGERSTATUS_PAGERDUTY_REGIONS": "other-team=eu"})
     with pytest.raises(ConfigError, match=r"PAGERSTATUS_PAGERDUTY_REGIONS: .*'other-team' and 'other_team'"):
         settings.pagerduty_api_url_for(AccountName("other_team"))
+
+
+# --- what reaches customers, and when ---
+
+def test_customer_facing_defaults():
+    chosen = load_settings(BASE).policy
+    assert chosen.notify == {"open", "escalate", "resolve"}
+    assert (chosen.open_after, chosen.monitor_for) == (timedelta(0), timedelta(0))
+    assert (chosen.adopt_legacy, chosen.during_maintenance) == (False, "hold")
+    assert chosen.monitoring_body == "A fix has been implemented and we are monitoring the results."
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("all", {"open", "escalate", "deescalate", "monitoring", "resolve"}),
+    ("NONE", set()),
+    (" open , monitoring ", {"open", "monitoring"}),
+    ("", {"open", "escalate", "resolve"}),
+])
+def test_notify_takes_a_set_of_events_all_or_none(value, expected):
+    assert load_settings({**BASE, "PAGERSTATUS_NOTIFY": value}).policy.notify == expected
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("0", timedelta(0)), ("0s", timedelta(0)), ("90s", timedelta(seconds=90)), ("5m", timedelta(minutes=5)),
+    ("1h30m", timedelta(minutes=90)), (" 2M ", timedelta(minutes=2)),
+])
+def test_durations(value, expected):
+    settings = load_settings({**BASE, "PAGERSTATUS_OPEN_AFTER": value, "PAGERSTATUS_MONITOR_FOR": value})
+    assert settings.policy.open_after == settings.policy.monitor_for == expected
+
+
+@pytest.mark.parametrize("environ,problem", [
+    ({"PAGERSTATUS_NOTIFY": "open,page"}, "PAGERSTATUS_NOTIFY: expected all, none, .* found 'page'"),
+    ({"PAGERSTATUS_NOTIFY": "all,open"}, "PAGERSTATUS_NOTIFY: .* found 'all'"),
+    ({"PAGERSTATUS_OPEN_AFTER": "5 minutes"}, "PAGERSTATUS_OPEN_AFTER: expected a duration .* found '5 minutes'"),
+    ({"PAGERSTATUS_MONITOR_FOR": "-1m"}, "PAGERSTATUS_MONITOR_FOR: expected a duration"),
+    ({"PAGERSTATUS_MONITOR_FOR": "30s5m"}, "PAGERSTATUS_MONITOR_FOR: expected a duration"),
+    ({"PAGERSTATUS_ADOPT_LEGACY": "yes"}, "PAGERSTATUS_ADOPT_LEGACY: expected one of true, false"),
+    ({"PAGERSTATUS_DURING_MAINTENANCE": "skip"}, "PAGERSTATUS_DURING_MAINTENANCE: expected one of hold, open"),
+    ({"PAGERSTATUS_MONITORING_BODY": "{fix}"}, "PAGERSTATUS_MONITORING_BODY: expected a template"),
+])
+def test_customer_facing_settings_name_the_variable_and_what_was_found(environ, problem):
+    with pytest.raises(ConfigError, match=f"^{problem}"):
+        load_settings({**BASE, **environ})

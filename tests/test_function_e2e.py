@@ -225,14 +225,14 @@ def test_more_than_a_hundred_incidents_on_each_side():
 # --- ownership and self-healing ---
 
 def test_duplicates_resolve_and_legacy_incidents_are_adopted_but_unowned_left_alone():
-    with world() as (sandbox, _):
+    with world(extra_env={"PAGERSTATUS_ADOPT_LEGACY": "true"}) as (sandbox, _):
         meta = {"pagerstatus": {"component_id": API}}
         older = sandbox.add_sp_incident(PAGE_ID, name="ours", components={API: "partial_outage"}, metadata=meta,
                                         created_at="2026-01-01T00:00:00Z")
         newer = sandbox.add_sp_incident(PAGE_ID, name="ours again", components={API: "partial_outage"},
                                         metadata=meta, created_at="2026-01-02T00:00:00Z")
         legacy = sandbox.add_sp_incident(PAGE_ID, name="Investigating errors in Website",
-                                         body="\u26c8 Investigating", components={WEB: "partial_outage"})
+                                         body="Investigating\n\u26c8", components={WEB: "partial_outage"})
         human = sandbox.add_sp_incident(PAGE_ID, name="Database maintenance", body="planned work",
                                         components={DB: "degraded_performance"})
         human_on_api = sandbox.add_sp_incident(PAGE_ID, name="API note", body="by a person",
@@ -311,7 +311,8 @@ def test_cli_plan_writes_nothing_and_sync_does():
         plan = subprocess.run([sys.executable, "-m", "pagerstatus", "plan"], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=60)
         assert plan.returncode == 0, plan.stderr
-        assert f"open     {API}: partial_outage 'Investigating errors in API'" in plan.stdout
+        assert f"open     {API} 'Investigating errors in API': {API}=partial_outage; notifies subscribers" \
+            in plan.stdout
         assert f"hugops/{incident['id']} acknowledged: API 5xx above 2% {incident['html_url']}" in plan.stdout
         assert page_state(sandbox)[1] == []
         sync = subprocess.run([sys.executable, "-m", "pagerstatus", "sync"], cwd=REPO, env=env,
@@ -321,8 +322,8 @@ def test_cli_plan_writes_nothing_and_sync_does():
 
 
 def test_adopted_incident_on_two_components_keeps_the_one_still_down():
-    with world() as (sandbox, function):
-        legacy = sandbox.add_sp_incident(PAGE_ID, name="Errors in API and Website", body="\u26c8 Investigating",
+    with world(extra_env={"PAGERSTATUS_ADOPT_LEGACY": "true"}) as (sandbox, function):
+        legacy = sandbox.add_sp_incident(PAGE_ID, name="Errors in API and Website", body="Investigating\n\u26c8",
                                          components={API: "partial_outage", WEB: "partial_outage"})
         sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
         assert function.post("/hugops", ACK_V2).json() == ["Performed sync"]

@@ -20,7 +20,7 @@ def test_make_run_demo_end_to_end():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "STATUSPAGE_", "PAGERSTATUS_"))}
     env.pop("GOOGLE_CLOUD_PROJECT", None)
     launcher = subprocess.Popen(  # port 0: each picks a free port, and the guide names it
-        [sys.executable, "-m", "sandbox.launcher", "--port", "0", "--sandbox-port", "0"],
+        [sys.executable, "-m", "sandbox.launcher", "--port", "0", "--sandbox-port", "0", "--backstop-every", "1"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     lines: list[str] = []
@@ -33,25 +33,72 @@ def test_make_run_demo_end_to_end():
         sandbox = re.search(r"status page \(open it in a browser\) +(http://127\.0\.0\.1:\d+)/\n", guide).group(1)
         function = re.search(r"the function +(http://127\.0\.0\.1:\d+)/demo ", guide).group(1)
 
+        def page() -> str:
+            return requests.get(sandbox + "/", timeout=10).text
+
+        def statuspage() -> dict:
+            return requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["statuspage"]
+
+        def age(kind: str, incident_id: str, seconds: int) -> None:
+            """Time passes for one incident, instead of the test waiting for it."""
+            path = {"pd": f"pagerduty/incidents/{incident_id}",
+                    "sp": f"statuspage/pages/demopage0001/incidents/{incident_id}"}[kind]
+            requests.post(f"{sandbox}/_sandbox/{path}/age", json={"seconds": seconds}, timeout=10).raise_for_status()
+
         assert requests.get(function + "/", timeout=10).json() == ["Hello from Pagerstatus"]
         acknowledged = json.dumps({"messages": [{"event": "incident.acknowledge"}]})
         seed_check = requests.post(function + "/demo", data=acknowledged,
                                    headers={"Content-Type": "application/json"}, timeout=10)
         assert seed_check.json() == ["Performed sync"]
 
-        # The guided demo's steps, as printed.
+        # The guided demo's steps, as printed. 1: triggered only.
+        assert "holds an opening down for 10s" in guide and "monitoring for 60s" in guide
         control = re.search(r"--data '\{\"monitor\":\"datadog-api\"\}' (\S+)", guide).group(1)
         triggered = requests.post(control, json={"monitor": "datadog-api"}, timeout=10).json()
         incident = triggered["incident"]["id"]
         assert triggered["webhook"]["body"] == ["Performed sync"]
-        assert "Investigating errors in API" not in requests.get(sandbox + "/", timeout=10).text
+        assert "Investigating errors in API" not in page()
 
+        # 2: acknowledged, held down: nothing published; the printed plan command, with the demo's
+        # settings, shows the open pending and when it is due.
         assert requests.post(f"{control}/{incident}/acknowledge", timeout=10).json()["webhook"]["status"] == 200
-        page = requests.get(sandbox + "/", timeout=10).text
-        assert "Investigating errors in API" in page and "Partial Outage" in page
+        assert "Investigating errors in API" not in page()
+        plan_command = re.search(r"\n +(STATUSPAGE_PAGE=.*python -m pagerstatus plan)\n", guide).group(1)
+        assert "PAGERSTATUS_OPEN_AFTER=10s" in plan_command and "PAGERSTATUS_SEVERITY=P1=major_outage" in plan_command
+        planned = subprocess.run(["bash", "-c", plan_command], cwd=REPO, capture_output=True, text=True, timeout=60,
+                                 env={"PATH": os.environ["PATH"]})
+        assert planned.returncode == 0, planned.stderr
+        assert re.search(r"pending  open demoapi00001 'API': due \S+ \(in \d+s\)", planned.stdout), planned.stdout
+        # Once the hold-down has passed, the launcher's periodic sync opens it; subscribers are notified.
+        age("pd", incident, 10)
+        wait_for(lambda: "Investigating errors in API" in page(), what="the backstop sync to open the incident")
+        assert "Partial Outage" in page() and "subscribers notified" in page()
+        [opened] = [i["id"] for i in statuspage()["incidents"]]
 
+        # 3: P1 maps to major_outage.
         requests.post(f"{control}/{incident}/priority", json={"priority": "P1"}, timeout=10)
-        assert "Major Outage" in requests.get(sandbox + "/", timeout=10).text
+        assert "Major Outage" in page()
+
+        # 4: resolved: monitoring, quietly, API operational.
+        requests.post(f"{control}/{incident}/resolve", timeout=10)
+        assert '<span class="stage stage-monitoring">Monitoring</span>' in page()
+        assert "subscribers not notified" in page()
+        assert {c["status"] for c in statuspage()["components"]} == {"operational"}
+
+        # 5: it fires again and is acknowledged: after the hold-down, the same incident relapses.
+        again = requests.post(control, json={"monitor": "datadog-api"}, timeout=10).json()["incident"]["id"]
+        requests.post(f"{control}/{again}/acknowledge", timeout=10)
+        age("pd", again, 10)
+        wait_for(lambda: [(i["id"], i["status"]) for i in statuspage()["incidents"]] == [(opened, "investigating")],
+                 what="the same incident back to investigating")
+
+        # 6: resolved and left: once it has been monitoring for the window, it resolves.
+        requests.post(f"{control}/{again}/resolve", timeout=10)
+        assert [i["status"] for i in statuspage()["incidents"]] == ["monitoring"]
+        age("sp", opened, 60)
+        wait_for(lambda: [i["status"] for i in statuspage()["incidents"]] == ["resolved"],
+                 what="the backstop sync to resolve the incident after its monitoring window")
+        assert {c["status"] for c in statuspage()["components"]} == {"operational"}
 
         # The periodic sync as printed: a token from the sandbox's issuer, then POST /_sync.
         token_request = re.search(r"--data '(\{\"audience\".*?\})' (\S+/_sandbox/oidc/token)", guide)
@@ -61,11 +108,6 @@ def test_make_run_demo_end_to_end():
         scheduled = requests.post(f"{function}/_sync", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert (scheduled.status_code, scheduled.json()) == (200, ["Performed sync"])
         assert requests.post(f"{function}/_sync", timeout=10).status_code == 401
-
-        requests.post(f"{control}/{incident}/resolve", timeout=10)
-        statuspage = requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["statuspage"]
-        assert {c["status"] for c in statuspage["components"]} == {"operational"}
-        assert [i["status"] for i in statuspage["incidents"]] == ["resolved"]
     finally:
         os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
         launcher.wait(timeout=20)

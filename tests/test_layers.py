@@ -24,10 +24,11 @@ app webhook oidc
 runtime
 sync | config keys secretmanager
 http pagerduty statuspage | lock lock.state lock.memory lock.gate lock.firestore
-models tags ownership reconcile | gcp
+models tags ownership policy demand reconcile | gcp
 __init__ errors log endpoints
 """
-CORE = {"pagerstatus.models", "pagerstatus.tags", "pagerstatus.ownership", "pagerstatus.reconcile"}
+CORE = {"pagerstatus.models", "pagerstatus.tags", "pagerstatus.ownership", "pagerstatus.policy", "pagerstatus.demand",
+        "pagerstatus.reconcile"}
 # namedtuple's public methods start with an underscore so as not to clash with field names.
 NAMEDTUPLE_API = {"_replace", "_asdict", "_fields", "_make"}
 

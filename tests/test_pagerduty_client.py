@@ -8,6 +8,7 @@ loop; `responses` emulates that loop without sleeping.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,6 +24,7 @@ from tests.harness.reference import pagerduty_spec, spec_checked_responses, vali
 BASE = "https://api.pagerduty.com"
 INCIDENTS = BASE + "/incidents"
 KEY = "y_NbAkKc66ryYTWUXYEu"  # the shape of a PagerDuty REST API key
+TRIGGERED_AT = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # the fakes' created_at
 SERVICE = {"id": "PSVC", "type": "service_reference", "summary": "API", "self": f"{BASE}/services/PSVC",
            "html_url": "https://acme.pagerduty.com/service-directory/PSVC"}
 
@@ -73,8 +75,15 @@ def trigger_log_entry(incident_id: str, details) -> dict:
     }
 
 
+def acknowledgement(at: str) -> dict:
+    return {"at": at, "acknowledger": {"id": "PUSER", "type": "user_reference", "summary": "Ops",
+                                       "self": f"{BASE}/users/PUSER", "html_url": "https://acme.pagerduty.com/users/PUSER"}}
+
+
 def incident(incident_id: str, status: str = "acknowledged", tags="env:prod,component:abc123",
-             priority: str | None = "P1", urgency: str = "high", details=None) -> dict:
+             priority: str | None = "P1", urgency: str = "high", details=None, acknowledged=("2026-01-05T10:05:00Z",),
+             ) -> dict:
+    """acknowledged: the times of its acknowledgements, while it is acknowledged (PagerDuty lists none otherwise)."""
     return {
         "id": incident_id,
         "type": "incident",
@@ -98,7 +107,7 @@ def incident(incident_id: str, status: str = "acknowledged", tags="env:prod,comp
                               "html_url": "https://acme.pagerduty.com/escalation_policies/PEP"},
         "teams": [],
         "pending_actions": [],
-        "acknowledgements": [],
+        "acknowledgements": [acknowledgement(at) for at in acknowledged] if status == "acknowledged" else [],
         # The real API answers null for an incident without a priority.
         "priority": None if priority is None else {
             "id": "PPRIO", "type": "priority_reference", "summary": priority, "self": f"{BASE}/priorities/PPRIO"},
@@ -165,10 +174,11 @@ def test_open_incidents_asks_for_every_open_incident_with_its_trigger_and_maps_e
     assert client.open_incidents() == [
         PdIncident("main", "PDATADOG", "triggered", title="API error rate (PDATADOG)", urgency="high",
                    priority="P1", component_ids=frozenset({"abc123", "def456"}),
-                   html_url="https://acme.pagerduty.com/incidents/PDATADOG"),
+                   html_url="https://acme.pagerduty.com/incidents/PDATADOG", created_at=TRIGGERED_AT),
         PdIncident("main", "PPINGDOM", "acknowledged", title="API error rate (PPINGDOM)", urgency="low",
                    priority=None, component_ids=frozenset({"ghi789"}),
-                   html_url="https://acme.pagerduty.com/incidents/PPINGDOM"),
+                   html_url="https://acme.pagerduty.com/incidents/PPINGDOM", created_at=TRIGGERED_AT,
+                   acknowledged_at=datetime(2026, 1, 5, 10, 5, tzinfo=UTC)),
     ]
     [call] = api.calls  # tags in the trigger: no alerts read
     assert query(call) == {
@@ -180,6 +190,16 @@ def test_open_incidents_asks_for_every_open_incident_with_its_trigger_and_maps_e
     }
     assert call.request.headers["Authorization"] == f"Token token={KEY}"
     assert call.request.headers["Accept"] == "application/vnd.pagerduty+json;version=2"
+
+
+@pytest.mark.parametrize(("acknowledged", "expected"), [
+    (("2026-01-05T10:07:00Z", "2026-01-05T10:03:00+00:00"), datetime(2026, 1, 5, 10, 3, tzinfo=UTC)),  # the first
+    ((), datetime(2026, 1, 5, 10, 5, tzinfo=UTC)),  # none listed: when its status last changed
+], ids=["earliest-of-several", "last-status-change"])
+def test_an_acknowledged_incident_counts_from_its_first_acknowledgement(api, client, acknowledged, expected):
+    api.get(INCIDENTS, json=incidents_page([incident("PACK", acknowledged=acknowledged)]))
+    [found] = client.open_incidents()
+    assert (found.created_at, found.acknowledged_at) == (TRIGGERED_AT, expected)
 
 
 def test_open_incidents_follows_more_across_pages(api, client):

@@ -26,6 +26,7 @@ PD_HEADERS = {"Authorization": "Token token=demo-pd-key", "Accept": "application
 SP_HEADERS = {"Authorization": "OAuth demo-sp-key"}
 PAGE = "demopage0001"
 API_COMPONENT = "demoapi00001"
+GROUP = "demoplat0001"
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +98,19 @@ def test_incident_lifecycle_requests_and_responses_validate(demo: Sandbox) -> No
     assert incident_id in [i["id"] for i in unresolved]
     patched = sp_call(demo, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", {"incident": {"status": "identified"}})
     assert patched.json()["status"] == "identified"
-    resolution = {"status": "resolved", "body": "Resolved.", "components": {API_COMPONENT: "operational"}}
+    monitoring = sp_call(demo, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", {"incident": {
+        "status": "monitoring", "body": "Watching.", "components": {API_COMPONENT: "operational"},
+        "deliver_notifications": False}}).json()
+    assert monitoring["monitoring_at"] is not None
+    resolution = {"status": "resolved", "body": "Resolved.", "components": {API_COMPONENT: "operational"},
+                  "deliver_notifications": True}
     resolved = sp_call(demo, "PATCH", f"/pages/{PAGE}/incidents/{incident_id}", {"incident": resolution})
     assert resolved.json()["resolved_at"] is not None
     components = sp_call(demo, "GET", f"/pages/{PAGE}/components?page=1&per_page=100").json()
     assert {c["id"]: c["status"] for c in components}[API_COMPONENT] == "operational"
+    # The demo's group, and its members naming it, validate too.
+    groups = [c["id"] for c in components if c["group"]]
+    assert groups == [GROUP] and {c["name"] for c in components if c["group_id"] == GROUP} == {"Database", "Payments"}
 
 
 def test_statuspage_errors_validate(demo: Sandbox) -> None:

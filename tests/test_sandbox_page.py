@@ -54,3 +54,24 @@ def test_demo_seed_describes_itself_its_monitors_trigger_and_reset_empties_the_p
     assert sandbox.reset() is None
     assert sandbox.dump()["statuspage"]["pages"] == []
     assert "POST /_sandbox/statuspage/pages" in requests.get(sandbox.url + "/", timeout=10).text  # how to start
+
+
+def test_page_shows_groups_the_monitoring_stage_and_whether_subscribers_were_notified(sandbox: Sandbox) -> None:
+    sandbox.add_page("page00000001", "sp-key", [
+        {"id": "comp00000api", "name": "API"}, {"id": "grouppayment", "name": "Payments", "group": True},
+        {"id": "comp00000crd", "name": "Cards", "group_id": "grouppayment", "status": "partial_outage"}])
+    incident = sandbox.add_sp_incident("page00000001", name="Card errors", body="Looking.",
+                                       components={"comp00000crd": "partial_outage"}, deliver_notifications=True)
+    requests.patch(f"{sandbox.statuspage_url}/pages/page00000001/incidents/{incident['id']}", timeout=10,
+                   headers={"Authorization": "OAuth sp-key"},
+                   json={"incident": {"status": "monitoring", "body": "Watching.", "deliver_notifications": False}})
+
+    html = requests.get(sandbox.url + "/", timeout=10).text
+
+    # The group, at its worst member's status, right before its members.
+    assert re.search(r'<li class="component group status-partial_outage"><span class="name">Payments</span>.*?</li>'
+                     r'<li class="component member status-partial_outage"><span class="name">Cards</span>', html)
+    assert '<span class="stage stage-monitoring">Monitoring</span>' in html
+    watching, looking = re.findall(r'<li class="update">(.*?)</li>', html)
+    assert "Watching." in watching and "subscribers not notified" in watching
+    assert "Looking." in looking and "subscribers notified" in looking

@@ -143,3 +143,23 @@ def test_control_refuses_bad_incident_fields(sandbox: Sandbox) -> None:
         assert 400 <= response.status_code < 500, body
         assert "error" in response.json()
     assert sandbox.state.pagerduty.incidents == {}
+
+
+def test_acknowledgements_are_listed_while_acknowledged_and_age_moves_every_time_back(sandbox: Sandbox) -> None:
+    incident_id = sandbox.trigger("acme", title="Slow")["incident"]["id"]
+    first = sandbox.acknowledge(incident_id)["incident"]
+    again = sandbox.acknowledge(incident_id)["incident"]  # a second acknowledgement: no status change
+    assert [a["at"] for a in again["acknowledgements"]][:1] == [first["acknowledgements"][0]["at"]]
+    assert len(again["acknowledgements"]) == 2
+    assert again["last_status_change_at"] == first["last_status_change_at"]
+
+    aged = sandbox.age(incident_id, 600)
+    for field in ("created_at", "last_status_change_at"):
+        assert datetime.fromisoformat(again[field]) - datetime.fromisoformat(aged[field]) == timedelta(seconds=600)
+    assert [datetime.fromisoformat(a["at"]) for a in aged["acknowledgements"]] == \
+        [datetime.fromisoformat(a["at"]) - timedelta(seconds=600) for a in again["acknowledgements"]]
+    assert aged["first_trigger_log_entry"]["created_at"] == aged["created_at"]
+
+    unacknowledged = sandbox.act(incident_id, "unacknowledge")["incident"]
+    assert unacknowledged["acknowledgements"] == [] and unacknowledged["status"] == "triggered"
+    assert datetime.fromisoformat(unacknowledged["last_status_change_at"]) > datetime.now(UTC) - timedelta(seconds=60)

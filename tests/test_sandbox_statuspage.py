@@ -4,7 +4,9 @@ updates, paging."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
+import pytest
 import requests
 
 from tests.harness.sandbox import Sandbox
@@ -127,3 +129,49 @@ def test_concurrent_writes_are_all_kept(sandbox: Sandbox) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert set(pool.map(create, range(24))) == {201}
     assert len(call(sandbox, "GET", f"/pages/{PAGE}/incidents/unresolved").json()) == 24
+
+
+GROUPED = [{"id": "comp00000api", "name": "API"}, {"id": "grouppayment", "name": "Payments", "group": True},
+           {"id": "comp00000crd", "name": "Cards", "group_id": "grouppayment"},
+           {"id": "comp00000bnk", "name": "Bank", "group_id": "grouppayment", "status": "degraded_performance"}]
+
+
+def test_groups_are_listed_with_their_members_and_the_worst_members_status(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", GROUPED)
+    listed = {c["id"]: c for c in call(sandbox, "GET", f"/pages/{PAGE}/components").json()}
+    assert (listed["grouppayment"]["group"], listed["grouppayment"]["group_id"]) == (True, None)
+    assert listed["grouppayment"]["status"] == "degraded_performance"
+    assert [listed[c]["group_id"] for c in ("comp00000crd", "comp00000bnk")] == ["grouppayment"] * 2
+    assert (listed["comp00000api"]["group"], listed["comp00000api"]["group_id"]) == (False, None)
+    # An incident names components, never a group.
+    for fields in ({"components": {"grouppayment": "major_outage"}}, {"component_ids": ["grouppayment"]}):
+        refused = call(sandbox, "POST", f"/pages/{PAGE}/incidents", json={"incident": {"name": "x", **fields}})
+        assert refused.status_code == 422 and "group" in refused.json()["error"]
+    with pytest.raises(AssertionError, match="not a group of this page"):
+        sandbox.add_page("page00000002", "k2", [{"name": "Orphan", "group_id": "grouppayment"}])
+
+
+def test_monitoring_at_is_set_on_entering_monitoring_and_age_moves_every_time_back(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", COMPONENTS)
+    body = {"incident": {"name": "Slow", "body": "Looking.", "components": {"comp00000api": "partial_outage"},
+                         "deliver_notifications": True}}
+    created = call(sandbox, "POST", f"/pages/{PAGE}/incidents", json=body).json()
+    assert created["monitoring_at"] is None
+    patch = {"incident": {"status": "monitoring", "body": "Fixed, watching.", "deliver_notifications": False}}
+    monitoring = call(sandbox, "PATCH", f"/pages/{PAGE}/incidents/{created['id']}", json=patch).json()
+    assert monitoring["monitoring_at"] == monitoring["incident_updates"][0]["created_at"]
+    assert [u["deliver_notifications"] for u in monitoring["incident_updates"]] == [False, True]
+
+    aged = sandbox.age_sp_incident(PAGE, created["id"], 90)
+    for field in ("created_at", "monitoring_at"):
+        assert datetime.fromisoformat(monitoring[field]) - datetime.fromisoformat(aged[field]) == timedelta(seconds=90)
+    assert [datetime.fromisoformat(u["created_at"]) for u in aged["incident_updates"]] == \
+        [datetime.fromisoformat(u["created_at"]) - timedelta(seconds=90) for u in monitoring["incident_updates"]]
+
+
+def test_the_request_log_keeps_what_each_write_sent(sandbox: Sandbox) -> None:
+    sandbox.add_page(PAGE, "sp-key", COMPONENTS)
+    sent = {"incident": {"name": "Quiet", "deliver_notifications": False}}
+    call(sandbox, "POST", f"/pages/{PAGE}/incidents", json=sent)
+    call(sandbox, "GET", f"/pages/{PAGE}/components")
+    assert [(r["method"], r["body"]) for r in sandbox.requests(api="statuspage")] == [("POST", sent), ("GET", None)]

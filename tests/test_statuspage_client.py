@@ -8,6 +8,7 @@ loop; `responses` emulates that loop without sleeping.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +20,7 @@ from pagerstatus import statuspage
 from pagerstatus.errors import UpstreamError
 from pagerstatus.http import RetryPolicy, make_session
 from pagerstatus.models import Component, IncidentWrite, SpIncident
-from pagerstatus.ownership import BODY_MARKER, LEGACY_WATERMARK, METADATA_KEY
+from pagerstatus.ownership import LEGACY_WATERMARK, METADATA_KEY
 from pagerstatus.statuspage import MAX_PAGES, StatuspageClient
 from tests.harness.reference import spec_checked_responses, statuspage_spec, validate_response
 
@@ -54,11 +55,12 @@ def client(bucket) -> StatuspageClient:
 
 # --- realistic fakes, after the spec and what the real API returns ---
 
-def component(component_id: str, name: str = "API", status: str = "operational", group: bool = False) -> dict:
+def component(component_id: str, name: str = "API", status: str = "operational", group: bool = False,
+              group_id: str | None = None) -> dict:
     return {
         "id": component_id,
         "page_id": PAGE,
-        "group_id": None,  # the real API: null outside a group
+        "group_id": group_id,  # the real API: null outside a group
         "created_at": "2025-06-01T10:00:00.000Z",
         "updated_at": "2026-01-05T10:00:00.000Z",
         "group": group,
@@ -74,25 +76,30 @@ def component(component_id: str, name: str = "API", status: str = "operational",
 
 
 def sp_incident(incident_id: str, component_ids=("abc123",), metadata=None, body: str = "We are investigating.",
-                status: str = "investigating") -> dict:
+                status: str = "investigating", later: tuple[str, ...] = (), monitoring_at: str | None = None) -> dict:
+    """An incident whose first update has `body`, followed by one update per `later` body (a minute apart)."""
+    first = {
+        "id": f"u{incident_id}",
+        "incident_id": incident_id,
+        "affected_components": [{"code": c, "name": "API", "old_status": "operational",
+                                 "new_status": "partial_outage"} for c in component_ids],
+        "body": body,
+        "created_at": "2026-01-05T10:01:00.000Z",
+        "deliver_notifications": True,
+        "display_at": "2026-01-05T10:01:00.000Z",
+        "status": status,
+        "updated_at": "2026-01-05T10:01:00.000Z",
+    }
+    updates = [first, *({**first, "id": f"u{incident_id}{n}", "body": text, "affected_components": [],
+                         "created_at": f"2026-01-05T10:0{n + 2}:00.000Z"} for n, text in enumerate(later))]
     return {
         "id": incident_id,
         "components": [component(c, status="partial_outage") for c in component_ids],
         "created_at": "2026-01-05T10:01:00.000Z",
         "impact": "minor",
-        "incident_updates": [{
-            "id": f"u{incident_id}",
-            "incident_id": incident_id,
-            "affected_components": [{"code": c, "name": "API", "old_status": "operational",
-                                     "new_status": "partial_outage"} for c in component_ids],
-            "body": body,
-            "created_at": "2026-01-05T10:01:00.000Z",
-            "deliver_notifications": True,
-            "display_at": "2026-01-05T10:01:00.000Z",
-            "status": status,
-            "updated_at": "2026-01-05T10:01:00.000Z",
-        }],
+        "incident_updates": updates[::-1],  # newest first, as Statuspage lists them
         "metadata": metadata if metadata is not None else {},
+        "monitoring_at": monitoring_at,  # the real API: null until the incident enters monitoring
         "name": f"Investigating errors in API ({incident_id})",
         "page_id": PAGE,
         "resolved_at": None,  # the real API: null while unresolved
@@ -116,21 +123,24 @@ def page_matcher(page: int):
 
 def test_fake_bodies_match_the_spec():
     spec = statuspage_spec()
-    validate_response(spec, "GET", COMPONENTS, 200, [component("abc123"), component("grp1", group=True)])
+    validate_response(spec, "GET", COMPONENTS, 200,
+                      [component("abc123", group_id="grp1"), component("grp1", group=True)])
     validate_response(spec, "GET", UNRESOLVED, 200, [sp_incident("p31zjtct2jer", metadata={METADATA_KEY: {}})])
     validate_response(spec, "POST", INCIDENTS, 201, sp_incident("p31zjtct2jer"))
 
 
 # --- reading ---
 
-def test_components_reads_every_page_and_leaves_out_groups(api, client):
+def test_components_reads_every_page_with_groups_and_their_members(api, client):
     first = [component(f"c{n:03d}", name=f"C{n}") for n in range(99)] + [component("grp1", "Group", group=True)]
     api.get(COMPONENTS, match=[page_matcher(1)], json=first)
-    api.get(COMPONENTS, match=[page_matcher(2)], json=[component("last", "Last", status="major_outage")])
+    api.get(COMPONENTS, match=[page_matcher(2)],
+            json=[component("last", "Last", status="major_outage", group_id="grp1")])
     found = client.components()
-    assert len(found) == 100 and "grp1" not in found
+    assert len(found) == 101
     assert found["c007"] == Component("c007", "C7", "operational")
-    assert found["last"] == Component("last", "Last", "major_outage")
+    assert found["grp1"] == Component("grp1", "Group", "operational", group=True)
+    assert found["last"] == Component("last", "Last", "major_outage", group_id="grp1")
     assert [query(c) for c in api.calls] == [{"page": ["1"], "per_page": ["100"]}, {"page": ["2"], "per_page": ["100"]}]
     assert api.calls[0].request.headers["Authorization"] == f"OAuth {KEY}"
 
@@ -152,8 +162,14 @@ def test_component_cache_lists_the_page_once_per_ttl(api, bucket):
     cache.clear()
     client().components()
     assert len(api.calls) == 3
-    client().components(fresh=True)  # within the TTL, yet read again
+    client().components(max_age=0)  # within the TTL, yet read again
     assert len(api.calls) == 4
+    now[0] = 305.0
+    client().components(max_age=10)  # read 5 s ago: young enough
+    assert len(api.calls) == 4
+    now[0] = 315.0
+    client().components(max_age=10)
+    assert len(api.calls) == 5
 
 
 @pytest.mark.parametrize("count", [250, 100], ids=["short-last-page", "full-last-page-then-an-empty-one"])
@@ -167,21 +183,40 @@ def test_unresolved_incidents_reads_pages_until_a_short_one(api, client, bucket,
     assert bucket.taken_after == list(range(len(pages)))  # a token before each read: Statuspage counts them too
 
 
-def test_unresolved_incidents_maps_each_incident_and_its_ownership(api, client):
+def test_unresolved_incidents_maps_each_incident_its_ownership_and_its_times(api, client):
     api.get(UNRESOLVED, json=[
-        sp_incident("ours", component_ids=("abc123", "def456"), metadata={METADATA_KEY: {"component_id": "abc123"}}),
-        sp_incident("marked", body=f"Investigating.\n\n{BODY_MARKER}"),
-        sp_incident("legacy", body=f"{LEGACY_WATERMARK} Investigating."),
+        sp_incident("ours", component_ids=("abc123", "def456"), metadata={METADATA_KEY: {"component_id": "grp1"}},
+                    status="monitoring", later=("A fix is in.",), monitoring_at="2026-01-05T10:02:00Z"),
         sp_incident("theirs", component_ids=(), metadata={"jira": {"issue_id": "OPS-1"}}, status="identified"),
     ])
     found = {i.id: i for i in client.unresolved_incidents()}
-    assert found["ours"] == SpIncident("ours", "Investigating errors in API (ours)", "investigating",
+    assert found["ours"] == SpIncident("ours", "Investigating errors in API (ours)", "monitoring",
                                        "2026-01-05T10:01:00.000000+00:00", frozenset({"abc123", "def456"}), owned=True,
                                        components=(Component("abc123", "API", "partial_outage"),
-                                                   Component("def456", "API", "partial_outage")))
-    assert found["marked"].owned and found["legacy"].owned
-    assert not found["theirs"].owned
+                                                   Component("def456", "API", "partial_outage")),
+                                       opened_for="grp1", monitoring_at=datetime(2026, 1, 5, 10, 2, tzinfo=UTC),
+                                       last_update_at=datetime(2026, 1, 5, 10, 2, tzinfo=UTC))
+    assert not found["theirs"].owned and found["theirs"].opened_for is None and not found["theirs"].legacy
     assert found["theirs"].status == "identified" and found["theirs"].component_ids == frozenset()
+    assert found["theirs"].monitoring_at is None
+
+
+@pytest.mark.parametrize(("first", "later", "legacy"), [
+    (f"Investigating.\n\n{LEGACY_WATERMARK}", (), True),
+    (f"Investigating.\n{LEGACY_WATERMARK}  \n\n", (), True),
+    (LEGACY_WATERMARK, (), True),
+    (f"{LEGACY_WATERMARK} Investigating.", (), False),  # not a line of its own
+    (f"Investigating.\n{LEGACY_WATERMARK}\nMore.", (), False),  # not the last line
+    ("Investigating.", (f"Update.\n{LEGACY_WATERMARK}",), False),  # not the first update
+    (f"Investigating.\n{LEGACY_WATERMARK}", ("Resolved.",), True),
+    ("The earlier notice (via pagerstatus) was premature.", (), False),
+], ids=["last-line", "trailing-space-and-blank-lines", "alone", "inline", "not-last", "later-update",
+        "first-of-two", "mentions-pagerstatus"])
+def test_body_text_never_makes_an_incident_ours_only_the_legacy_watermark_line_marks_it(api, client, first, later,
+                                                                                       legacy):
+    api.get(UNRESOLVED, json=[sp_incident("inc1", body=first, later=later)])
+    [found] = client.unresolved_incidents()
+    assert (found.owned, found.legacy, found.opened_for) == (False, legacy, None)
 
 
 def test_a_list_that_never_ends_is_refused(api, client):
@@ -194,38 +229,48 @@ def test_a_list_that_never_ends_is_refused(api, client):
 
 # --- writing ---
 
-def test_create_incident_posts_the_incident_and_returns_its_id(api, client, bucket):
+@pytest.mark.parametrize("notify", [True, False])
+def test_create_incident_posts_the_incident_and_returns_its_id(api, client, bucket, notify):
     api.post(INCIDENTS, status=201, json=sp_incident("newinc123"))
     write = IncidentWrite(name="Investigating errors in API", status="investigating",
-                          body=f"We are investigating errors affecting API.\n\n{BODY_MARKER}",
-                          components={"abc123": "partial_outage"},
-                          metadata={METADATA_KEY: {"component_id": "abc123"}})
+                          body="We are investigating errors affecting API.",
+                          components={"abc123": "partial_outage"}, component_ids=("abc123",),
+                          metadata={METADATA_KEY: {"component_id": "abc123"}}, deliver_notifications=notify)
     assert client.create_incident(write) == "newinc123"
     [call] = api.calls
     assert call.request.headers["Authorization"] == f"OAuth {KEY}"
     assert sent_json(call) == {"incident": {
         "name": "Investigating errors in API",
         "status": "investigating",
-        "body": f"We are investigating errors affecting API.\n\n{BODY_MARKER}",
+        "body": "We are investigating errors affecting API.",
         "components": {"abc123": "partial_outage"},
         "component_ids": ["abc123"],
         "metadata": {METADATA_KEY: {"component_id": "abc123"}},
-        "deliver_notifications": True,
+        "deliver_notifications": notify,
     }}
     assert bucket.taken_after == [0]  # a token before the request
 
 
-def test_update_incident_sends_only_the_fields_set(api, client, bucket):
+def test_update_incident_sends_only_the_fields_set_and_always_whether_to_notify(api, client, bucket):
     api.patch(f"{INCIDENTS}/inc1", json=sp_incident("inc1"))
     api.patch(f"{INCIDENTS}/inc2", json=sp_incident("inc2", status="resolved"))
-    client.update_incident("inc1", IncidentWrite(components={"def456": "major_outage", "abc123": "partial_outage"}))
-    client.update_incident("inc2", IncidentWrite(status="resolved", body="This incident has been resolved."))
+    api.patch(f"{INCIDENTS}/inc3", json=sp_incident("inc3"))
+    client.update_incident("inc1", IncidentWrite(components={"def456": "major_outage", "abc123": "partial_outage"},
+                                                 deliver_notifications=True))
+    client.update_incident("inc2", IncidentWrite(status="resolved", body="This incident has been resolved.",
+                                                 deliver_notifications=False))
+    client.update_incident("inc3", IncidentWrite(components={"ghi789": "major_outage"},
+                                                 component_ids=("abc123", "ghi789"), deliver_notifications=False))
     assert [sent_json(c) for c in api.calls] == [
-        # No component_ids: on an update it would replace the incident's list.
-        {"incident": {"components": {"def456": "major_outage", "abc123": "partial_outage"}}},
-        {"incident": {"status": "resolved", "body": "This incident has been resolved."}},
+        # No component_ids unless the write adds to the list: it would replace the incident's list.
+        {"incident": {"components": {"def456": "major_outage", "abc123": "partial_outage"},
+                      "deliver_notifications": True}},
+        {"incident": {"status": "resolved", "body": "This incident has been resolved.",
+                      "deliver_notifications": False}},
+        {"incident": {"components": {"ghi789": "major_outage"}, "component_ids": ["abc123", "ghi789"],
+                      "deliver_notifications": False}},
     ]
-    assert bucket.taken_after == [0, 1]
+    assert bucket.taken_after == [0, 1, 2]
 
 
 def test_created_at_in_one_format_so_oldest_first_compares_strings(api, client):
@@ -243,7 +288,8 @@ def test_created_at_in_one_format_so_oldest_first_compares_strings(api, client):
 def test_a_rate_limited_create_is_retried(api, client, status):
     api.post(INCIDENTS, status=status, headers={"ratelimit-reset": "1"}, json={"error": "Rate limit exceeded"})
     api.post(INCIDENTS, status=201, json=sp_incident("newinc123"))
-    assert client.create_incident(IncidentWrite(name="x", status="investigating")) == "newinc123"
+    assert client.create_incident(IncidentWrite(name="x", status="investigating", deliver_notifications=False)) \
+        == "newinc123"
     assert len(api.calls) == 2
 
 
@@ -258,7 +304,7 @@ def test_a_failed_create_is_not_retried(api, client, refusal, problem):
     api.post(INCIDENTS, **refusal)
     api.post(INCIDENTS, status=201, json=sp_incident("newinc123"))
     with pytest.raises(UpstreamError, match=problem):
-        client.create_incident(IncidentWrite(name="x"))
+        client.create_incident(IncidentWrite(name="x", deliver_notifications=False))
     assert len(api.calls) == 1
 
 

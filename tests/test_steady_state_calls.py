@@ -27,6 +27,7 @@ def test_steady_state_sync_makes_only_the_unavoidable_calls(sandbox):
 
     assert runtime.sync() == "performed"
     first = calls(sandbox)
+    # Listed once: the opens it makes go by this sync's list (sync.OPENING_LIST_MAX_AGE).
     assert first.count(("statuspage", "GET", f"/pages/{PAGE_ID}/components")) == 1
     assert sum(path.endswith("/alerts") for _, _, path in first) == 3
     assert sum(method == "POST" for _, method, _ in first) == 2  # opens API and Website

@@ -3,7 +3,7 @@ import pytest
 
 from pagerstatus.errors import LeaseLost, UpstreamError
 from pagerstatus.models import Component, PdIncident, SpIncident
-from pagerstatus.reconcile import Policy
+from pagerstatus.policy import Policy
 from pagerstatus.sync import sync_once
 
 
@@ -19,17 +19,18 @@ class Source:
 
 class Page:
     def __init__(self, components, incidents=(), fresh_components=None):
-        self._components = components
+        self._components = components  # the instance's cached copy, until a fresh listing
         # What a fresh listing shows, when the cached list above is out of date.
         self._fresh_components = fresh_components if fresh_components is not None else components
         self._incidents = list(incidents)
         self.writes = []
         self.fresh_reads = 0
 
-    def components(self, fresh=False):
-        if fresh:
+    def components(self, max_age=None):
+        # A fresh listing is young enough for any later max_age but 0; the cached copy is not.
+        if max_age == 0 or (max_age is not None and not self.fresh_reads):
             self.fresh_reads += 1
-            return self._fresh_components
+            self._components = self._fresh_components
         return self._components
 
     def unresolved_incidents(self):
@@ -55,7 +56,22 @@ def test_writes_open_and_resolve():
     assert kind == "create" and opened.components == {"api": "partial_outage"} and opened.status == "investigating"
     assert opened.metadata == {"pagerstatus": {"component_id": "api"}}
     assert resolved_id == "S1" and resolved.status == "resolved" and resolved.components == {"web": "operational"}
-    assert page.fresh_reads == 0  # every tag names a listed component: no fresh listing
+    # Both state whether subscribers hear of them (the default policy: opens and resolutions do).
+    assert opened.deliver_notifications is True and resolved.deliver_notifications is True
+    assert page.fresh_reads == 1  # an open reads the component list afresh (maintenance), once
+
+
+def test_nothing_to_open_needs_no_fresh_component_list():
+    page = Page(COMPONENTS, [STALE])
+    sync_once([Source("a")], page, Policy(), guard=lambda: None)
+    assert [kind for kind, _ in page.writes] == ["S1"] and page.fresh_reads == 0
+
+
+def test_a_component_put_under_maintenance_since_the_cached_list_gets_no_incident():
+    fresh = {**COMPONENTS, "api": Component("api", "API", "under_maintenance")}
+    page = Page(COMPONENTS, fresh_components=fresh)
+    result = sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None)
+    assert page.writes == [] and [s.component_id for s in result.skips] == ["api"]
 
 
 def test_one_failed_account_means_no_writes_at_all():
@@ -108,6 +124,6 @@ def test_a_tag_naming_a_component_missing_from_the_cached_list_lists_the_page_af
     tagged = PdIncident("a", "P2", "acknowledged", component_ids=frozenset({"new"}))
     page = Page(COMPONENTS, fresh_components={**COMPONENTS, "new": added})
     sync_once([Source("a", [tagged])], page, Policy(), guard=lambda: None)
-    assert page.fresh_reads == 1
+    assert page.fresh_reads == 1  # and none more for the open: this list is fresh
     [(kind, opened)] = page.writes
     assert kind == "create" and opened.components == {"new": "partial_outage"}

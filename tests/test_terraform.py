@@ -379,7 +379,9 @@ def test_the_periodic_sync_calls_a_path_the_function_serves_with_an_oidc_token()
     assert env["PAGERSTATUS_SCHEDULER_AUDIENCE"] == oidc["audience"]
     assert env["PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT"] == oidc["service_account_email"]
     assert default("sync_schedule") == "*/5 * * * *"
-    assert job["count"] == '${var.sync_schedule == "" ? 0 : 1}'
+    # The cadence itself: test_the_backstop_runs_every_minute_when_a_timed_rule_is_on.
+    assert job["count"] == '${local.sync_schedule == "" ? 0 : 1}'
+    assert job["schedule"] == "${local.sync_schedule}"
     scheduler = named("resource", of_type="google_service_account")["scheduler"]
     assert not [binding for binding in named("resource", of_type="google_project_iam_member").values()
                 if "google_service_account.scheduler" in binding["member"]], "the scheduler identity needs no roles"
@@ -553,3 +555,91 @@ def test_code_changes_redeploy_the_function():
     assert bucket["uniform_bucket_level_access"] is True
     assert bucket["public_access_prevention"] == "enforced"
     assert bucket["versioning"][0]["enabled"] is True
+
+
+# -- 7. what reaches customers: the settings, their validation and the backstop cadence -------
+# Evaluated by `terraform console` (no provider needed) over the module's variables.tf and the
+# scheduler's cadence locals, against what the code accepts and decides.
+
+CUSTOMER_SETTINGS = {"notify": "PAGERSTATUS_NOTIFY", "open_after": "PAGERSTATUS_OPEN_AFTER",
+                     "monitor_for": "PAGERSTATUS_MONITOR_FOR", "monitoring_body": "PAGERSTATUS_MONITORING_BODY",
+                     "adopt_legacy": "PAGERSTATUS_ADOPT_LEGACY", "during_maintenance": "PAGERSTATUS_DURING_MAINTENANCE"}
+REQUIRED_VARS = {"project_id": "my-project-1", "statuspage_page_id": "abc123", "statuspage_api_key": "key",
+                 "pagerduty_accounts": '{primary = {api_key = "key"}}'}
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    """evaluate(expression, **variables) -> its value as terraform console prints it, or "invalid: ..."
+    when a variable's validation refuses its value."""
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is not on PATH; install Terraform >= 1.5 (see test_terraform_fmt)"
+    directory = tmp_path_factory.mktemp("console")
+    shutil.copy(GCP_MODULE / "variables.tf", directory / "variables.tf")
+    # The cadence locals as written, each "${expression}" back to its expression.
+    cadence = [f"  {name} = {locals_()[name][2:-1]}" for name in ("timed_rules", "sync_schedule")]
+    (directory / "cadence.tf").write_text("locals {\n" + "\n".join(cadence) + "\n}\n")
+
+    def evaluate(expression: str, **variables: str) -> str:
+        arguments = [f"-var={name}={value}" for name, value in {**REQUIRED_VARS, **variables}.items()]
+        result = subprocess.run([terraform, "console", "-no-color", *arguments], input=expression, cwd=directory,
+                                capture_output=True, text=True, timeout=60)
+        output = result.stdout + result.stderr
+        if "Error: Invalid value for variable" in output:
+            return "invalid: " + output
+        assert result.returncode == 0 and "Error" not in output, output
+        return [line for line in result.stdout.splitlines() if line.strip()][-1]
+
+    return evaluate
+
+
+def test_each_customer_setting_is_a_variable_passed_to_the_function():
+    env = terraform_env()
+    for variable, name in CUSTOMER_SETTINGS.items():
+        expected = f"${{tostring(var.{variable})}}" if variable == "adopt_legacy" else f"${{var.{variable}}}"
+        assert env[name] == expected, (name, env[name])
+    # Terraform's defaults are the function's.
+    defaults = load_settings({"STATUSPAGE_PAGE": "page1", **{name: str(default(variable)).lower()
+                                                               for variable, name in CUSTOMER_SETTINGS.items()}})
+    assert defaults.policy == load_settings({"STATUSPAGE_PAGE": "page1"}).policy
+
+
+def function_accepts(name: str, value: str) -> bool:
+    try:
+        load_settings({"STATUSPAGE_PAGE": "page1", name: value})
+    except ConfigError:
+        return False
+    return True
+
+
+# (variable, value, whether it is valid): Terraform and the function agree on each; above all, a value
+# Terraform lets through must not be one the function refuses at its first webhook.
+@pytest.mark.parametrize(("variable", "value", "valid"), [
+    ("notify", "open,escalate,resolve", True), ("notify", "all", True), ("notify", "NONE", True),
+    ("notify", " open , monitoring ", True), ("notify", "open,page", False), ("notify", "all,open", False),
+    ("open_after", "0", True), ("open_after", "90s", True), ("open_after", "5m", True), ("open_after", "1h30m", True),
+    ("open_after", "0s", True), ("open_after", "5 minutes", False), ("open_after", "-1m", False),
+    ("open_after", "30s5m", False), ("open_after", "00", False), ("monitor_for", "10m", True),
+    ("monitor_for", "1h", True), ("monitor_for", "1d", False),
+    ("monitoring_body", "Watching {component}.", True), ("monitoring_body", "", True),
+    ("monitoring_body", "{fix}", False), ("monitoring_body", "{component.name}", False),
+    ("during_maintenance", "hold", True), ("during_maintenance", "open", True), ("during_maintenance", "skip", False),
+])
+def test_terraform_accepts_only_what_the_function_does(console, variable, value, valid):
+    accepted = not console(f"var.{variable}", **{variable: value}).startswith("invalid: ")
+    by_function = function_accepts(CUSTOMER_SETTINGS[variable], value)
+    assert (accepted, by_function) == (valid, valid)
+
+
+@pytest.mark.parametrize(("open_after", "monitor_for", "sync_schedule"), [
+    ("0", "0", "*/5 * * * *"), ("0s", "0", ""), ("90s", "0", "*/5 * * * *"), ("0", "10m", ""),
+    ("1h", "30s", "*/15 * * * *"), ("0", "0", ""),
+])
+def test_the_backstop_runs_every_minute_when_a_timed_rule_is_on(console, open_after, monitor_for, sync_schedule):
+    policy = load_settings({"STATUSPAGE_PAGE": "page1", "PAGERSTATUS_OPEN_AFTER": open_after,
+                            "PAGERSTATUS_MONITOR_FOR": monitor_for}).policy
+    # A pending open or resolve is done by the first sync after it is due: within a minute of it.
+    expected = "* * * * *" if policy.open_after or policy.monitor_for else sync_schedule
+    schedule = console("local.sync_schedule", open_after=open_after, monitor_for=monitor_for,
+                       sync_schedule=sync_schedule)
+    assert schedule == f'"{expected}"'

@@ -47,8 +47,8 @@ TOLERATED_NULLS = {
     # listIncidents example shows it).
     "pagerduty": frozenset({"priority", "resolved_at"}),
     # Component description / group_id: null when unset; Incident resolved_at: null
-    # while unresolved.
-    "statuspage": frozenset({"description", "group_id", "resolved_at"}),
+    # while unresolved, monitoring_at until it enters monitoring.
+    "statuspage": frozenset({"description", "group_id", "resolved_at", "monitoring_at"}),
 }
 _tolerated_by_spec: dict[int, frozenset[str]] = {}
 

@@ -46,7 +46,8 @@ class Sandbox:
 
     def add_page(self, page_id: str = "page00000001", api_key: str = "sp-key", components: list[dict] | None = None,
                  name: str = "Sandbox status") -> dict:
-        """components: [{"name", "id"?, "status"?}]; answers {"page", "components"}."""
+        """components: [{"name", "id"?, "status"?, "group"?, "group_id"?}] (group: true makes a
+        component group, group_id puts a component in one); answers {"page", "components"}."""
         body = {"id": page_id, "api_key": api_key, "name": name, "components": components or []}
         return self.control("POST", "/statuspage/pages", body)
 
@@ -74,6 +75,17 @@ class Sandbox:
     def set_priority(self, incident_id: str, priority: str | None, deliver: bool = True) -> dict:
         return self.act(incident_id, "priority", deliver, priority=priority)
 
+    # --- time: as if it had passed, instead of waiting for it ---
+
+    def age(self, incident_id: str, seconds: float) -> dict:
+        """Move a PagerDuty incident's times (trigger, acknowledgements, ...) back by seconds."""
+        return self.control("POST", f"/pagerduty/incidents/{incident_id}/age", {"seconds": seconds})["incident"]
+
+    def age_sp_incident(self, page: str, incident_id: str, seconds: float) -> dict:
+        """Move a Statuspage incident's times (created, monitoring, its updates) back by seconds."""
+        path = f"/statuspage/pages/{page}/incidents/{incident_id}/age"
+        return self.control("POST", path, {"seconds": seconds})["incident"]
+
     # --- faults, rate limit, inspection ---
 
     def fault(self, api: str, path: str = "", **fields: Any) -> dict:
@@ -93,7 +105,8 @@ class Sandbox:
         return self.control("POST", "/statuspage/rate_limit", {"enabled": enabled, **settings})["rate_limit"]
 
     def requests(self, api: str | None = None, method: str | None = None) -> list[dict]:
-        """Logged API calls: {api, method, path below the API base, query, status}."""
+        """Logged API calls: {api, method, path below the API base, query, status, at, body}; body is
+        a write's JSON body as sent."""
         return self.control("GET", "/requests", params={"api": api, "method": method})["requests"]
 
     def clear_requests(self) -> None:

@@ -28,6 +28,13 @@ locals {
     PAGERSTATUS_SEVERITY           = var.severity
     PAGERSTATUS_DRY_RUN            = tostring(var.dry_run)
     PAGERSTATUS_PAGERDUTY_REGIONS  = local.pagerduty_regions
+    # What reaches customers, and when.
+    PAGERSTATUS_NOTIFY             = var.notify
+    PAGERSTATUS_OPEN_AFTER         = var.open_after
+    PAGERSTATUS_MONITOR_FOR        = var.monitor_for
+    PAGERSTATUS_MONITORING_BODY    = var.monitoring_body
+    PAGERSTATUS_ADOPT_LEGACY       = tostring(var.adopt_legacy)
+    PAGERSTATUS_DURING_MAINTENANCE = var.during_maintenance
     # Who may call POST /_sync, the periodic sync (scheduler.tf).
     PAGERSTATUS_SCHEDULER_AUDIENCE        = local.scheduler_audience
     PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email

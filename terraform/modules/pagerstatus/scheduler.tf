@@ -11,6 +11,12 @@ locals {
   # Any string will do as long as both sides agree; naming the project keeps a token minted for
   # another deployment's audience from being accepted here.
   scheduler_audience = "pagerstatus-sync:${var.project_id}"
+
+  # A held-down open or a monitoring incident's resolve happens at the first sync after it is
+  # due; a webhook may never come. With either above 0 the periodic sync runs every minute,
+  # Cloud Scheduler's finest cadence, so that it happens within a minute of its time.
+  timed_rules   = length(regexall("[1-9]", var.open_after)) > 0 || length(regexall("[1-9]", var.monitor_for)) > 0
+  sync_schedule = local.timed_rules ? "* * * * *" : var.sync_schedule
 }
 
 # The identity the scheduler's ID token names. It needs no roles: the token only proves who
@@ -27,13 +33,13 @@ resource "google_service_account" "scheduler" {
 }
 
 resource "google_cloud_scheduler_job" "sync" {
-  count = var.sync_schedule == "" ? 0 : 1
+  count = local.sync_schedule == "" ? 0 : 1
 
   project          = var.project_id
   region           = var.region
   name             = "pagerstatus-sync"
   description      = "Periodic pagerstatus sync, a backstop for lost webhooks."
-  schedule         = var.sync_schedule
+  schedule         = local.sync_schedule
   time_zone        = "Etc/UTC"
   attempt_deadline = "60s"
 

@@ -130,7 +130,7 @@ variable "dry_run" {
 
 variable "sync_schedule" {
   type        = string
-  description = "Cron schedule (UTC) of the periodic sync that covers lost webhooks: Cloud Scheduler calls POST /_sync with an OIDC ID token. E.g. \"*/5 * * * *\". Empty: no periodic sync."
+  description = "Cron schedule (UTC) of the periodic sync that covers lost webhooks: Cloud Scheduler calls POST /_sync with an OIDC ID token. E.g. \"*/5 * * * *\". Empty: no periodic sync. With open_after or monitor_for above 0 it runs every minute whatever this says."
   default     = "*/5 * * * *"
 
   validation {
@@ -193,4 +193,69 @@ variable "firestore_location" {
   type        = string
   description = "Location of the Firestore database when it is created, e.g. nam5, eur3 or a region. Null means the function's region. Cannot be changed later."
   default     = null
+}
+
+# What reaches customers, and when (README.md, "What customers see").
+
+variable "notify" {
+  type        = string
+  description = "Which writes notify the page's subscribers (PAGERSTATUS_NOTIFY): all, none, or a comma-separated set of open (an incident opens or relapses), escalate, deescalate (a component's status rises or falls while open), monitoring (the move into the monitoring stage), resolve."
+  default     = "open,escalate,resolve"
+
+  validation {
+    condition = contains(["all", "none"], lower(trimspace(var.notify))) || alltrue([
+      for event in split(",", var.notify) : contains(["", "open", "escalate", "deescalate", "monitoring", "resolve"], lower(trimspace(event)))
+    ])
+    error_message = "notify must be all, none, or a comma-separated set of open, escalate, deescalate, monitoring, resolve."
+  }
+}
+
+variable "open_after" {
+  type        = string
+  description = "Hold-down (PAGERSTATUS_OPEN_AFTER): a component opens only once an opening PagerDuty incident has been acknowledged (or, opening on trigger, triggered) this long, e.g. 0, 90s, 5m, 1h30m. Above 0, the periodic sync runs every minute."
+  default     = "0"
+
+  validation {
+    condition     = can(regex("^(0|[0-9]+h([0-9]+m)?([0-9]+s)?|[0-9]+m([0-9]+s)?|[0-9]+s)$", lower(trimspace(var.open_after))))
+    error_message = "open_after must be a duration: 0, or hours, minutes and seconds in that order, such as 90s, 5m or 1h30m."
+  }
+}
+
+variable "monitor_for" {
+  type        = string
+  description = "Monitoring stage (PAGERSTATUS_MONITOR_FOR): how long a recovered incident shows as monitoring before it resolves, e.g. 10m; 0 resolves at once. Above 0, the periodic sync runs every minute."
+  default     = "0"
+
+  validation {
+    condition     = can(regex("^(0|[0-9]+h([0-9]+m)?([0-9]+s)?|[0-9]+m([0-9]+s)?|[0-9]+s)$", lower(trimspace(var.monitor_for))))
+    error_message = "monitor_for must be a duration: 0, or hours, minutes and seconds in that order, such as 90s, 10m or 1h."
+  }
+}
+
+variable "monitoring_body" {
+  type        = string
+  description = "Public text of the move into the monitoring stage (PAGERSTATUS_MONITORING_BODY); {component} is the component's or group's name. Empty: the function's default."
+  default     = ""
+
+  validation {
+    condition     = length(regexall("[{}]", replace(var.monitoring_body, "{component}", ""))) == 0
+    error_message = "monitoring_body may use {component} and no other braces."
+  }
+}
+
+variable "adopt_legacy" {
+  type        = bool
+  description = "Also treat as this service's the open incidents of the original tool, whose first update's body ends with a line holding only its watermark (PAGERSTATUS_ADOPT_LEGACY). Off: only incidents whose metadata says so."
+  default     = false
+}
+
+variable "during_maintenance" {
+  type        = string
+  description = "A component under maintenance that PagerDuty wants open (PAGERSTATUS_DURING_MAINTENANCE): hold logs and skips it, open opens as usual. An incident already open for it is kept either way."
+  default     = "hold"
+
+  validation {
+    condition     = contains(["hold", "open"], var.during_maintenance)
+    error_message = "during_maintenance must be \"hold\" or \"open\"."
+  }
 }
