@@ -44,6 +44,8 @@ NOT_SET_BY_TERRAFORM = {
     "PAGERDUTY_API_URL": "API base URL override for the local sandbox and tests",
     "STATUSPAGE_API_URL": "API base URL override for the local sandbox and tests",
     "STATUSPAGE_KEY": "PAGERSTATUS_SECRETS=env only; on Google Cloud the key is in Secret Manager",
+    # STATUSPAGE_KEY_<PAGE ID> for the page the check below reads a key for.
+    "STATUSPAGE_KEY_PAGE1": "PAGERSTATUS_SECRETS=env only; on Google Cloud a page's own key is in Secret Manager",
     "PAGERSTATUS_INCIDENT_NAME": "optional template; the code's default applies",
     "PAGERSTATUS_INCIDENT_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_RESOLVED_BODY": "optional template; the code's default applies",
@@ -253,7 +255,7 @@ def test_terraform_sets_exactly_the_variables_the_code_reads():
                                 "PAGERSTATUS_SCHEDULER_AUDIENCE": "https://function.example",
                                 "PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT": "scheduler@project-1.iam.gserviceaccount.com"})
     load_settings(environ)
-    EnvKeySource(environ).statuspage_key()
+    EnvKeySource(environ).statuspage_key("page1")
     assert {"STATUSPAGE_PAGE", "PAGERSTATUS_OIDC_CERTS_URL", "STATUSPAGE_KEY"} <= environ.read, environ.read
     unread = sorted(set(terraform_env()) - environ.read)
     assert not unread, f"Terraform sets {unread}, which the code does not read (a renamed or unimplemented setting)"
