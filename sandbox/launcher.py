@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
-from sandbox.seed import DEMO_ACCOUNT, DEMO_PAGE_ID, DEMO_PD_KEY, DEMO_SP_KEY, seed_demo
+from sandbox.seed import DEMO_ACCOUNT, DEMO_PAGE_ID, DEMO_PARTNER_PAGE_ID, DEMO_PD_KEY, DEMO_SP_KEY, seed_demo
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 
@@ -80,7 +80,7 @@ def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> N
 def demo_environment(sandbox: SandboxServer) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "STATUSPAGE_", "PAGERSTATUS_"))}
     environ.update(
-        STATUSPAGE_PAGE=DEMO_PAGE_ID,
+        STATUSPAGE_PAGE=f"{DEMO_PAGE_ID},{DEMO_PARTNER_PAGE_ID}",  # both pages, one key
         STATUSPAGE_KEY=DEMO_SP_KEY,
         STATUSPAGE_API_URL=sandbox.statuspage_url,
         PAGERDUTY_API_URL=sandbox.pagerduty_url,
@@ -104,10 +104,13 @@ def demo_guide(function_url: str, sandbox: SandboxServer, seeded: dict) -> str:
     take_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"incident\"][\"id\"])'"
     take_token = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id_token\"])'"
     api = seeded["statuspage"]["components"]["API"]
+    pages = seeded["statuspage"]["pages"]
+    partner_api = pages[DEMO_PARTNER_PAGE_ID]["components"]["Partner API"]
+    page_urls = "".join(f"\n    {page['name']:<32}  {sandbox.url}/pages/{page_id}" for page_id, page in pages.items())
     return f"""
 pagerstatus demo: nothing here talks to the real PagerDuty or Statuspage.
 
-  status page (open it in a browser)  {sandbox.url}/
+  status pages (open in a browser)    {sandbox.url}/{page_urls}
   the function                        {function_url}/demo   (PagerDuty account "demo")
   sandbox PagerDuty API               {sandbox.pagerduty_url}
   sandbox Statuspage API              {sandbox.statuspage_url}
@@ -127,11 +130,15 @@ would; the answer shows what the function said):
   4. It is resolved; the Statuspage incident resolves and API is operational again:
        curl -s -XPOST {control}/$ID/resolve
   The Pingdom monitor "pingdom-website" works the same way for Website.
+  5. One function feeds both pages: a monitor tagged component:{partner_api} (Partner API, a component of the
+     second page) fires and is acknowledged; the incident opens on {pages[DEMO_PARTNER_PAGE_ID]["name"]} only:
+       ID2=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"monitor":"datadog-partner-api","status":"acknowledged"}}' {control} | {take_id}); echo $ID2
+       curl -s -XPOST {control}/$ID2/resolve
   The periodic sync, as Cloud Scheduler calls it (the sandbox signs the ID token in Google's place):
        TOKEN=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"audience":"{DEMO_SCHEDULER_AUDIENCE}","email":"{DEMO_SCHEDULER_SERVICE_ACCOUNT}"}}' {sandbox.url}/_sandbox/oidc/token | {take_token})
        curl -s -XPOST -H "Authorization: Bearer $TOKEN" {function_url}/_sync
   Plan from the command line at any moment (writes nothing):
-       STATUSPAGE_PAGE={seeded["statuspage"]["page_id"]} STATUSPAGE_KEY={seeded["statuspage"]["api_key"]} PD_ACCOUNT_DEMO={seeded["pagerduty"]["api_key"]} \\
+       STATUSPAGE_PAGE={",".join(pages)} STATUSPAGE_KEY={seeded["statuspage"]["api_key"]} PD_ACCOUNT_DEMO={seeded["pagerduty"]["api_key"]} \\
        STATUSPAGE_API_URL={sandbox.statuspage_url} PAGERDUTY_API_URL={sandbox.pagerduty_url} .venv/bin/python -m pagerstatus plan
 
 Ctrl-C stops everything.

@@ -1,6 +1,7 @@
 """The demo world `make run` starts with: PagerDuty account `demo`, a status page
 with four components, and two monitors tagged for two of them, one Datadog-style
-(comma-separated string) and one Pingdom-style (list)."""
+(comma-separated string) and one Pingdom-style (list); and a second page, for partners,
+read with the same key, with two components and a monitor tagged for one of them."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ DEMO_ACCOUNT = "demo"
 DEMO_PD_KEY = "demo-pd-key"
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret"
 DEMO_PAGE_ID = "demopage0001"
+DEMO_PAGE_NAME = "Demo Inc."
 DEMO_SP_KEY = "demo-sp-key"
 DEMO_COMPONENTS = {
     "API": "demoapi00001",
     "Website": "demoweb00001",
     "Database": "demodb000001",
     "Payments": "demopay00001",
+}
+DEMO_PARTNER_PAGE_ID = "demopage0002"
+DEMO_PARTNER_PAGE_NAME = "Demo Inc. Partners"
+DEMO_PARTNER_COMPONENTS = {
+    "Partner API": "demopapi0001",
+    "Partner Portal": "demoport0001",
 }
 
 
@@ -29,16 +37,25 @@ def seed_demo(state: SandboxState, webhook_url: str | None = None) -> dict:
                 tags=f"component:{api},env:demo,team:core", service="Datadog"),
         Monitor(name="pingdom-website", account=DEMO_ACCOUNT, title="[Pingdom] Website is down",
                 tags=[f"component_{website}", "pingdom"], service="Pingdom"),
+        Monitor(name="datadog-partner-api", account=DEMO_ACCOUNT, title="[Datadog] Partner API latency above 2 s",
+                tags=f"component:{DEMO_PARTNER_COMPONENTS['Partner API']},env:demo,team:partners", service="Datadog"),
     ]
     state.pagerduty.put_account(Account(name=DEMO_ACCOUNT, api_key=DEMO_PD_KEY, webhook_url=webhook_url,
                                         webhook_version=3, webhook_secret=DEMO_WEBHOOK_SECRET))
-    state.statuspage.add_page(DEMO_PAGE_ID, DEMO_SP_KEY, "Demo Inc.",
+    state.statuspage.add_page(DEMO_PAGE_ID, DEMO_SP_KEY, DEMO_PAGE_NAME,
                               [(component_id, name, "operational") for name, component_id in DEMO_COMPONENTS.items()])
+    state.statuspage.add_page(DEMO_PARTNER_PAGE_ID, DEMO_SP_KEY, DEMO_PARTNER_PAGE_NAME,
+                              [(component_id, name, "operational")
+                               for name, component_id in DEMO_PARTNER_COMPONENTS.items()])
     for monitor in monitors:
         state.pagerduty.add_monitor(monitor)
     return {
         "pagerduty": {"account": DEMO_ACCOUNT, "api_key": DEMO_PD_KEY, "webhook_url": webhook_url, "webhook_version": 3,
                       "webhook_secret": DEMO_WEBHOOK_SECRET},
-        "statuspage": {"page_id": DEMO_PAGE_ID, "api_key": DEMO_SP_KEY, "components": dict(DEMO_COMPONENTS)},
+        # page_id and components: the first page's; pages: every page, by id.
+        "statuspage": {"page_id": DEMO_PAGE_ID, "api_key": DEMO_SP_KEY, "components": dict(DEMO_COMPONENTS),
+                       "pages": {DEMO_PAGE_ID: {"name": DEMO_PAGE_NAME, "components": dict(DEMO_COMPONENTS)},
+                                 DEMO_PARTNER_PAGE_ID: {"name": DEMO_PARTNER_PAGE_NAME,
+                                                        "components": dict(DEMO_PARTNER_COMPONENTS)}}},
         "monitors": {m.name: {"title": m.title, "tags": m.tags, "service": m.service} for m in monitors},
     }

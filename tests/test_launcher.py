@@ -30,8 +30,12 @@ def test_make_run_demo_end_to_end():
             assert time.monotonic() < deadline and launcher.poll() is None, "".join(lines)
             lines.append(launcher.stdout.readline())
         guide = "".join(lines)
-        sandbox = re.search(r"status page \(open it in a browser\) +(http://127\.0\.0\.1:\d+)/\n", guide).group(1)
+        sandbox = re.search(r"status pages \(open in a browser\) +(http://127\.0\.0\.1:\d+)/\n", guide).group(1)
+        main_page, partner_page = re.findall(rf"^ +Demo Inc\.(?: Partners)? +({re.escape(sandbox)}/pages/\w+)$",
+                                             guide, re.MULTILINE)
         function = re.search(r"the function +(http://127\.0\.0\.1:\d+)/demo ", guide).group(1)
+        index = requests.get(sandbox + "/", timeout=10).text
+        assert all(f'href="{page.removeprefix(sandbox)}"' in index for page in (main_page, partner_page))
 
         assert requests.get(function + "/", timeout=10).json() == ["Hello from Pagerstatus"]
         acknowledged = json.dumps({"messages": [{"event": "incident.acknowledge"}]})
@@ -44,14 +48,24 @@ def test_make_run_demo_end_to_end():
         triggered = requests.post(control, json={"monitor": "datadog-api"}, timeout=10).json()
         incident = triggered["incident"]["id"]
         assert triggered["webhook"]["body"] == ["Performed sync"]
-        assert "Investigating errors in API" not in requests.get(sandbox + "/", timeout=10).text
+        assert "Investigating errors in API" not in requests.get(main_page, timeout=10).text
 
         assert requests.post(f"{control}/{incident}/acknowledge", timeout=10).json()["webhook"]["status"] == 200
-        page = requests.get(sandbox + "/", timeout=10).text
+        page = requests.get(main_page, timeout=10).text
         assert "Investigating errors in API" in page and "Partial Outage" in page
 
         requests.post(f"{control}/{incident}/priority", json={"priority": "P1"}, timeout=10)
-        assert "Major Outage" in requests.get(sandbox + "/", timeout=10).text
+        assert "Major Outage" in requests.get(main_page, timeout=10).text
+
+        # Step 5: the partner monitor's incident lands on the second page, and only there.
+        partner_request = re.search(r"--data '(\{\"monitor\":\"datadog-partner-api\".*?\})' (\S+)", guide)
+        partner = requests.post(partner_request.group(2), data=partner_request.group(1),
+                                headers={"Content-Type": "application/json"}, timeout=10).json()
+        assert partner["webhook"]["body"] == ["Performed sync"]
+        assert "Investigating errors in Partner API" in requests.get(partner_page, timeout=10).text
+        assert "Partner API" not in requests.get(main_page, timeout=10).text
+        assert f"{control}/$ID2/resolve" in guide
+        requests.post(f"{control}/{partner['incident']['id']}/resolve", timeout=10)
 
         # The periodic sync as printed: a token from the sandbox's issuer, then POST /_sync.
         token_request = re.search(r"--data '(\{\"audience\".*?\})' (\S+/_sandbox/oidc/token)", guide)
@@ -65,7 +79,8 @@ def test_make_run_demo_end_to_end():
         requests.post(f"{control}/{incident}/resolve", timeout=10)
         statuspage = requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["statuspage"]
         assert {c["status"] for c in statuspage["components"]} == {"operational"}
-        assert [i["status"] for i in statuspage["incidents"]] == ["resolved"]
+        assert sorted((i["page_id"], i["status"]) for i in statuspage["incidents"]) == [
+            (main_page.rsplit("/", 1)[1], "resolved"), (partner_page.rsplit("/", 1)[1], "resolved")]
     finally:
         os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
         launcher.wait(timeout=20)
