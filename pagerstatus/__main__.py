@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 
 from . import log
 from .errors import ConfigError, PagerstatusError
+from .models import PdIncident
 from .reconcile import Plan
 from .runtime import Runtime
 from .sync import Round
 
 
-def behind(incidents) -> str:
+def behind(incidents: Iterable[PdIncident]) -> str:
+    """A line per PagerDuty incident behind an action."""
     return "".join(f"\n           {i.account}/{i.id} {i.status}: {i.title} {i.html_url}".rstrip()
                    for i in incidents)
 

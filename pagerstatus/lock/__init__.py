@@ -135,9 +135,9 @@ def _each(pages: Iterable[str], step: Callable[[str], T]) -> dict[str, T | Pager
             return exc
 
     pages = list(pages)
-    if len(pages) == 1:
-        return {pages[0]: run(pages[0])}
-    with ThreadPoolExecutor(max_workers=len(pages) or 1) as pool:
+    if len(pages) <= 1:  # no thread for the one page of most deployments
+        return {page: run(page) for page in pages}
+    with ThreadPoolExecutor(max_workers=len(pages)) as pool:
         return dict(zip(pages, pool.map(run, pages), strict=True))
 
 
