@@ -26,12 +26,25 @@ def component_id(n: int) -> str:
     return f"comp{n:08d}"
 
 
-def add_page_and_accounts(sandbox: Sandbox, components: int, accounts: int) -> None:
-    """Reset the sandbox to a page of `components` operational components and
-    `accounts` PagerDuty accounts without incidents (no faults, no rate limit)."""
+def page_id(p: int) -> str:
+    """The id of page p; page 0 is the harness's PAGE_ID."""
+    return f"page{p + 1:08d}"
+
+
+def page_of(component: int, pages: int) -> str:
+    """The page component n is on, when there are `pages` pages: n % pages."""
+    return page_id(component % pages)
+
+
+def add_page_and_accounts(sandbox: Sandbox, components: int, accounts: int, pages: int = 1) -> None:
+    """Reset the sandbox to `pages` pages sharing one key, with `components` operational
+    components between them (component n on page_of(n)), and `accounts` PagerDuty accounts
+    without incidents (no faults, no rate limit)."""
+    assert page_id(0) == PAGE_ID
     sandbox.reset()
-    sandbox.add_page(PAGE_ID, SP_KEY, components=[{"id": component_id(n), "name": f"Component {n}"}
-                                                  for n in range(components)])
+    for p in range(pages):
+        sandbox.add_page(page_id(p), SP_KEY, components=[{"id": component_id(n), "name": f"Component {n}"}
+                                                         for n in range(components) if n % pages == p])
     for account in account_names(accounts):
         sandbox.add_account(account, pd_key(account))
 
@@ -43,9 +56,9 @@ def acknowledge(sandbox: Sandbox, account: str, component: int, count: int = 1, 
     return sandbox.trigger(account, tags=tags, status="acknowledged", deliver=False, count=count, **fields)["incidents"]
 
 
-def add_owned_incident(sandbox: Sandbox, component: str, status: str = "partial_outage") -> dict:
-    """An incident this service opened earlier, as it would have opened it."""
-    return sandbox.add_sp_incident(PAGE_ID, name=f"Investigating errors in {component}",
+def add_owned_incident(sandbox: Sandbox, component: str, status: str = "partial_outage", page: str = PAGE_ID) -> dict:
+    """An incident this service opened earlier on the page, as it would have opened it."""
+    return sandbox.add_sp_incident(page, name=f"Investigating errors in {component}",
                                    components={component: status}, component_ids=[component],
                                    metadata=metadata_for(component))
 
@@ -65,7 +78,7 @@ def firestore_env(sandbox: Sandbox, accounts: int) -> dict[str, str]:
 
 
 def count_syncs(function: RunningFunction) -> int:
-    """Syncs the function ran: its "sync planned" log lines."""
+    """Pages the function synced: its "sync planned" log lines, one per page a sync planned."""
     return sum(entry.get("action") == "plan" for entry in function.logs())
 
 

@@ -5,21 +5,26 @@ POST /<account>  -> a webhook from that PagerDuty account
 POST /_sync      -> the periodic sync, from Cloud Scheduler with a Google ID token
 A refused request is a 4xx with {"error": ...}; an upstream failure a 503 so
 that PagerDuty redelivers; never a stack trace in a response.
+
+A sync covers every configured page; its answer combines theirs (_answer): any page
+failed -> 503 naming the failed pages (500 if one failed on its configuration); else
+any page queued behind another holder -> 202, since that holder syncs it again; else 200.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from . import log
-from .errors import ConfigError, LeaseLost, StillChanging, UpstreamError
+from .errors import ConfigError, LeaseLost, PagerstatusError, StillChanging, UpstreamError
 from .keys import AccountName
+from .lock import Outcome
 from .oidc import verify_caller
 from .runtime import Runtime
 from .webhook import authenticate, event_types, needs_sync
@@ -75,8 +80,7 @@ class Service:
         except (UpstreamError, LeaseLost, StillChanging) as exc:
             # The details stay in the log: a caller need not be authenticated to get here.
             log.error("sync failed; PagerDuty will redeliver", error=str(exc))
-            service = exc.service if isinstance(exc, UpstreamError) else "sync"
-            return _error(503, f"{service} unavailable; nothing written after the failure, please redeliver")
+            return _error(503, f"{_failed(exc)}; nothing written after the failure, please redeliver")
         except ConfigError as exc:
             log.error("configuration error", error=str(exc))
             return _error(500, "configuration error; see the function's logs")
@@ -127,8 +131,31 @@ class Service:
 
 def _sync(runtime: Runtime, trigger: str, fields: dict[str, Any]) -> flask.Response:
     started = time.monotonic()
-    outcome = runtime.sync()
-    log.info(f"{trigger} sync {outcome}", action=outcome, seconds=round(time.monotonic() - started, 3), **fields)
+    outcomes = runtime.sync()
+    return _answer(outcomes, trigger, dict(fields, seconds=round(time.monotonic() - started, 3)))
+
+
+def _answer(outcomes: Mapping[str, Outcome], trigger: str, fields: dict[str, Any]) -> flask.Response:
+    """Every page's outcome as one answer (the module's docstring has the rule)."""
+    failed = {page: outcome for page, outcome in sorted(outcomes.items()) if isinstance(outcome, PagerstatusError)}
+    pages = {page: "failed" if page in failed else outcome for page, outcome in outcomes.items()}
+    if failed:
+        # Details in the log only; the answer names the pages and what failed them.
+        log.error(f"{trigger} sync failed for {len(failed)} of {len(outcomes)} pages; PagerDuty will redeliver",
+                  action="failed", pages=pages, errors={page: str(error) for page, error in failed.items()}, **fields)
+        reasons = "; ".join(f"page {page}: {_failed(error)}" for page, error in failed.items())
+        if any(isinstance(error, ConfigError) for error in failed.values()):
+            return _error(500, f"{reasons}; see the function's logs")
+        return _error(503, f"{reasons}; nothing written to them after the failure, please redeliver")
+    outcome = "queued" if "queued" in pages.values() else "performed"
+    log.info(f"{trigger} sync {outcome}", action=outcome, pages=pages, **fields)
     if outcome == "queued":
         return _json(["Sync queued"], 202)
     return _json(["Performed sync"], 200)
+
+
+def _failed(error: PagerstatusError) -> str:
+    """What failed, for a caller who need not be authenticated: a service's name, no detail."""
+    if isinstance(error, ConfigError):
+        return "configuration error"
+    return f"{error.service if isinstance(error, UpstreamError) else 'sync'} unavailable"

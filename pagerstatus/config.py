@@ -35,7 +35,8 @@ class SchedulerIdentity:
 class Settings:
     """Everything but the keys."""
 
-    statuspage_page: str
+    # One or more page ids, in the order STATUSPAGE_PAGE lists them; each is synced on every sync.
+    statuspage_pages: tuple[str, ...]
     pagerduty_api_url: str = endpoints.PAGERDUTY_API_URL
     # Accounts read through another API than pagerduty_api_url: EU ones, or a test's sandbox.
     pagerduty_account_api_urls: Mapping[AccountName, str] = field(default_factory=dict)
@@ -60,11 +61,7 @@ class Settings:
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
-    page = environ.get("STATUSPAGE_PAGE", "").strip()
-    if not page:
-        raise ConfigError("STATUSPAGE_PAGE: not set (the Statuspage page id)")
-    if not PAGE_ID.fullmatch(page):
-        raise ConfigError(f"STATUSPAGE_PAGE: expected a page id of letters and digits, found {page!r}")
+    pages = _pages(environ, "STATUSPAGE_PAGE")
     secrets = _choice(environ, "PAGERSTATUS_SECRETS", ("env", "secretmanager"), "env")
     project = environ.get("GOOGLE_CLOUD_PROJECT", "").strip() or None
     if secrets == "secretmanager" and not project:
@@ -74,7 +71,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     if lock == "firestore" and not project:
         raise ConfigError("GOOGLE_CLOUD_PROJECT: must be set when PAGERSTATUS_LOCK=firestore")
     return Settings(
-        statuspage_page=page,
+        statuspage_pages=pages,
         pagerduty_api_url=_url(environ, "PAGERDUTY_API_URL", endpoints.PAGERDUTY_API_URL),
         pagerduty_account_api_urls=_account_api_urls(environ, "PAGERSTATUS_PAGERDUTY_REGIONS"),
         statuspage_api_url=_url(environ, "STATUSPAGE_API_URL", endpoints.STATUSPAGE_API_URL),
@@ -98,6 +95,21 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         firestore_database=environ.get("PAGERSTATUS_FIRESTORE_DATABASE", "").strip() or "(default)",
         scheduler=_scheduler(environ),
     )
+
+
+def _pages(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """One page id or several separated by commas: 'abc123' or 'abc123,def456'."""
+    pages: list[str] = []
+    for page in filter(None, (part.strip() for part in environ.get(name, "").split(","))):
+        if not PAGE_ID.fullmatch(page):
+            raise ConfigError(f"{name}: expected page ids of letters and digits separated by commas, found {page!r}")
+        # Ids differing only in case would share one STATUSPAGE_KEY_<PAGE ID> (pagerstatus.keys).
+        if any(page.lower() == seen.lower() for seen in pages):
+            raise ConfigError(f"{name}: expected each page id once (in any case), found {page!r} twice")
+        pages.append(page)
+    if not pages:
+        raise ConfigError(f"{name}: not set (the Statuspage page id, or several separated by commas)")
+    return tuple(pages)
 
 
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:

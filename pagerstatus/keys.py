@@ -15,6 +15,13 @@ The account name rule, applied here and nowhere else (README "Account names"):
 - Two accounts whose names differ only in '-' versus '_' (other-team, other_team) are a
   ConfigError: they used to answer to the same variables, and people read them as one.
 
+Statuspage keys: one key serves every page (a Statuspage API key belongs to a user of the
+organisation, not to a page); a page may have its own, which then serves it alone. In the
+environment that is STATUSPAGE_KEY_<PAGE ID>, the page id upper-cased as <NAME> is in
+PD_ACCOUNT_<NAME> (STATUSPAGE_KEY_ABC123 for page abc123). A blank override, or one naming
+no configured page, is a ConfigError: it is a typo, and the page would silently be read
+with another key.
+
 Key sources: EnvKeySource here (local runs), SecretManagerKeySource in
 pagerstatus.secretmanager (Google Cloud); runtime.py picks one.
 """
@@ -34,6 +41,8 @@ _ACCOUNT_NAME = re.compile(ACCOUNT_NAME_PATTERN)
 ENV_ACCOUNT_PREFIX = "PD_ACCOUNT_"
 ENV_WEBHOOK_SECRET_PREFIX = "PD_WEBHOOK_SECRET_"
 ENV_WEBHOOK_TOKEN_PREFIX = "PD_WEBHOOK_TOKEN_"
+ENV_STATUSPAGE_KEY = "STATUSPAGE_KEY"
+ENV_PAGE_KEY_PREFIX = ENV_STATUSPAGE_KEY + "_"
 
 
 class AccountName(str):
@@ -82,6 +91,21 @@ def check_distinct(names: Iterable[AccountName], where: str) -> None:
                               f"found {first!r} and {name!r}")
 
 
+def page_key_variable(page: str) -> str:
+    """STATUSPAGE_KEY_<PAGE ID>: the variable of a page's own Statuspage key."""
+    return ENV_PAGE_KEY_PREFIX + page.upper()
+
+
+def check_page_key_variables(environ: Mapping[str, str], pages: Iterable[str]) -> None:
+    """ConfigError for a STATUSPAGE_KEY_* variable that names no page of `pages` (a misspelt
+    page id: that page would be read with the shared key). Values are checked when read."""
+    expected = sorted(page_key_variable(page) for page in pages)
+    for variable in sorted(environ):
+        if variable.startswith(ENV_PAGE_KEY_PREFIX) and variable not in expected:
+            raise ConfigError(f"{variable}: expected {ENV_PAGE_KEY_PREFIX}<PAGE ID> for a page of STATUSPAGE_PAGE, "
+                              f"the page id upper-cased ({', '.join(expected)})")
+
+
 @dataclass(frozen=True)
 class AccountKeys:
     """One PagerDuty account: its REST API key and optional webhook credentials."""
@@ -95,7 +119,8 @@ class AccountKeys:
 class KeySource(Protocol):
     """Where keys come from. Implementations cache as they see fit."""
 
-    def statuspage_key(self) -> str: ...
+    def statuspage_key(self, page: str) -> str:
+        """The Statuspage API key for `page`: the page's own where it has one, else the shared one."""
 
     def accounts(self) -> dict[AccountName, AccountKeys]:
         """Every configured PagerDuty account."""
@@ -105,18 +130,27 @@ class KeySource(Protocol):
 
 
 class EnvKeySource:
-    """Keys from environment variables: STATUSPAGE_KEY, PD_ACCOUNT_<NAME>, and the
-    optional PD_WEBHOOK_SECRET_<NAME> / PD_WEBHOOK_TOKEN_<NAME>; <NAME> is the name upper-cased."""
+    """Keys from environment variables: STATUSPAGE_KEY, the optional STATUSPAGE_KEY_<PAGE ID>,
+    PD_ACCOUNT_<NAME>, and the optional PD_WEBHOOK_SECRET_<NAME> / PD_WEBHOOK_TOKEN_<NAME>;
+    <NAME> is the name upper-cased, <PAGE ID> the page id upper-cased.
+    runtime.key_source checks the STATUSPAGE_KEY_* variables against the pages first."""
 
     def __init__(self, environ: Mapping[str, str] = os.environ, on_secret: Callable[[str], None] = lambda value: None):
         """on_secret: called with every key read, so that the logs mask it."""
         self._environ = environ
         self._on_secret = on_secret
 
-    def statuspage_key(self) -> str:
-        key = self._environ.get("STATUSPAGE_KEY", "").strip()
-        if not key:
-            raise ConfigError("STATUSPAGE_KEY: not set (the Statuspage API key)")
+    def statuspage_key(self, page: str) -> str:
+        own = page_key_variable(page)
+        if own in self._environ:
+            key = self._environ[own].strip()
+            if not key:  # never "use the shared key": that is what leaving it unset says
+                raise ConfigError(f"{own}: set but blank; expected page {page}'s Statuspage API key "
+                                  f"(unset it for the page to use {ENV_STATUSPAGE_KEY})")
+        else:
+            key = self._environ.get(ENV_STATUSPAGE_KEY, "").strip()
+            if not key:
+                raise ConfigError(f"{ENV_STATUSPAGE_KEY}: not set (the Statuspage API key; page {page} has no {own})")
         self._on_secret(key)
         return key
 

@@ -1,38 +1,44 @@
-"""Wires settings, keys, clients and the lock together, once per process.
+"""Wires settings, keys, clients and the locks together, once per process.
 
 A warm function instance reuses one Runtime across requests: HTTP connection
-pools, the tag cache, the component list, the Statuspage token bucket, the key
-cache and the lock survive between webhooks. Everything per process lives here,
-so a test builds its own Runtime instead of patching module globals.
+pools, the tag cache, each page's component list and lock, the Statuspage token
+buckets, the key cache survive between webhooks. Everything per process lives
+here, so a test builds its own Runtime instead of patching module globals.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 
 from .config import Settings, load_settings
 from .errors import UpstreamError
 from .http import TokenBucket, make_session
-from .keys import EnvKeySource, KeySource
-from .lock import SyncLock, make_lock, run_coalesced
+from .keys import EnvKeySource, KeySource, check_page_key_variables
+from .lock import Guard, Outcome, SyncLock, make_locks, run_coalesced
 from .log import Redactor
 from .pagerduty import PagerDutyClient, TagCache
-from .reconcile import Plan
 from .statuspage import ComponentCache, StatuspageClient
-from .sync import sync_once
+from .sync import Round, sync_round
 
 
 class Runtime:
-    def __init__(self, settings: Settings, keys: KeySource, lock: SyncLock,
-                 statuspage_bucket: TokenBucket | None = None):
+    def __init__(self, settings: Settings, keys: KeySource, locks: Mapping[str, SyncLock],
+                 make_bucket: Callable[[], TokenBucket] = TokenBucket):
+        """locks: one per page of settings.statuspage_pages. make_bucket: a new Statuspage token bucket."""
+        if set(locks) != set(settings.statuspage_pages):
+            raise ValueError(f"expected a lock for each page of {settings.statuspage_pages}, found {sorted(locks)}")
         self.settings = settings
         self.keys = keys
-        self.lock = lock
+        self.locks = dict(locks)
         self.policy = settings.policy
-        # Statuspage limits requests per API key: every client of the page shares one bucket.
-        self.statuspage_bucket = statuspage_bucket if statuspage_bucket is not None else TokenBucket()
+        self._make_bucket = make_bucket
+        # Statuspage limits requests per API key, not per page: pages read with one key
+        # share its bucket. By key, so that a rotated key starts a bucket of its own.
+        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets_mutex = threading.Lock()
         self._tag_cache = TagCache()
-        self._components = ComponentCache()
+        self._components = {page: ComponentCache() for page in settings.statuspage_pages}
         self._pagerduty_session = make_session()
         self._statuspage_session = make_session()
         # Fetches Google's public keys to check the periodic sync's ID token (pagerstatus.oidc).
@@ -45,8 +51,8 @@ class Runtime:
         settings = load_settings(environ)
         on_secret = redactor.add if redactor is not None else (lambda value: None)
         keys = key_source(settings, environ, on_secret)
-        lock = make_lock(settings.lock, settings.statuspage_page, settings.project, settings.firestore_database)
-        return cls(settings, keys, lock, **overrides)
+        locks = make_locks(settings.lock, settings.statuspage_pages, settings.project, settings.firestore_database)
+        return cls(settings, keys, locks, **overrides)
 
     def sources(self) -> list[PagerDutyClient]:
         return [
@@ -55,27 +61,46 @@ class Runtime:
             for account in self.keys.accounts().values()
         ]
 
-    def page(self) -> StatuspageClient:
-        return StatuspageClient(self.settings.statuspage_page, self.keys.statuspage_key(),
-                                self.settings.statuspage_api_url, session=self._statuspage_session,
-                                bucket=self.statuspage_bucket, component_cache=self._components)
+    def page(self, page_id: str) -> StatuspageClient:
+        key = self.keys.statuspage_key(page_id)
+        return StatuspageClient(page_id, key, self.settings.statuspage_api_url, session=self._statuspage_session,
+                                bucket=self.bucket(key), component_cache=self._components[page_id])
 
-    def plan(self) -> Plan:
-        """What a sync would do now; writes nothing and takes no lock."""
-        return self._sync_once(guard=lambda: None, dry_run=True)
+    def bucket(self, statuspage_key: str) -> TokenBucket:
+        """The token bucket of every request made with this Statuspage key."""
+        with self._buckets_mutex:
+            if statuspage_key not in self._buckets:
+                self._buckets[statuspage_key] = self._make_bucket()
+            return self._buckets[statuspage_key]
 
-    def sync(self) -> str:
-        """Sync under the lock: "performed", or "queued" when another holder will."""
-        return run_coalesced(self.lock, lambda guard: self._sync_once(guard, self.settings.dry_run))
+    def plan(self) -> Round:
+        """What a sync of every page would do now; writes nothing and takes no lock."""
+        return self._round(dict.fromkeys(self.locks, _unguarded), dry_run=True)
 
-    def _sync_once(self, guard: Callable[[], None], dry_run: bool) -> Plan:
+    def sync(self) -> dict[str, Outcome]:
+        """Sync every page under its lock: per page "performed", "queued" when another holder
+        will sync it again, or the error that stopped it."""
+        return run_coalesced(self.locks, lambda guards: self._round(guards, self.settings.dry_run).failures)
+
+    def _round(self, guards: Mapping[str, Guard], dry_run: bool) -> Round:
         try:
-            return sync_once(self.sources(), self.page(), self.policy, guard, dry_run)
+            result = sync_round(self.sources(), self.page, guards, self.policy,
+                                every_page=len(guards) == len(self.locks), dry_run=dry_run)
         except UpstreamError:
-            # A write may have been refused for a component deleted from the page
-            # since the cached listing: the redelivery's sync lists it afresh.
-            self._components.clear()
+            self._forget_components(guards)
             raise
+        self._forget_components(page for page, error in result.failures.items() if isinstance(error, UpstreamError))
+        return result
+
+    def _forget_components(self, pages: Iterable[str]) -> None:
+        # A write may have been refused for a component deleted from the page
+        # since the cached listing: the redelivery's sync lists it afresh.
+        for page in pages:
+            self._components[page].clear()
+
+
+def _unguarded() -> None:
+    """A plan writes nothing, so nothing needs guarding."""
 
 
 def key_source(settings: Settings, environ: Mapping[str, str], on_secret: Callable[[str], None]) -> KeySource:
@@ -84,4 +109,5 @@ def key_source(settings: Settings, environ: Mapping[str, str], on_secret: Callab
         from .secretmanager import SecretManagerKeySource  # the Google libraries load only when used
 
         return SecretManagerKeySource(project=settings.project or "", on_secret=on_secret)
+    check_page_key_variables(environ, settings.statuspage_pages)
     return EnvKeySource(environ, on_secret)

@@ -2,13 +2,16 @@
 
 Secret ids, the ones Terraform creates (tests/test_terraform.py compares them):
 
-    pagerstatus-statuspage-api-key              the Statuspage API key
+    pagerstatus-statuspage-api-key              the Statuspage API key, for every page
+    pagerstatus-statuspage-<page id>-api-key    optional: a page's own key, which serves it instead
     pagerstatus-pd-<account>-api-key            one per PagerDuty account (required)
     pagerstatus-pd-<account>-webhook-secret     optional: v3 webhook signing secret
     pagerstatus-pd-<account>-webhook-token      optional: shared token
 
-<account> is the account name in its one spelling (pagerstatus.keys). Accounts are found
-by listing the project's secrets: adding an account is adding its secrets, no redeploy.
+<account> is the account name in its one spelling (pagerstatus.keys), <page id> the page id
+as STATUSPAGE_PAGE spells it. Accounts and the pages' own keys are found by listing the
+project's secrets: adding an account is adding its secrets, no redeploy. A page's own key
+secret for a page not in STATUSPAGE_PAGE is not read.
 
 Values are read from versions/latest and cached per instance for ttl_seconds, so a rotated
 key is picked up within that time. While a refresh fails for a transient reason (Secret
@@ -39,14 +42,15 @@ if TYPE_CHECKING:  # the library itself loads when the client is made
 
 SERVICE = "secretmanager"
 STATUSPAGE_SECRET_ID = "pagerstatus-statuspage-api-key"
+PAGE_SECRET_PREFIX, PAGE_SECRET_SUFFIX = "pagerstatus-statuspage-", "-api-key"
 ACCOUNT_SECRET_PREFIX = "pagerstatus-pd-"
 ACCOUNT_SECRET_SUFFIXES = ("-api-key", "-webhook-secret", "-webhook-token")
 _API_KEY_SECRET = re.compile(re.escape(ACCOUNT_SECRET_PREFIX) + "(.*)" + re.escape(ACCOUNT_SECRET_SUFFIXES[0]))
 # `name:` keeps the secrets whose name contains the text: "Secrets whose name contains the
 # "mysecret" substring: name:mysecret" (https://cloud.google.com/secret-manager/docs/filtering,
 # the syntax ListSecretsRequest.filter refers to). It spares listing unrelated secrets;
-# account_names() decides which listed ids are accounts.
-LIST_FILTER = f"name:{ACCOUNT_SECRET_PREFIX}"
+# account_names() decides which listed ids are accounts, statuspage_key() which is a page's.
+LIST_FILTER = "name:pagerstatus-"
 LIST_PAGE_SIZE = 250
 STALE_GRACE_SECONDS = 3600.0
 _LISTING = "(listing)"  # the listing's cache key; no secret id has parentheses
@@ -56,6 +60,11 @@ def account_secret_ids(account: AccountName) -> tuple[str, str, str]:
     """The (api key, webhook secret, webhook token) secret ids of an account."""
     api_key, secret, token = (ACCOUNT_SECRET_PREFIX + account + suffix for suffix in ACCOUNT_SECRET_SUFFIXES)
     return api_key, secret, token
+
+
+def page_secret_id(page: str) -> str:
+    """The secret id of a page's own Statuspage key."""
+    return PAGE_SECRET_PREFIX + page + PAGE_SECRET_SUFFIX
 
 
 def account_names(secret_ids: Iterable[str]) -> set[AccountName]:
@@ -104,8 +113,12 @@ class SecretManagerKeySource:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}  # by secret id, and the listing
 
-    def statuspage_key(self) -> str:
-        return self._fetch(STATUSPAGE_SECRET_ID, self._ttl, self._access)
+    def statuspage_key(self, page: str) -> str:
+        # Like an account's optional secrets: a page's own key secret that is listed must be
+        # readable, never silently replaced by the shared key.
+        own = page_secret_id(page)
+        listed = own in self._fetch(_LISTING, self._ttl, self._list)
+        return self._fetch(own if listed else STATUSPAGE_SECRET_ID, self._ttl, self._access)
 
     def accounts(self) -> dict[AccountName, AccountKeys]:
         secret_ids = self._fetch(_LISTING, self._ttl, self._list)

@@ -1,23 +1,35 @@
-"""One sync: read everything, plan, write. The only place that joins the
-clients to the reconcile core.
+"""One sync round: read everything, plan each page, write. The only place that joins
+the clients to the reconcile core.
 
-Reads happen first and all of them must succeed: a failed read is never taken
-for "no incidents". Writes follow, each behind the lock's guard, so a holder
-that lost its lease stops before writing.
+Reads happen first and must succeed: a failed read is never taken for "no incidents".
+PagerDuty is read once for every page of the round; if any account fails, the round
+stops before any write. A page that cannot be read (or whose writes fail) is that
+page's failure alone: it gets no write after the failure, and the other pages go on.
+Writes follow the reads, each behind its page's guard, so a holder that lost a page's
+lease stops writing to that page.
+
+Routing: every page is planned from all the open PagerDuty incidents, and the core
+keeps what names something on that page (reconcile.plan skips the rest), so the rule
+of what a tag may name lives in the core alone. A tag naming something on no page is
+one Skip of every page's plan: it is logged once per round, and only when the round
+planned every configured page (else it may be on a page another holder syncs).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import log
-from .demand import UNDER_MAINTENANCE
+from .demand import NOT_ON_PAGE, UNDER_MAINTENANCE, Skip
+from .errors import PagerstatusError
 from .models import Component, IncidentWrite, PdIncident, SpIncident
 from .policy import Policy
 from .reconcile import Plan, plan
+
+Guard = Callable[[], None]
 
 # Seconds: how old a component list may be for an open to go by the statuses it shows.
 OPENING_LIST_MAX_AGE = 10.0
@@ -43,27 +55,104 @@ class StatusPage(Protocol):
 
 @dataclass(frozen=True)
 class Observed:
-    pd_incidents: list[PdIncident]
+    """One page as this round read it."""
+
+    page: StatusPage
     components: dict[str, Component]
     sp_incidents: list[SpIncident]
 
 
-def observe(sources: Sequence[IncidentSource], page: StatusPage) -> Observed:
-    """Read every PagerDuty account and the page in parallel; any failure raises."""
-    with ThreadPoolExecutor(max_workers=len(sources) + 2) as pool:
+@dataclass(frozen=True)
+class Round:
+    """What a round did: a plan per page it planned, the error of each page it could not
+    sync, and the tags naming something on no configured page."""
+
+    plans: dict[str, Plan]
+    failures: dict[str, PagerstatusError]
+    skips: tuple[Skip, ...]
+
+
+def sync_round(sources: Sequence[IncidentSource], open_page: Callable[[str], StatusPage],
+               guards: Mapping[str, Guard], policy: Policy, *, every_page: bool, dry_run: bool = False,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Round:
+    """Sync the pages of `guards` once. open_page(page_id) gives the page's client (it may
+    fail: that page's failure); guards[page_id]() runs before each write to that page and
+    raises to stop it. every_page: `guards` names every configured page. clock() is the
+    moment the plans are made at (hold-down and monitoring windows are measured to it)."""
+    with ThreadPoolExecutor(max_workers=len(sources) + len(guards)) as pool:
         incident_reads = [pool.submit(source.open_incidents) for source in sources]
-        components = pool.submit(page.components)
-        sp_incidents = pool.submit(page.unresolved_incidents)
-        # .result() re-raises the first failure; nothing has been written yet.
+        page_reads = {page_id: pool.submit(_read, open_page, page_id) for page_id in guards}
+        # .result() re-raises an account's failure: the round stops, nothing has been written.
         pd_incidents = [incident for read in incident_reads for incident in read.result()]
-        unresolved = sp_incidents.result()
-        listed = components.result()
-        # A tag naming a component the (possibly cached) list lacks may name one just
-        # added to the page: list it afresh rather than skip the component until the
-        # cache expires. A tag that names no component at all costs this read each sync.
+        observed, failures = _results(page_reads)
+        # A tag naming a component no (possibly cached) list has may name one just added to
+        # a page: list the pages afresh rather than skip the component until the copies
+        # expire. A tag that names no component at all costs these reads each round.
+        listed = {cid for seen in observed.values() for cid in seen.components}
         if any(cid not in listed for incident in pd_incidents for cid in incident.component_ids):
-            listed = page.components(max_age=0)
-        return Observed(pd_incidents, with_current_statuses(listed, unresolved), unresolved)
+            fresh, failed = _results({page_id: pool.submit(seen.page.components, max_age=0)
+                                      for page_id, seen in observed.items()})
+            failures.update(failed)
+            observed = {page_id: replace(observed[page_id], components=fresh[page_id]) for page_id in fresh}
+        now = clock()
+        plans, failed = _results({page_id: pool.submit(_planned, page_id, sources, pd_incidents, seen, policy, now)
+                                  for page_id, seen in observed.items()})
+        failures.update(failed)
+
+    skips = _on_no_page(plans) if every_page and not failures else ()
+    for skip in skips:
+        log.warning("skipping tag: component on no configured page", action="skip", component=skip.component_id,
+                    pd_incidents=_behind(skip.pd_incidents))
+    with ThreadPoolExecutor(max_workers=max(len(plans), 1)) as pool:
+        writes = {page_id: pool.submit(apply, page_id, plans[page_id], observed[page_id].page, guards[page_id], dry_run)
+                  for page_id in plans}
+        failures.update(_results(writes)[1])
+    return Round({page_id: plans[page_id] for page_id in plans if page_id not in failures}, failures, skips)
+
+
+def _read(open_page: Callable[[str], StatusPage], page_id: str) -> Observed:
+    page = open_page(page_id)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        components = pool.submit(page.components)
+        unresolved = pool.submit(page.unresolved_incidents)
+        return Observed(page, components.result(), unresolved.result())
+
+
+def _results(futures: Mapping[str, Future]) -> tuple[dict[str, Any], dict[str, PagerstatusError]]:
+    """(results, errors) by page: a PagerstatusError is its page's failure; anything else raises."""
+    results, errors = {}, {}
+    for page_id, future in futures.items():
+        try:
+            results[page_id] = future.result()
+        except PagerstatusError as exc:
+            errors[page_id] = exc
+    return results, errors
+
+
+def _planned(page_id: str, sources: Sequence[IncidentSource], pd_incidents: list[PdIncident], seen: Observed,
+             policy: Policy, now: datetime) -> Plan:
+    result = plan(pd_incidents, with_current_statuses(seen.components, seen.sp_incidents), seen.sp_incidents,
+                  policy, now)
+    if result.opens:
+        # Only an open depends on a status from the component list (under maintenance, it
+        # is held), and the list may be an instance's copy from minutes ago: one from this
+        # round will do, else read it afresh.
+        components = with_current_statuses(seen.page.components(max_age=OPENING_LIST_MAX_AGE), seen.sp_incidents)
+        result = plan(pd_incidents, components, seen.sp_incidents, policy, now)
+    log.info("sync planned", action="plan", page=page_id, accounts=[s.account for s in sources],
+             pd_incidents=len(pd_incidents), sp_incidents=len(seen.sp_incidents),
+             opens=len(result.opens), updates=len(result.updates), resolves=len(result.resolves),
+             pending=len(result.pending))
+    return result
+
+
+def _on_no_page(plans: Mapping[str, Plan]) -> tuple[Skip, ...]:
+    """The skips every page's plan has: tags naming something on none of the pages."""
+    skipped = [{skip.component_id: skip for skip in p.skips if skip.reason == NOT_ON_PAGE} for p in plans.values()]
+    if not skipped:
+        return ()
+    everywhere = set(skipped[0]).intersection(*skipped[1:])
+    return tuple(skip for cid, skip in skipped[0].items() if cid in everywhere)
 
 
 def with_current_statuses(components: dict[str, Component], sp_incidents: Sequence[SpIncident]) -> dict[str, Component]:
@@ -83,9 +172,10 @@ def _behind(incidents: tuple[PdIncident, ...]) -> list[str]:
     return [f"{i.account}/{i.id}" for i in incidents]
 
 
-def apply(plan: Plan, page: StatusPage, guard: Callable[[], None], dry_run: bool = False) -> None:
+def apply(page_id: str, plan: Plan, page: StatusPage, guard: Guard, dry_run: bool = False) -> None:
     """Carry out the plan's writes; guard() runs before each and raises to stop. Each write
-    states whether subscribers are notified, as the plan decided."""
+    states whether subscribers are notified, as the plan decided. Skips of a tag on no page
+    are not logged here: sync_round logs those once a round."""
     mode = "dry-run: would " if dry_run else ""
 
     def write(call: Callable[..., Any], *args: Any) -> Any:
@@ -95,53 +185,32 @@ def apply(plan: Plan, page: StatusPage, guard: Callable[[], None], dry_run: bool
         return call(*args)
 
     for skip in plan.skips:
-        # A component under maintenance is held on purpose; a tag naming nothing is a mistake.
-        report = log.info if skip.reason == UNDER_MAINTENANCE else log.warning
-        report("skipping tag: " + skip.reason, action="skip", component=skip.component_id,
-               pd_incidents=_behind(skip.pd_incidents))
+        if skip.reason != NOT_ON_PAGE:
+            # A component under maintenance is held on purpose; an empty group is a mistake.
+            report = log.info if skip.reason == UNDER_MAINTENANCE else log.warning
+            report("skipping tag: " + skip.reason, action="skip", page=page_id, component=skip.component_id,
+                   pd_incidents=_behind(skip.pd_incidents))
     for action in plan.opens:
         incident_id = write(page.create_incident, IncidentWrite(
             name=action.name, status="investigating", body=action.body, components=action.components,
             component_ids=tuple(sorted(action.components)), metadata=action.metadata,
             deliver_notifications=action.notify))
-        log.info(f"{mode}open incident", action="open", component=action.target_id, components=action.components,
-                 notify=action.notify, incident=incident_id, pd_incidents=_behind(action.pd_incidents))
+        log.info(f"{mode}open incident", action="open", page=page_id, component=action.target_id,
+                 components=action.components, notify=action.notify, incident=incident_id,
+                 pd_incidents=_behind(action.pd_incidents))
     for update in plan.updates:
         write(page.update_incident, update.incident_id, IncidentWrite(
             status=update.status, body=update.body, components=update.components,
             component_ids=update.component_ids, deliver_notifications=update.notify))
-        log.info(f"{mode}update incident", action="update", reason=update.reason, incident=update.incident_id,
-                 status=update.status, components=update.components, notify=update.notify,
-                 pd_incidents=_behind(update.pd_incidents))
+        log.info(f"{mode}update incident", action="update", page=page_id, reason=update.reason,
+                 incident=update.incident_id, status=update.status, components=update.components,
+                 notify=update.notify, pd_incidents=_behind(update.pd_incidents))
     for resolve in plan.resolves:
         write(page.update_incident, resolve.incident_id, IncidentWrite(
             status="resolved", body=resolve.body, components=resolve.components,
             deliver_notifications=resolve.notify))
-        log.info(f"{mode}resolve incident", action="resolve", reason=resolve.reason, incident=resolve.incident_id,
-                 components=resolve.components, notify=resolve.notify)
+        log.info(f"{mode}resolve incident", action="resolve", page=page_id, reason=resolve.reason,
+                 incident=resolve.incident_id, components=resolve.components, notify=resolve.notify)
     for pending in plan.pending:
-        log.info(f"{pending.action} pending", action="pending", pending=pending.action, target=pending.target,
-                 due=pending.due.isoformat(), pd_incidents=_behind(pending.pd_incidents))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def sync_once(sources: Sequence[IncidentSource], page: StatusPage, policy: Policy,
-              guard: Callable[[], None], dry_run: bool = False, clock: Callable[[], datetime] = utc_now) -> Plan:
-    observed = observe(sources, page)
-    now = clock()
-    result = plan(observed.pd_incidents, observed.components, observed.sp_incidents, policy, now)
-    if result.opens:
-        # Only an open depends on a status from the component list (under maintenance, it
-        # is held), and the list may be an instance's copy from minutes ago: one from this
-        # sync will do, else read it afresh.
-        components = with_current_statuses(page.components(max_age=OPENING_LIST_MAX_AGE), observed.sp_incidents)
-        result = plan(observed.pd_incidents, components, observed.sp_incidents, policy, now)
-    log.info("sync planned", action="plan", accounts=[s.account for s in sources],
-             pd_incidents=len(observed.pd_incidents), sp_incidents=len(observed.sp_incidents),
-             opens=len(result.opens), updates=len(result.updates), resolves=len(result.resolves),
-             pending=len(result.pending))
-    apply(result, page, guard, dry_run)
-    return result
+        log.info(f"{pending.action} pending", action="pending", page=page_id, pending=pending.action,
+                 target=pending.target, due=pending.due.isoformat(), pd_incidents=_behind(pending.pd_incidents))

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
-from sandbox.seed import DEMO_ACCOUNT, DEMO_PAGE_ID, DEMO_PD_KEY, DEMO_SP_KEY, seed_demo
+from sandbox.seed import DEMO_ACCOUNT, DEMO_PAGE_ID, DEMO_PARTNER_PAGE_ID, DEMO_PD_KEY, DEMO_SP_KEY, seed_demo
 from sandbox.server import SandboxServer
 from sandbox.state import SandboxState
 
@@ -89,7 +89,7 @@ def demo_settings(sandbox: SandboxServer, open_after: str = DEMO_OPEN_AFTER,
     """What the demo's function plans with: its page, account and policy. The printed `plan`
     command sets exactly these, so that it plans as the function does."""
     return {
-        "STATUSPAGE_PAGE": DEMO_PAGE_ID,
+        "STATUSPAGE_PAGE": f"{DEMO_PAGE_ID},{DEMO_PARTNER_PAGE_ID}",  # both pages, one key
         "STATUSPAGE_KEY": DEMO_SP_KEY,
         "STATUSPAGE_API_URL": sandbox.statuspage_url,
         "PAGERDUTY_API_URL": sandbox.pagerduty_url,
@@ -164,10 +164,13 @@ def demo_guide(function_url: str, sandbox: SandboxServer, seeded: dict, settings
     open_after, monitor_for = settings["PAGERSTATUS_OPEN_AFTER"], settings["PAGERSTATUS_MONITOR_FOR"]
     fire = f"ID=$(curl -s -XPOST -H \"Content-Type: application/json\" --data '{{\"monitor\":\"datadog-api\"}}' {control} | {take_id}); echo $ID"
     plan = " ".join(f"{name}={shlex.quote(value)}" for name, value in settings.items())
+    pages = seeded["statuspage"]["pages"]
+    partner_api = pages[DEMO_PARTNER_PAGE_ID]["components"]["Partner API"]
+    page_urls = "".join(f"\n    {page['name']:<32}  {sandbox.url}/pages/{page_id}" for page_id, page in pages.items())
     return f"""
 pagerstatus demo: nothing here talks to the real PagerDuty or Statuspage.
 
-  status page (open it in a browser)  {sandbox.url}/
+  status pages (open in a browser)    {sandbox.url}/{page_urls}
   the function                        {function_url}/demo   (PagerDuty account "demo")
   sandbox PagerDuty API               {sandbox.pagerduty_url}
   sandbox Statuspage API              {sandbox.statuspage_url}
@@ -199,6 +202,10 @@ subscribers were notified (PAGERSTATUS_NOTIFY: by default an open, an escalation
        curl -s -XPOST {control}/$ID/resolve
   The Pingdom monitor "pingdom-website" works the same way for Website; "datadog-platform" names the
   component group Platform and opens one incident over its members, Database and Payments.
+  7. One function feeds both pages: a monitor tagged component:{partner_api} (Partner API, a component of the
+     second page) fires and is acknowledged; {open_after} later the incident opens on {pages[DEMO_PARTNER_PAGE_ID]["name"]} only:
+       ID2=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"monitor":"datadog-partner-api","status":"acknowledged"}}' {control} | {take_id}); echo $ID2
+       curl -s -XPOST {control}/$ID2/resolve
   The periodic sync, as Cloud Scheduler calls it (the sandbox signs the ID token in Google's place):
        TOKEN=$(curl -s -XPOST -H "Content-Type: application/json" --data '{{"audience":"{DEMO_SCHEDULER_AUDIENCE}","email":"{DEMO_SCHEDULER_SERVICE_ACCOUNT}"}}' {sandbox.url}/_sandbox/oidc/token | {take_token})
        curl -s -XPOST -H "Authorization: Bearer $TOKEN" {function_url}/_sync

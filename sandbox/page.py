@@ -1,7 +1,8 @@
-"""The status page as its readers see it, at the sandbox's `/`: read-only,
-refreshing itself, every text escaped. Components are listed with their groups;
-each incident shows its stage (investigating, monitoring, ...), and each update
-whether its subscribers were notified, which a real page shows only in its emails."""
+"""The status pages as their readers see them: each at the sandbox's `/pages/<id>`, and an
+index of them at `/`. Read-only, refreshing themselves, every text escaped. Components are
+listed with their groups; each incident shows its stage (investigating, monitoring, ...),
+and each update whether its subscribers were notified, which a real page shows only in its
+emails."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from flask import Blueprint, Response
+from werkzeug.exceptions import NotFound
 
 from sandbox.base import now
 from sandbox.state import SandboxState
@@ -75,10 +77,16 @@ def _row(state: StatuspageState, component: Component) -> str:
             f'<span class="status">{escape(STATUS_LABELS[status])}</span></li>')
 
 
+def _headline(state: StatuspageState, page: Page) -> tuple[str, str]:
+    """(the page's worst component status, its banner text)."""
+    worst = max((c.status for c in state.page_components(page.id)), key=COMPONENT_STATUSES.index,
+                default="operational")
+    return worst, "All Systems Operational" if worst == "operational" else STATUS_LABELS[worst]
+
+
 def _page(state: StatuspageState, page: Page, moment: datetime) -> str:
     components = state.page_components(page.id)
-    worst = max((c.status for c in components), key=COMPONENT_STATUSES.index, default="operational")
-    headline = "All Systems Operational" if worst == "operational" else STATUS_LABELS[worst]
+    worst, headline = _headline(state, page)
     # Ungrouped components and groups in page order, each group followed by its members.
     rows = "".join(_row(state, c) + "".join(_row(state, m) for m in components if m.group_id == c.id)
                    for c in components if c.group_id is None)
@@ -98,27 +106,49 @@ def _page(state: StatuspageState, page: Page, moment: datetime) -> str:
     )
 
 
-def render(state: StatuspageState) -> str:
-    moment = now()
-    pages = [_page(state, p, moment) for p in sorted(state.pages.values(), key=lambda p: p.id)]
-    body = "".join(pages) or (
-        '<p class="muted">No status page yet: create one with POST /_sandbox/statuspage/pages, '
-        'or seed the demo with POST /_sandbox/reset {"seed": "demo"}.</p>'
-    )
+def _document(title: str, body: str) -> str:
     return (
         '<!doctype html><html><head><meta charset="utf-8">'
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
-        f"<title>Status (pagerstatus sandbox)</title><style>{_STYLE}</style></head>"
+        f"<title>{escape(title)} (pagerstatus sandbox)</title><style>{_STYLE}</style></head>"
         f'<body>{body}<p class="muted">pagerstatus sandbox - refreshes every {REFRESH_SECONDS} s</p>'
         "</body></html>"
     )
+
+
+def _index_row(state: StatuspageState, page: Page) -> str:
+    worst, headline = _headline(state, page)
+    return (f'<li class="component status-{escape(worst)}"><a class="name" href="/pages/{escape(page.id)}">'
+            f'{escape(page.name)}</a><span class="status">{escape(headline)}</span></li>')
+
+
+def render_index(state: StatuspageState) -> str:
+    """Every page, linked, with its banner."""
+    rows = "".join(_index_row(state, page) for page in sorted(state.pages.values(), key=lambda p: p.id))
+    body = f'<h1>Status pages</h1><ul class="components pages">{rows}</ul>' if rows else (
+        '<p class="muted">No status page yet: create one with POST /_sandbox/statuspage/pages, '
+        'or seed the demo with POST /_sandbox/reset {"seed": "demo"}.</p>'
+    )
+    return _document("Status pages", body)
+
+
+def render(state: StatuspageState, page_id: str) -> str:
+    """One page; NotFound for a page the sandbox does not have."""
+    page = state.pages.get(page_id)
+    if page is None:
+        raise NotFound(f"no status page {page_id!r}")
+    return _document(page.name, '<p class="muted"><a href="/">All status pages</a></p>' + _page(state, page, now()))
 
 
 def create_blueprint(state: SandboxState) -> Blueprint:
     blueprint = Blueprint("page", __name__)
 
     @blueprint.get("/")
-    def status_page() -> Response:
-        return Response(render(state.statuspage), mimetype="text/html")
+    def index() -> Response:
+        return Response(render_index(state.statuspage), mimetype="text/html")
+
+    @blueprint.get("/pages/<page_id>")
+    def status_page(page_id: str) -> Response:
+        return Response(render(state.statuspage, page_id), mimetype="text/html")
 
     return blueprint

@@ -5,10 +5,12 @@
 module "pagerstatus" {
   source = "./modules/pagerstatus"
 
-  project_id         = var.project_id
-  region             = var.region
-  statuspage_page_id = var.statuspage_page_id
-  statuspage_api_key = var.statuspage_api_key
+  project_id               = var.project_id
+  region                   = var.region
+  statuspage_pages         = var.statuspage_pages
+  statuspage_page_id       = var.statuspage_page_id
+  statuspage_api_key       = var.statuspage_api_key
+  statuspage_page_api_keys = var.statuspage_page_api_keys
   # The Terraform-only fields (terraform_token, service_ids) stay here.
   pagerduty_accounts = {
     for name, account in var.pagerduty_accounts : name => {

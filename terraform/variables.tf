@@ -12,14 +12,28 @@ variable "region" {
   default     = "us-central1"
 }
 
+variable "statuspage_pages" {
+  type        = list(string)
+  description = "IDs of the Atlassian Statuspage pages the function keeps truthful, e.g. [\"abcd1234efgh\", \"ijkl5678mnop\"]."
+  default     = []
+}
+
 variable "statuspage_page_id" {
   type        = string
-  description = "ID of the Atlassian Statuspage page the function keeps truthful."
+  description = "Deprecated: the one page of earlier versions; use statuspage_pages. Honoured while statuspage_pages is empty."
+  default     = null
 }
 
 variable "statuspage_api_key" {
   type        = string
-  description = "Statuspage API key, stored in Secret Manager; prefer TF_VAR_statuspage_api_key to a file."
+  description = "Statuspage API key for every page without its own, stored in Secret Manager; prefer TF_VAR_statuspage_api_key to a file."
+  sensitive   = true
+}
+
+variable "statuspage_page_api_keys" {
+  type        = map(string)
+  description = "Optional Statuspage API key per page ID of statuspage_pages, for a page statuspage_api_key cannot reach (TF_VAR_statuspage_page_api_keys)."
+  default     = {}
   sensitive   = true
 }
 

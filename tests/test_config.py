@@ -26,7 +26,11 @@ def test_defaults():
 
 @pytest.mark.parametrize("environ,variable", [
     ({}, "STATUSPAGE_PAGE"),
+    ({"STATUSPAGE_PAGE": " , "}, "STATUSPAGE_PAGE"),
     ({"STATUSPAGE_PAGE": "a/b"}, "STATUSPAGE_PAGE"),
+    ({"STATUSPAGE_PAGE": "abc123 def456"}, "STATUSPAGE_PAGE"),
+    ({"STATUSPAGE_PAGE": "abc123;def456"}, "STATUSPAGE_PAGE"),
+    ({"STATUSPAGE_PAGE": "abc123,def456,ABC123"}, "STATUSPAGE_PAGE"),
     ({**BASE, "PAGERSTATUS_OPEN_ON": "resolved"}, "PAGERSTATUS_OPEN_ON"),
     ({**BASE, "PAGERDUTY_API_URL": "ftp://x"}, "PAGERDUTY_API_URL"),
     ({**BASE, "PAGERSTATUS_INCIDENT_NAME": "{service} down"}, "PAGERSTATUS_INCIDENT_NAME"),
@@ -38,6 +42,14 @@ def test_defaults():
 def test_bad_configuration_names_the_variable(environ, variable):
     with pytest.raises(ConfigError, match=variable):
         load_settings(environ)
+
+
+def test_one_page_or_several_separated_by_commas():
+    assert load_settings(BASE).statuspage_pages == ("abc123",)
+    assert load_settings({"STATUSPAGE_PAGE": " abc123, def456 ,,ghi789"}).statuspage_pages == (
+        "abc123", "def456", "ghi789")
+    with pytest.raises(ConfigError, match=r"^STATUSPAGE_PAGE: expected each page id once .* 'ABC123' twice"):
+        load_settings({"STATUSPAGE_PAGE": "abc123,ABC123"})
 
 
 def severity(text: str):

@@ -208,7 +208,7 @@ def app_in_process(env: dict[str, str]):
     main = sys.modules["main"]  # the module functions-framework just loaded
     # Thousands of syncs in a minute: Statuspage's pacing would make this an hour.
     main.service = Service(lambda: Runtime.from_environment(env, redactor=main.redactor,
-                                                            statuspage_bucket=TokenBucket(capacity=1_000_000)))
+                                                            make_bucket=lambda: TokenBucket(capacity=1_000_000)))
     logs = io.StringIO()
     log.configure(logs)
     try:

@@ -57,8 +57,8 @@ def test_env_accounts_with_their_webhook_credentials():
 
 
 def test_env_keys_missing_name_the_variable():
-    with pytest.raises(ConfigError, match="STATUSPAGE_KEY"):
-        EnvKeySource({}).statuspage_key()
+    with pytest.raises(ConfigError, match=r"^STATUSPAGE_KEY: not set .*page abc123 has no STATUSPAGE_KEY_ABC123"):
+        EnvKeySource({}).statuspage_key("abc123")
     with pytest.raises(ConfigError, match="PD_ACCOUNT_"):
         EnvKeySource({}).accounts()
 
@@ -69,12 +69,26 @@ def test_a_non_canonical_account_variable_is_an_error_not_a_silently_dropped_acc
         EnvKeySource({variable: "key-0123456789", "PD_ACCOUNT_OTHER": "key-9876543210"}).accounts()
 
 
+def test_one_statuspage_key_serves_every_page_unless_a_page_has_its_own():
+    keys = EnvKeySource({"STATUSPAGE_KEY": "sp-shared", "STATUSPAGE_KEY_DEF456": " sp-own\n"})
+    assert keys.statuspage_key("abc123") == "sp-shared"
+    assert keys.statuspage_key("def456") == "sp-own"  # the page id upper-cased, as PD_ACCOUNT_<NAME>
+    assert EnvKeySource({"STATUSPAGE_KEY_DEF456": "sp-own"}).statuspage_key("def456") == "sp-own"
+
+
+def test_a_blank_page_key_is_an_error_never_the_shared_key():
+    keys = EnvKeySource({"STATUSPAGE_KEY": "sp-shared", "STATUSPAGE_KEY_DEF456": "  "})
+    with pytest.raises(ConfigError, match=r"^STATUSPAGE_KEY_DEF456: set but blank; expected page def456's"):
+        keys.statuspage_key("def456")
+
+
 def test_every_key_read_is_handed_to_on_secret_and_hidden_from_repr():
     read: list[str] = []
-    keys = EnvKeySource({**ENV, "STATUSPAGE_KEY": "sp-abcdef"}, on_secret=read.append)
-    keys.statuspage_key()
+    keys = EnvKeySource({**ENV, "STATUSPAGE_KEY": "sp-abcdef", "STATUSPAGE_KEY_P2": "sp2-abcdef"},
+                        on_secret=read.append)
+    keys.statuspage_key("p1"), keys.statuspage_key("p2")
     hugops = keys.accounts()["hugops"]
-    assert sorted(read) == ["k1-abcdef", "k2-abcdef", "sec-abcdef", "sp-abcdef", "tok-abcdef"]
+    assert sorted(read) == ["k1-abcdef", "k2-abcdef", "sec-abcdef", "sp-abcdef", "sp2-abcdef", "tok-abcdef"]
     assert "k1-abcdef" not in repr(hugops) and "tok-abcdef" not in repr(hugops)
 
 

@@ -30,14 +30,22 @@ def test_make_run_demo_end_to_end():
             assert time.monotonic() < deadline and launcher.poll() is None, "".join(lines)
             lines.append(launcher.stdout.readline())
         guide = "".join(lines)
-        sandbox = re.search(r"status page \(open it in a browser\) +(http://127\.0\.0\.1:\d+)/\n", guide).group(1)
+        sandbox = re.search(r"status pages \(open in a browser\) +(http://127\.0\.0\.1:\d+)/\n", guide).group(1)
+        main_page, partner_page = re.findall(rf"^ +Demo Inc\.(?: Partners)? +({re.escape(sandbox)}/pages/\w+)$",
+                                             guide, re.MULTILINE)
         function = re.search(r"the function +(http://127\.0\.0\.1:\d+)/demo ", guide).group(1)
+        index = requests.get(sandbox + "/", timeout=10).text
+        assert all(f'href="{page.removeprefix(sandbox)}"' in index for page in (main_page, partner_page))
 
         def page() -> str:
-            return requests.get(sandbox + "/", timeout=10).text
+            return requests.get(main_page, timeout=10).text
 
-        def statuspage() -> dict:
-            return requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["statuspage"]
+        def statuspage(page_id: str | None = "demopage0001") -> dict:
+            """The sandbox's Statuspage state; its incidents those of page_id (None: every page's)."""
+            state = requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()["statuspage"]
+            if page_id is not None:
+                state["incidents"] = [i for i in state["incidents"] if i["page_id"] == page_id]
+            return state
 
         def age(kind: str, incident_id: str, seconds: int) -> None:
             """Time passes for one incident, instead of the test waiting for it."""
@@ -100,6 +108,18 @@ def test_make_run_demo_end_to_end():
                  what="the backstop sync to resolve the incident after its monitoring window")
         assert {c["status"] for c in statuspage()["components"]} == {"operational"}
 
+        # 7: the partner monitor's incident lands on the second page, and only there.
+        partner_request = re.search(r"--data '(\{\"monitor\":\"datadog-partner-api\".*?\})' (\S+)", guide)
+        partner = requests.post(partner_request.group(2), data=partner_request.group(1),
+                                headers={"Content-Type": "application/json"}, timeout=10).json()
+        assert partner["webhook"]["body"] == ["Performed sync"]
+        age("pd", partner["incident"]["id"], 10)
+        wait_for(lambda: "Investigating errors in Partner API" in requests.get(partner_page, timeout=10).text,
+                 what="the backstop sync to open the partner incident")
+        assert "Partner API" not in page()
+        assert f"{control}/$ID2/resolve" in guide
+        requests.post(f"{control}/{partner['incident']['id']}/resolve", timeout=10)
+
         # The periodic sync as printed: a token from the sandbox's issuer, then POST /_sync.
         token_request = re.search(r"--data '(\{\"audience\".*?\})' (\S+/_sandbox/oidc/token)", guide)
         token = requests.post(token_request.group(2), data=token_request.group(1),
@@ -108,6 +128,8 @@ def test_make_run_demo_end_to_end():
         scheduled = requests.post(f"{function}/_sync", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert (scheduled.status_code, scheduled.json()) == (200, ["Performed sync"])
         assert requests.post(f"{function}/_sync", timeout=10).status_code == 401
+        assert sorted((i["page_id"], i["status"]) for i in statuspage(None)["incidents"]) == [
+            (main_page.rsplit("/", 1)[1], "resolved"), (partner_page.rsplit("/", 1)[1], "monitoring")]
     finally:
         os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
         launcher.wait(timeout=20)

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from pagerstatus.errors import LeaseLost, StillChanging, UpstreamError
-from pagerstatus.lock import Lease, MemoryLock, ProcessGate, SyncLock, make_lock, run_coalesced
+from pagerstatus.errors import LeaseLost, PagerstatusError, StillChanging, UpstreamError
+from pagerstatus.lock import Lease, MemoryLock, ProcessGate, SyncLock, make_locks, run_coalesced
 from pagerstatus.lock.firestore import FirestoreLock, utc_now
 from pagerstatus.runtime import Runtime
 from tests.harness.clock import FakeClock
@@ -59,6 +59,19 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 def actions(out: str) -> list[str]:
     return [json.loads(line).get("action") for line in out.splitlines() if line.startswith("{")]
+
+
+def coalesced(lock: SyncLock, sync_once: Callable[[Callable[[], None]], None], **options: Any) -> str:
+    """run_coalesced with one page: the page's outcome, its error raised."""
+
+    def sync_round(guards):
+        sync_once(guards[PAGE])
+        return {}
+
+    outcome = run_coalesced({PAGE: lock}, sync_round, **options)[PAGE]
+    if isinstance(outcome, PagerstatusError):
+        raise outcome
+    return outcome
 
 
 # -- Behaviour, both implementations ---------------------------------------------------
@@ -114,19 +127,19 @@ def test_webhooks_during_a_sync_are_coalesced_into_one_more_sync(backend: Backen
                 assert list(pool.map(lambda lock: lock.acquire(), queued)) == [None] * len(queued)
         guard()
 
-    assert run_coalesced(holder, sync_once) == "performed"
+    assert coalesced(holder, sync_once) == "performed"
     assert rounds == [1, 2]
     state = backend.snapshot()
     assert state["holder"] is None and state["pending"] is False
     assert actions(capsys.readouterr().out) == ["acquire", *["queued"] * len(queued), "resync", "release"]
-    assert run_coalesced(queued[0], lambda guard: None) == "performed"  # free again
+    assert coalesced(queued[0], lambda guard: None) == "performed"  # free again
 
 
 def test_a_webhook_finding_the_lease_held_is_queued_without_syncing(backend: Backend):
     holder, other = backend.instance(), backend.instance()
     lease = holder.acquire()
     synced: list[int] = []
-    assert run_coalesced(other, lambda guard: synced.append(1)) == "queued"
+    assert coalesced(other, lambda guard: synced.append(1)) == "queued"
     assert synced == []
     assert holder.release(lease) is False
 
@@ -183,7 +196,7 @@ def test_a_holder_that_lost_its_lease_stops_before_writing(backend: Backend):
         writes.append("second")  # must not happen
 
     with pytest.raises(LeaseLost):
-        run_coalesced(a, sync_once)
+        coalesced(a, sync_once)
     assert writes == ["first"]
     assert backend.snapshot()["holder"] == takeover[0].holder  # abandon left the new lease alone
     assert b.release(takeover[0]) is True
@@ -197,7 +210,7 @@ def test_a_failed_sync_frees_the_lease_and_keeps_pending(backend: Backend):
         raise RuntimeError("statuspage exploded")
 
     with pytest.raises(RuntimeError, match="exploded"):
-        run_coalesced(holder, sync_once)
+        coalesced(holder, sync_once)
     state = backend.snapshot()
     assert state["holder"] is None and state["pending"] is True
     lease = other.acquire()  # PagerDuty's redelivery syncs, and that covers the queued change
@@ -215,12 +228,12 @@ def test_syncs_stop_after_max_rounds_and_ask_for_a_redelivery(backend: Backend, 
         guard()
 
     with pytest.raises(StillChanging, match="still arriving"):  # 503: PagerDuty redelivers, that sync covers it
-        run_coalesced(holder, sync_once, max_rounds=3)
+        coalesced(holder, sync_once, max_rounds=3)
     assert len(rounds) == 3
     assert backend.snapshot()["holder"] is None  # the redelivery finds the lease free
     assert "resync-limit" in actions(capsys.readouterr().out)
     with pytest.raises(ValueError):  # not even one round
-        run_coalesced(holder, sync_once, max_rounds=0)
+        coalesced(holder, sync_once, max_rounds=0)
 
 
 # -- Firestore specifics ------------------------------------------------------------------
@@ -306,7 +319,7 @@ def test_unreachable_firestore_fails_fast_and_nothing_syncs(monkeypatch):
         fast = FirestoreLock(client, PAGE, rpc_timeout=0.3)
         synced: list[int] = []
         with pytest.raises(UpstreamError) as info:
-            run_coalesced(fast, lambda guard: synced.append(1))
+            coalesced(fast, lambda guard: synced.append(1))
         assert info.value.service == "firestore"
         assert synced == []  # never a sync without the lock
         lease = Lease(holder="someone", page=PAGE, generation=1)
@@ -326,47 +339,149 @@ def test_a_silent_firestore_times_out_and_nothing_syncs(monkeypatch):
         synced: list[int] = []
         started = time.monotonic()
         with pytest.raises(UpstreamError) as info:
-            run_coalesced(lock, lambda guard: synced.append(1))
+            coalesced(lock, lambda guard: synced.append(1))
         assert time.monotonic() - started < GIVES_UP_WITHIN_S
         assert info.value.service == "firestore" and synced == []
 
 
-# -- make_lock and who keeps the lock ------------------------------------------------------
+# -- make_locks and who keeps the locks ----------------------------------------------------
 
 ENV = {"STATUSPAGE_PAGE": "pg1", "STATUSPAGE_KEY": "sp-key-123456", "PD_ACCOUNT_MAIN": "pd-key-123456"}
 
 
-def test_make_lock_builds_a_new_lock_every_time():
-    first, second = make_lock("memory", "pg1"), make_lock("memory", "pg1")
-    assert isinstance(first, MemoryLock) and first.page_id == "pg1"
-    lease = first.acquire()
-    assert second.acquire() is not None  # no registry behind it: keeping one lock is its owner's job
-    assert first.release(lease) is True
+def test_make_locks_builds_new_locks_every_time_one_per_page():
+    first, second = make_locks("memory", ["pg1", "pg2"]), make_locks("memory", ["pg1"])
+    assert {page: (type(lock), lock.page_id) for page, lock in first.items()} == {
+        "pg1": (MemoryLock, "pg1"), "pg2": (MemoryLock, "pg2")}
+    lease = first["pg1"].acquire()
+    assert first["pg2"].acquire() is not None  # another page, another lease
+    assert second["pg1"].acquire() is not None  # no registry behind it: keeping the locks is their owner's job
+    assert first["pg1"].release(lease) is True
     with pytest.raises(ValueError, match="unknown lock kind"):
-        make_lock("firestor", "pg1")
+        make_locks("firestor", ["pg1"])
 
 
-def test_the_runtime_keeps_one_lock_and_every_sync_goes_through_it():
-    runtime = Runtime.from_environment(ENV)
-    assert isinstance(runtime.lock, MemoryLock) and runtime.lock.page_id == "pg1"
-    lease = runtime.lock.acquire()
-    assert runtime.sync() == "queued"  # behind the held lease: nothing read, nothing written
-    assert runtime.lock.release(lease) is False  # its holder syncs again for it
-    assert Runtime.from_environment(ENV).lock is not runtime.lock
+def test_the_runtime_keeps_one_lock_per_page_and_every_sync_goes_through_them():
+    runtime = Runtime.from_environment({**ENV, "STATUSPAGE_PAGE": "pg1,pg2"})
+    assert {page: lock.page_id for page, lock in runtime.locks.items()} == {"pg1": "pg1", "pg2": "pg2"}
+    assert all(isinstance(lock, MemoryLock) for lock in runtime.locks.values())
+    leases = {page: lock.acquire() for page, lock in runtime.locks.items()}
+    assert runtime.sync() == {"pg1": "queued", "pg2": "queued"}  # behind held leases: nothing read, nothing written
+    assert all(runtime.locks[page].release(lease) is False for page, lease in leases.items())  # their holders resync
+    assert Runtime.from_environment(ENV).locks["pg1"] is not runtime.locks["pg1"]
 
 
-def test_make_lock_firestore_is_a_gate_on_the_projects_database(firestore_project, firestore_clients):
+def test_make_locks_firestore_are_gates_on_the_projects_database_through_one_client(firestore_project,
+                                                                                     firestore_clients):
     from google.cloud import firestore
 
-    lock = make_lock("firestore", "pg1", firestore_project, "lockdb")
-    assert isinstance(lock, ProcessGate) and isinstance(lock.shared, FirestoreLock)
-    assert lock.shared.client.project == firestore_project
-    lease = lock.acquire()
+    locks = make_locks("firestore", ["pg1", "pg2"], firestore_project, "lockdb")
+    assert all(isinstance(lock, ProcessGate) and isinstance(lock.shared, FirestoreLock) for lock in locks.values())
+    assert locks["pg1"].shared.client is locks["pg2"].shared.client
+    assert locks["pg1"].shared.client.project == firestore_project
+    lease = locks["pg1"].acquire()
     assert lease is not None and lease.page == "pg1"
     in_lockdb = FirestoreLock(firestore.Client(project=firestore_project, database="lockdb"), "pg1")
     assert in_lockdb.snapshot()["holder"] == lease.holder
     assert FirestoreLock(firestore_clients(), "pg1").snapshot()["holder"] is None  # not in (default)
-    assert lock.release(lease) is True
+    assert locks["pg2"].shared.snapshot()["holder"] is None  # a document of its own
+    assert locks["pg1"].release(lease) is True
+
+
+# -- run_coalesced over several pages ---------------------------------------------------------
+
+
+def pages(*names: str) -> dict[str, MemoryLock]:
+    return {name: MemoryLock(name, lease_seconds=LEASE, clock=FakeClock(1000.0)) for name in names}
+
+
+def test_each_page_is_synced_under_its_own_lease_and_a_held_one_is_queued():
+    locks = pages("pa", "pb", "pc")
+    other = locks["pb"].acquire()  # another holder has pb
+    rounds: list[set[str]] = []
+
+    def sync_round(guards):
+        rounds.append(set(guards))
+        for guard in guards.values():
+            guard()  # each lease is ours
+        return {}
+
+    assert run_coalesced(locks, sync_round) == {"pa": "performed", "pb": "queued", "pc": "performed"}
+    assert rounds == [{"pa", "pc"}]
+    assert locks["pa"].snapshot()["holder"] is None and locks["pc"].snapshot()["holder"] is None
+    assert locks["pb"].release(other) is False  # pb's holder syncs again for the queued webhook
+
+
+def test_only_the_pages_with_changes_pending_sync_again():
+    locks = pages("pa", "pb")
+    rounds: list[set[str]] = []
+
+    def sync_round(guards):
+        rounds.append(set(guards))
+        if len(rounds) == 1:
+            assert locks["pb"].acquire() is None  # a webhook during the round, queued on pb only
+        return {}
+
+    assert run_coalesced(locks, sync_round) == {"pa": "performed", "pb": "performed"}
+    assert rounds == [{"pa", "pb"}, {"pb"}]
+
+
+def test_a_page_that_fails_is_freed_with_its_error_and_the_others_go_on():
+    locks = pages("pa", "pb")
+    error = UpstreamError("statuspage", "503 after retries")
+    rounds: list[set[str]] = []
+
+    def sync_round(guards):
+        rounds.append(set(guards))
+        if len(rounds) == 1:
+            assert locks["pa"].acquire() is None  # a change for pa arrives: pa syncs again
+            assert locks["pb"].acquire() is None  # and for pb, which fails: its redelivery covers it
+            return {"pb": error}
+        return {}
+
+    assert run_coalesced(locks, sync_round) == {"pa": "performed", "pb": error}
+    assert rounds == [{"pa", "pb"}, {"pa"}]
+    state = locks["pb"].snapshot()
+    assert state["holder"] is None and state["pending"] is True  # freed, its queued change kept
+
+
+def test_a_round_that_raises_frees_every_page_and_raises():
+    locks = pages("pa", "pb")
+
+    def sync_round(guards):
+        raise UpstreamError("pagerduty", "503 after retries")
+
+    with pytest.raises(UpstreamError, match="pagerduty"):
+        run_coalesced(locks, sync_round)
+    assert all(lock.snapshot()["holder"] is None for lock in locks.values())
+
+
+def test_a_page_whose_lease_cannot_be_taken_or_freed_is_that_pages_failure(monkeypatch):
+    locks = pages("pa", "pb", "pc")
+    down = UpstreamError("firestore", "unreachable")
+
+    def fail(*args: Any) -> Any:
+        raise down
+
+    monkeypatch.setattr(locks["pa"], "acquire", fail)
+    monkeypatch.setattr(locks["pb"], "release", fail)
+    synced: list[set[str]] = []
+    assert run_coalesced(locks, lambda guards: synced.append(set(guards)) or {}) == {
+        "pa": down, "pb": down, "pc": "performed"}
+    assert synced == [{"pb", "pc"}]  # never a sync without the lease
+    assert locks["pb"].snapshot()["holder"] is None  # abandoned, so the redelivery finds it free
+
+
+def test_a_page_still_changing_after_max_rounds_asks_for_a_redelivery_alone():
+    locks = pages("pa", "pb")
+
+    def sync_round(guards):
+        assert locks["pb"].acquire() is None  # pb's changes keep arriving
+        return {}
+
+    outcomes = run_coalesced(locks, sync_round, max_rounds=3)
+    assert outcomes["pa"] == "performed" and isinstance(outcomes["pb"], StillChanging)
+    assert locks["pb"].snapshot()["holder"] is None
 
 
 # -- ProcessGate: one instance's own webhooks never contend in Firestore -----------------
@@ -418,7 +533,7 @@ def test_gate_run_coalesced_resyncs_for_a_webhook_during_the_sync():
     def sync(guard):
         rounds.append(1)
         if len(rounds) == 1:
-            assert run_coalesced(gate, lambda g: None) == "queued"
+            assert coalesced(gate, lambda g: None) == "queued"
 
-    assert run_coalesced(gate, sync) == "performed"
+    assert coalesced(gate, sync) == "performed"
     assert len(rounds) == 2

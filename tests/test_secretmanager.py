@@ -191,50 +191,64 @@ def test_unknown_names_are_cached_briefly_so_a_scan_costs_one_list_call(fake, so
     assert fake.listings == 2
 
 
+def test_a_page_with_its_own_key_secret_is_read_with_it_and_the_others_with_the_shared_one(fake, source):
+    fake.values["pagerstatus-statuspage-page2-api-key"] = "sp-key-page2"
+    assert source.statuspage_key("page2") == "sp-key-page2"
+    assert source.statuspage_key("page1") == "sp-key-0001"
+    assert fake.listings == 1  # the listing that finds the accounts finds the pages' own keys too
+
+
+def test_a_pages_own_key_secret_that_cannot_be_read_is_an_error_never_the_shared_key(fake, source):
+    fake.values["pagerstatus-statuspage-page2-api-key"] = DISABLED
+    with pytest.raises(ConfigError, match="secret 'pagerstatus-statuspage-page2-api-key'"):
+        source.statuspage_key("page2")
+    assert "pagerstatus-statuspage-api-key" not in fake.accessed
+
+
 # -- Caching and rotation ---------------------------------------------------------------
 
 
 def test_values_and_the_listing_are_cached_for_the_ttl_then_read_again(fake, source, clock):
-    assert source.statuspage_key() == "sp-key-0001"  # stripped
+    assert source.statuspage_key("page1") == "sp-key-0001"  # stripped
     assert set(source.accounts()) == {"alpha", "beta_2"}
     calls = fake.calls
     fake.values.update({"pagerstatus-statuspage-api-key": "sp-key-0002", "pagerstatus-pd-alpha-api-key": "pd-alpha-2",
                         "pagerstatus-pd-delta-api-key": "pd-delta-key-1"})
     del fake.values["pagerstatus-pd-beta_2-api-key"]
     clock.advance(TTL - 1)
-    assert source.statuspage_key() == "sp-key-0001"
+    assert source.statuspage_key("page1") == "sp-key-0001"
     assert source.accounts()["alpha"].api_key == "pd-alpha-key-1"
     assert fake.calls == calls  # a warm instance does not call Secret Manager
     clock.advance(1)
-    assert source.statuspage_key() == "sp-key-0002"
+    assert source.statuspage_key("page1") == "sp-key-0002"
     assert {name: keys.api_key for name, keys in source.accounts().items()} == {
         "alpha": "pd-alpha-2", "delta": "pd-delta-key-1"}  # an added account, without a redeploy
 
 
 @pytest.mark.parametrize("failing", ["value", "listing"])
 def test_a_transient_failure_serves_the_cached_value_and_does_not_retry_at_once(fake, source, clock, capsys, failing):
-    source.accounts(), source.statuspage_key()
+    source.accounts(), source.statuspage_key("page1")
     if failing == "listing":
         fake.listing_error = UNAVAILABLE
     else:
         fake.values["pagerstatus-statuspage-api-key"] = UNAVAILABLE
     clock.advance(TTL)
-    assert source.statuspage_key() == "sp-key-0001" and set(source.accounts()) == {"alpha", "beta_2"}
+    assert source.statuspage_key("page1") == "sp-key-0001" and set(source.accounts()) == {"alpha", "beta_2"}
     assert "secret-stale" in capsys.readouterr().out
     calls = fake.calls
     clock.advance(1)
-    assert source.statuspage_key() == "sp-key-0001" and set(source.accounts()) == {"alpha", "beta_2"}
+    assert source.statuspage_key("page1") == "sp-key-0001" and set(source.accounts()) == {"alpha", "beta_2"}
     assert fake.calls == calls  # no new attempt for a while
     clock.advance(10_000)  # far past the grace period: the outage is reported
     with pytest.raises(UpstreamError):
-        source.statuspage_key(), source.accounts()
+        source.statuspage_key("page1"), source.accounts()
 
 
 # -- Errors -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("secret_id,read", [
-    ("pagerstatus-statuspage-api-key", lambda source: source.statuspage_key()),
+    ("pagerstatus-statuspage-api-key", lambda source: source.statuspage_key("page1")),
     ("pagerstatus-pd-alpha-api-key", lambda source: source.accounts()),
     # Listed, but without an enabled version: an optional secret that exists fails closed.
     ("pagerstatus-pd-alpha-webhook-secret", lambda source: source.account(AccountName("alpha"))),
@@ -265,17 +279,18 @@ def test_a_secret_found_missing_makes_the_next_request_list_again(fake, source, 
 def test_a_bad_value_is_a_config_error(fake, source, value, problem):
     fake.values["pagerstatus-statuspage-api-key"] = value
     with pytest.raises(ConfigError, match=problem):
-        source.statuspage_key()
+        source.statuspage_key("page1")
 
 
 def test_permission_denied_names_the_missing_role_and_is_never_served_stale(fake, source, clock):
-    source.statuspage_key()
+    source.statuspage_key("page1")
     fake.values["pagerstatus-statuspage-api-key"] = DENIED
     clock.advance(TTL)
     with pytest.raises(UpstreamError, match=r"secretmanager: accessing secret 'pagerstatus-statuspage-api-key': "
                                             r"permission denied: .*roles/secretmanager\.secretAccessor"):
-        source.statuspage_key()
+        source.statuspage_key("page1")
     fake.listing_error = (403, "PERMISSION_DENIED", "Permission 'secretmanager.secrets.list' denied.")
+    clock.advance(TTL)  # the listing the key's read refreshed has expired too
     with pytest.raises(UpstreamError, match=r"listing secrets .*secretmanager\.secrets\.list on the project"):
         source.accounts()
 
@@ -286,7 +301,7 @@ def test_unavailable_is_an_upstream_error_within_the_timeout(fake, source):
     fake.values["pagerstatus-statuspage-api-key"] = UNAVAILABLE
     started = time.monotonic()
     with pytest.raises(UpstreamError) as info:
-        source.statuspage_key()
+        source.statuspage_key("page1")
     assert time.monotonic() - started < 20
     assert info.value.service == "secretmanager"
 
@@ -295,7 +310,7 @@ def test_every_value_read_is_handed_to_on_secret(fake, clock):
     read: list[str] = []
     source = SecretManagerKeySource(PROJECT, client=rest_client(), ttl_seconds=TTL, clock=clock, rpc_timeout=0.5,
                                     on_secret=read.append)
-    source.accounts(), source.statuspage_key()
+    source.accounts(), source.statuspage_key("page1")
     assert sorted(read) == sorted(value.strip() for secret_id, value in fake.values.items()
                                   if secret_id.startswith(("pagerstatus-pd-alpha", "pagerstatus-pd-beta_2",
                                                            "pagerstatus-statuspage")))
@@ -307,11 +322,11 @@ def test_every_value_read_is_handed_to_on_secret(fake, clock):
 def test_the_client_is_created_lazily(monkeypatch, fake):
     factory = Mock(side_effect=lambda *args, **kwargs: rest_client())
     monkeypatch.setattr(secretmanager, "SecretManagerServiceClient", factory)
-    source = key_source(Settings(statuspage_page="p1", secrets="secretmanager", project=PROJECT), {},
+    source = key_source(Settings(statuspage_pages=("p1",), secrets="secretmanager", project=PROJECT), {},
                         lambda value: None)
     assert isinstance(source, SecretManagerKeySource) and source.project == PROJECT
     assert factory.call_count == 0  # no client, no credentials at construction
-    assert source.statuspage_key() == "sp-key-0001"
+    assert source.statuspage_key("page1") == "sp-key-0001"
     source.accounts()
     assert factory.call_count == 1
 

@@ -1,32 +1,42 @@
-"""The sync's order of work with in-memory stand-ins: reads first, then guarded writes."""
+"""A sync round with in-memory stand-ins: reads first, then guarded writes, page by page."""
+import json
+
 import pytest
 
-from pagerstatus.errors import LeaseLost, UpstreamError
+from pagerstatus.errors import ConfigError, LeaseLost, UpstreamError
 from pagerstatus.models import Component, PdIncident, SpIncident
 from pagerstatus.policy import Policy
-from pagerstatus.sync import sync_once
+from pagerstatus.sync import sync_round
 
 
 class Source:
     def __init__(self, account, incidents=(), fail=False):
         self.account, self.incidents, self.fail = account, list(incidents), fail
+        self.reads = 0
 
     def open_incidents(self):
+        self.reads += 1
         if self.fail:
             raise UpstreamError(f"pagerduty:{self.account}", "503 after retries")
         return self.incidents
 
 
 class Page:
-    def __init__(self, components, incidents=(), fresh_components=None):
+    def __init__(self, components, incidents=(), fresh_components=None, fail=None):
         self._components = components  # the instance's cached copy, until a fresh listing
         # What a fresh listing shows, when the cached list above is out of date.
         self._fresh_components = fresh_components if fresh_components is not None else components
         self._incidents = list(incidents)
+        self.fail = fail or {}  # method name -> the error it raises
         self.writes = []
         self.fresh_reads = 0
 
+    def _failing(self, method):
+        if method in self.fail:
+            raise self.fail[method]
+
     def components(self, max_age=None):
+        self._failing("components")
         # A fresh listing is young enough for any later max_age but 0; the cached copy is not.
         if max_age == 0 or (max_age is not None and not self.fresh_reads):
             self.fresh_reads += 1
@@ -34,14 +44,22 @@ class Page:
         return self._components
 
     def unresolved_incidents(self):
+        self._failing("unresolved_incidents")
         return self._incidents
 
     def create_incident(self, write):
+        self._failing("create_incident")
         self.writes.append(("create", write))
         return f"new{len(self.writes)}"
 
     def update_incident(self, incident_id, write):
         self.writes.append((incident_id, write))
+
+
+def run(sources, pages, guards=None, every_page=True, dry_run=False):
+    """One round over pages (page id -> Page): every page, unguarded, unless told otherwise."""
+    guards = guards if guards is not None else dict.fromkeys(pages, lambda: None)
+    return sync_round(sources, pages.__getitem__, guards, Policy(), every_page=every_page, dry_run=dry_run)
 
 
 COMPONENTS = {"api": Component("api", "API"), "web": Component("web", "Website", "partial_outage")}
@@ -51,7 +69,7 @@ STALE = SpIncident("S1", "old", "investigating", "2026-01-01T00:00:00Z", frozens
 
 def test_writes_open_and_resolve():
     page = Page(COMPONENTS, [STALE])
-    sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None)
+    result = run([Source("a", [ACKED])], {"p1": page})
     (kind, opened), (resolved_id, resolved) = page.writes
     assert kind == "create" and opened.components == {"api": "partial_outage"} and opened.status == "investigating"
     assert opened.metadata == {"pagerstatus": {"component_id": "api"}}
@@ -59,36 +77,38 @@ def test_writes_open_and_resolve():
     # Both state whether subscribers hear of them (the default policy: opens and resolutions do).
     assert opened.deliver_notifications is True and resolved.deliver_notifications is True
     assert page.fresh_reads == 1  # an open reads the component list afresh (maintenance), once
+    assert set(result.plans) == {"p1"} and result.failures == {} and result.skips == ()
 
 
 def test_nothing_to_open_needs_no_fresh_component_list():
     page = Page(COMPONENTS, [STALE])
-    sync_once([Source("a")], page, Policy(), guard=lambda: None)
+    run([Source("a")], {"p1": page})
     assert [kind for kind, _ in page.writes] == ["S1"] and page.fresh_reads == 0
 
 
 def test_a_component_put_under_maintenance_since_the_cached_list_gets_no_incident():
     fresh = {**COMPONENTS, "api": Component("api", "API", "under_maintenance")}
     page = Page(COMPONENTS, fresh_components=fresh)
-    result = sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None)
-    assert page.writes == [] and [s.component_id for s in result.skips] == ["api"]
+    result = run([Source("a", [ACKED])], {"p1": page})
+    assert page.writes == [] and [s.component_id for s in result.plans["p1"].skips] == ["api"]
+    assert result.skips == ()  # held on its page, not a tag on no page
 
 
-def test_one_failed_account_means_no_writes_at_all():
-    page = Page(COMPONENTS, [STALE])
+def test_one_failed_account_means_no_writes_on_any_page():
+    pages = {"p1": Page(COMPONENTS, [STALE]), "p2": Page({"db": Component("db", "DB")})}
     with pytest.raises(UpstreamError):
-        sync_once([Source("a", [ACKED]), Source("b", fail=True)], page, Policy(), guard=lambda: None)
-    assert page.writes == []
+        run([Source("a", [ACKED]), Source("b", fail=True)], pages)
+    assert [page.writes for page in pages.values()] == [[], []]
 
 
 def test_other_accounts_incident_keeps_component_open():
     page = Page(COMPONENTS, [STALE])
     web = PdIncident("b", "P9", "acknowledged", component_ids=frozenset({"web"}))
-    sync_once([Source("a"), Source("b", [web])], page, Policy(), guard=lambda: None)
+    run([Source("a"), Source("b", [web])], {"p1": page})
     assert page.writes == []
 
 
-def test_guard_runs_before_every_write_and_stops_them():
+def test_guard_runs_before_every_write_and_stops_that_pages_writes():
     page = Page(COMPONENTS, [STALE])
     calls = []
 
@@ -97,15 +117,15 @@ def test_guard_runs_before_every_write_and_stops_them():
         if len(calls) == 2:
             raise LeaseLost("taken over")
 
-    with pytest.raises(LeaseLost):
-        sync_once([Source("a", [ACKED])], page, Policy(), guard=guard)
+    result = run([Source("a", [ACKED])], {"p1": page}, guards={"p1": guard})
     assert calls == [0, 1] and len(page.writes) == 1
+    assert isinstance(result.failures["p1"], LeaseLost) and result.plans == {}
 
 
 def test_dry_run_writes_nothing_but_plans():
     page = Page(COMPONENTS, [STALE])
-    result = sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None, dry_run=True)
-    assert page.writes == [] and result.writes == 2
+    result = run([Source("a", [ACKED])], {"p1": page}, dry_run=True)
+    assert page.writes == [] and result.plans["p1"].writes == 2
 
 
 def test_statuses_come_from_the_unresolved_incidents_not_a_cached_component_list():
@@ -115,15 +135,92 @@ def test_statuses_come_from_the_unresolved_incidents_not_a_cached_component_list
     ours = SpIncident("S2", "ours", "investigating", "2026-01-01T00:00:00Z", frozenset({"api"}), owned=True,
                       components=(Component("api", "API", "partial_outage"),))
     page = Page(cached, [ours])
-    sync_once([Source("a", [ACKED])], page, Policy(), guard=lambda: None)
+    run([Source("a", [ACKED])], {"p1": page})
     assert page.writes == []
 
 
-def test_a_tag_naming_a_component_missing_from_the_cached_list_lists_the_page_afresh():
+def test_a_tag_naming_a_component_missing_from_the_cached_lists_lists_the_pages_afresh():
     added = Component("new", "New service")
     tagged = PdIncident("a", "P2", "acknowledged", component_ids=frozenset({"new"}))
-    page = Page(COMPONENTS, fresh_components={**COMPONENTS, "new": added})
-    sync_once([Source("a", [tagged])], page, Policy(), guard=lambda: None)
-    assert page.fresh_reads == 1  # and none more for the open: this list is fresh
-    [(kind, opened)] = page.writes
-    assert kind == "create" and opened.components == {"new": "partial_outage"}
+    first, second = Page(COMPONENTS), Page({"db": Component("db", "DB")}, fresh_components={"new": added})
+    run([Source("a", [tagged])], {"p1": first, "p2": second})
+    assert (first.fresh_reads, second.fresh_reads) == (1, 1)  # and none more for the open: this list is fresh
+    [(kind, opened)] = second.writes
+    assert kind == "create" and opened.components == {"new": "partial_outage"} and first.writes == []
+
+
+# -- several pages ---------------------------------------------------------------------------
+
+PAGE_2 = {"db": Component("db", "Database"), "queue": Component("queue", "Queue")}
+
+
+def test_a_tag_goes_to_the_page_that_has_the_component_and_pagerduty_is_read_once():
+    source = Source("a", [ACKED, PdIncident("a", "P2", "acknowledged", component_ids=frozenset({"queue"}))])
+    first, second = Page(COMPONENTS), Page(PAGE_2)
+    result = run([source], {"p1": first, "p2": second})
+    assert [write.components for _, write in first.writes] == [{"api": "partial_outage"}]
+    assert [write.components for _, write in second.writes] == [{"queue": "partial_outage"}]
+    assert source.reads == 1 and result.failures == {} and result.skips == ()
+
+
+def test_one_incident_tagged_on_two_pages_opens_one_incident_on_each():
+    both = PdIncident("a", "P3", "acknowledged", component_ids=frozenset({"api", "db"}))
+    first, second = Page(COMPONENTS), Page(PAGE_2)
+    run([Source("a", [both])], {"p1": first, "p2": second})
+    assert [(kind, write.components) for kind, write in first.writes] == [("create", {"api": "partial_outage"})]
+    assert [(kind, write.components) for kind, write in second.writes] == [("create", {"db": "partial_outage"})]
+
+
+@pytest.mark.parametrize("failing", ["components", "unresolved_incidents"])
+def test_a_page_that_cannot_be_read_gets_no_write_and_the_other_page_is_synced(failing):
+    both = PdIncident("a", "P3", "acknowledged", component_ids=frozenset({"api", "db"}))
+    broken = UpstreamError("statuspage", "GET /pages/p2/incidents/unresolved answered 500")
+    first, second = Page(COMPONENTS), Page(PAGE_2, fail={failing: broken})
+    result = run([Source("a", [both])], {"p1": first, "p2": second})
+    assert result.failures == {"p2": broken} and set(result.plans) == {"p1"}
+    assert second.writes == [] and [write.components for _, write in first.writes] == [{"api": "partial_outage"}]
+
+
+def test_a_page_whose_key_cannot_be_read_or_whose_write_fails_does_not_hold_back_the_other():
+    both = PdIncident("a", "P3", "acknowledged", component_ids=frozenset({"api", "db", "queue"}))
+    refused = UpstreamError("statuspage", "POST answered 500")
+    first, second = Page(COMPONENTS, fail={"create_incident": refused}), Page(PAGE_2)
+    result = run([Source("a", [both])], {"p1": first, "p2": second})
+    assert result.failures == {"p1": refused} and len(second.writes) == 2
+
+    blank = ConfigError("STATUSPAGE_KEY_P1: set but blank")
+
+    def open_page(page_id):
+        if page_id == "p1":
+            raise blank
+        return second
+
+    second.writes.clear()
+    result = sync_round([Source("a", [both])], open_page, dict.fromkeys(["p1", "p2"], lambda: None), Policy(),
+                        every_page=True)
+    assert result.failures == {"p1": blank} and len(second.writes) == 2
+
+
+def skip_lines(out: str) -> list[dict]:
+    return [entry for entry in map(json.loads, filter(None, out.splitlines())) if entry.get("action") == "skip"]
+
+
+def test_a_tag_on_no_page_is_logged_once_and_a_tag_on_another_page_never(capsys):
+    tagged = PdIncident("a", "P4", "acknowledged", component_ids=frozenset({"api", "db", "nowhere"}))
+    result = run([Source("a", [tagged])], {"p1": Page(COMPONENTS), "p2": Page(PAGE_2)})
+    assert [skip.component_id for skip in result.skips] == ["nowhere"]
+    lines = skip_lines(capsys.readouterr().out)
+    assert [(line["component"], line["pd_incidents"], line["severity"]) for line in lines] == [
+        ("nowhere", ["a/P4"], "WARNING")]
+
+
+@pytest.mark.parametrize("case", ["another holder has a page", "a page could not be read"])
+def test_a_tag_is_not_called_on_no_page_unless_every_page_was_planned(capsys, case):
+    # db is on p2: while p2 is not planned in this round, the tag may be on it.
+    tagged = PdIncident("a", "P5", "acknowledged", component_ids=frozenset({"db"}))
+    if case == "another holder has a page":
+        result = run([Source("a", [tagged])], {"p1": Page(COMPONENTS)}, every_page=False)
+    else:
+        broken = Page(PAGE_2, fail={"unresolved_incidents": UpstreamError("statuspage", "500")})
+        result = run([Source("a", [tagged])], {"p1": Page(COMPONENTS), "p2": broken})
+    assert result.skips == () and skip_lines(capsys.readouterr().out) == []

@@ -12,10 +12,12 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from pagerstatus.config import load_settings
 from pagerstatus.endpoints import PAGERDUTY_REGION_URLS
 from pagerstatus.errors import ConfigError
 from pagerstatus.keys import ACCOUNT_NAME_PATTERN, AccountName, EnvKeySource, check_distinct
-from pagerstatus.secretmanager import STATUSPAGE_SECRET_ID, account_secret_ids
+from pagerstatus.secretmanager import STATUSPAGE_SECRET_ID, account_secret_ids, page_secret_id
 from pagerstatus.webhook import SYNC_EVENTS, TOKEN_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,8 @@ NOT_SET_BY_TERRAFORM = {
     "PAGERDUTY_API_URL": "API base URL override for the local sandbox and tests",
     "STATUSPAGE_API_URL": "API base URL override for the local sandbox and tests",
     "STATUSPAGE_KEY": "PAGERSTATUS_SECRETS=env only; on Google Cloud the key is in Secret Manager",
+    # STATUSPAGE_KEY_<PAGE ID> for the page the check below reads a key for.
+    "STATUSPAGE_KEY_PAGE1": "PAGERSTATUS_SECRETS=env only; on Google Cloud a page's own key is in Secret Manager",
     "PAGERSTATUS_INCIDENT_NAME": "optional template; the code's default applies",
     "PAGERSTATUS_INCIDENT_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_RESOLVED_BODY": "optional template; the code's default applies",
@@ -212,7 +216,7 @@ def test_fixed_environment_values():
     assert env["PAGERSTATUS_SECRETS"] == "secretmanager"
     assert env["PAGERSTATUS_LOCK"] == "firestore"
     assert env["GOOGLE_CLOUD_PROJECT"] == "${var.project_id}"
-    assert env["STATUSPAGE_PAGE"] == "${var.statuspage_page_id}"
+    assert env["STATUSPAGE_PAGE"] == '${join(",", local.statuspage_pages)}'  # the list, as the code parses it
     assert default("open_on") == "acknowledged"
     assert default("severity") == ""
 
@@ -253,7 +257,7 @@ def test_terraform_sets_exactly_the_variables_the_code_reads():
                                 "PAGERSTATUS_SCHEDULER_AUDIENCE": "https://function.example",
                                 "PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT": "scheduler@project-1.iam.gserviceaccount.com"})
     load_settings(environ)
-    EnvKeySource(environ).statuspage_key()
+    EnvKeySource(environ).statuspage_key("page1")
     assert {"STATUSPAGE_PAGE", "PAGERSTATUS_OIDC_CERTS_URL", "STATUSPAGE_KEY"} <= environ.read, environ.read
     unread = sorted(set(terraform_env()) - environ.read)
     assert not unread, f"Terraform sets {unread}, which the code does not read (a renamed or unimplemented setting)"
@@ -308,11 +312,12 @@ def test_severity_keys_given_twice_are_refused_as_the_code_refuses_them():
 
 def test_secrets_are_labelled_and_auto_replicated():
     secrets = named("resource", of_type="google_secret_manager_secret")
-    assert set(secrets) == {"statuspage_api_key", "account"}
+    assert set(secrets) == {"statuspage_api_key", "statuspage_page_api_key", "account"}
     for name, body in secrets.items():
         assert re.search(r'\bpagerstatus\s*=\s*"true"', body["labels"]), f"{name}: missing label pagerstatus = \"true\""
         assert "auto" in body["replication"][0], f"{name}: replication must be auto {{}}"
     assert re.search(r'"?pagerstatus-account"?\s*=\s*each\.value\.account', secrets["account"]["labels"])
+    assert re.search(r'"?pagerstatus-page"?\s*=\s*lower\(each\.key\)', secrets["statuspage_page_api_key"]["labels"])
 
 
 # -- 4. variables and outputs ----------------------------------------------------------------
@@ -643,3 +648,93 @@ def test_the_backstop_runs_every_minute_when_a_timed_rule_is_on(console, open_af
     schedule = console("local.sync_schedule", open_after=open_after, monitor_for=monitor_for,
                        sync_schedule=sync_schedule)
     assert schedule == f'"{expected}"'
+
+
+# -- 8. several pages ------------------------------------------------------------------------
+
+def terraform_values(variables: dict[str, Any], expressions: dict[str, str], local_names: list[str]) -> dict[str, Any]:
+    """What Terraform itself makes of expressions of modules/pagerstatus (bare, as "${...}" in
+    python-hcl2's output), given values of its variables: the module's declarations of those
+    variables and its locals local_names, alone in a scratch configuration with no provider,
+    which `terraform console` evaluates without an init."""
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is not on PATH; install Terraform >= 1.5 (see test_terraform_fmt)"
+    declared, table = named("variable"), locals_()
+
+    def bare(expression: str) -> str:
+        assert expression.startswith("${") and expression.endswith("}"), expression
+        return expression[2:-1]
+
+    lines = []
+    for name in variables:
+        body = declared[name]
+        kind = body["type"] if body["type"].isidentifier() else bare(body["type"])  # string, or ${list(string)}
+        lines += [f'variable "{name}" {{', f"  type = {kind}", f"  default = {json.dumps(body.get('default'))}",
+                  f"  sensitive = {json.dumps(body.get('sensitive', False))}", "}"]
+    lines += ["locals {", *(f"  {name} = {bare(table[name])}" for name in local_names), "}"]
+    query = "jsonencode({" + ", ".join(f"{name} = {bare(e)}" for name, e in expressions.items()) + "})\n"
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "main.tf").write_text("\n".join(lines) + "\n")
+        (Path(scratch) / "values.tfvars.json").write_text(json.dumps(variables))
+        result = subprocess.run([terraform, "console", "-var-file=values.tfvars.json"], input=query, cwd=scratch,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+PAGE_LOCALS = ["statuspage_pages", "pages_with_own_key", "page_secret_ids"]
+
+
+def page_settings(statuspage_pages: list[str] | None = None, statuspage_page_id: str | None = None,
+                  statuspage_page_api_keys: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the function gets from these page variables: STATUSPAGE_PAGE, the pages' own key
+    secrets, and whether the function's preconditions hold."""
+    function = the_function()
+    checks = {f"precondition_{n}": rule["condition"]
+              for n, rule in enumerate(function["lifecycle"][0]["precondition"])}
+    variables = {"statuspage_pages": statuspage_pages or [], "statuspage_page_id": statuspage_page_id,
+                 "statuspage_page_api_keys": statuspage_page_api_keys or {}}
+    return terraform_values(variables, {"STATUSPAGE_PAGE": terraform_env()["STATUSPAGE_PAGE"],
+                                        "page_secret_ids": "${local.page_secret_ids}", **checks}, PAGE_LOCALS)
+
+
+def test_an_existing_configuration_with_statuspage_page_id_still_deploys_its_one_page():
+    # The variable of earlier versions: its tfvars keep working, and the function reads the same page.
+    settings = page_settings(statuspage_page_id="abcd1234efgh")
+    assert settings["STATUSPAGE_PAGE"] == "abcd1234efgh"
+    assert load_settings({"STATUSPAGE_PAGE": settings["STATUSPAGE_PAGE"]}).statuspage_pages == ("abcd1234efgh",)
+    assert settings["precondition_0"] is True and settings["precondition_1"] is True
+    assert default("statuspage_page_id") is None and default("statuspage_pages") == []
+    assert default("statuspage_page_id", TF_DIR) is None and default("statuspage_pages", TF_DIR) == []
+
+
+def test_statuspage_pages_reach_the_function_as_the_list_it_parses_with_a_secret_per_own_key():
+    settings = page_settings(["abcd1234efgh", "ijkl5678mnop"], statuspage_page_api_keys={"ijkl5678mnop": "key-2"})
+    assert load_settings({"STATUSPAGE_PAGE": settings["STATUSPAGE_PAGE"]}).statuspage_pages == (
+        "abcd1234efgh", "ijkl5678mnop")
+    assert settings["page_secret_ids"] == {"ijkl5678mnop": page_secret_id("ijkl5678mnop")}
+    assert settings["precondition_0"] is True and settings["precondition_1"] is True
+
+
+@pytest.mark.parametrize("pages,page_id,own_keys,failing", [
+    (["abcd1234efgh"], "abcd1234efgh", {}, "precondition_0"),  # both: which is meant?
+    ([], None, {}, "precondition_0"),  # neither
+    (["abcd1234efgh"], None, {"abcd1234efgx": "key-2"}, "precondition_1"),  # a key for no page: a typo
+], ids=["both", "neither", "key-for-no-page"])
+def test_the_function_refuses_ambiguous_or_misspelt_page_variables(pages, page_id, own_keys, failing):
+    settings = page_settings(pages, page_id, own_keys)
+    assert {name: value for name, value in settings.items() if name.startswith("precondition_")} == {
+        "precondition_0": failing != "precondition_0", "precondition_1": failing != "precondition_1"}
+
+
+def test_each_pages_own_key_is_a_secret_the_function_may_read():
+    secrets = named("resource", of_type="google_secret_manager_secret")
+    page_secret = secrets["statuspage_page_api_key"]
+    assert page_secret["for_each"] == "${local.page_secret_ids}" and page_secret["secret_id"] == "${each.value}"
+    version = named("resource", of_type="google_secret_manager_secret_version")["statuspage_page_api_key"]
+    assert version["secret_data"] == "${var.statuspage_page_api_keys[each.key]}"
+    access = named("resource", of_type="google_secret_manager_secret_iam_member")["function_access"]
+    assert "google_secret_manager_secret.statuspage_page_api_key" in access["for_each"]
+    assert access["role"] == "roles/secretmanager.secretAccessor"
+    assert named("variable")["statuspage_page_api_keys"]["sensitive"] is True
+

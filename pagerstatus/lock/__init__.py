@@ -16,78 +16,129 @@ A lease has a holder id, an expiry and, next to it, a *pending* marker:
   503; PagerDuty's redelivery syncs, and any sync reads everything, so the
   webhooks queued behind the failed one are covered too.
 
+Several pages: each page has a lease of its own (a document of its own in Firestore).
+run_coalesced takes the lease of every page it can, syncs those pages together in
+rounds (one round reads PagerDuty once for all of them) and lets each go as soon as
+no change is pending for it. A page whose lease someone else holds is "queued": that
+holder syncs it again. A page that fails is let go at once and reported; the other
+pages go on.
+
 Modules: state (the protocol, Lease and the transitions both backends share),
 memory (MemoryLock, one process), firestore (FirestoreLock, every instance;
-imported only by make_lock, as it loads the Google client libraries), gate
+imported only by make_locks, as it loads the Google client libraries), gate
 (ProcessGate, one process' front for FirestoreLock); run_coalesced is here.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from .. import log
-from ..errors import StillChanging, UpstreamError
+from ..errors import PagerstatusError, StillChanging
 from .gate import ProcessGate
 from .memory import MemoryLock
 from .state import Lease, SyncLock
 
-__all__ = ["Lease", "MemoryLock", "ProcessGate", "SyncLock", "make_lock", "run_coalesced"]
+__all__ = ["Guard", "Lease", "MemoryLock", "Outcome", "ProcessGate", "SyncLock", "make_locks", "run_coalesced"]
+
+#: Called before each write to a page; raises LeaseLost once the page's lease is no longer ours.
+Guard = Callable[[], None]
+#: What became of a page: "performed", "queued" (its lease's holder syncs it again), or what stopped it.
+Outcome = str | PagerstatusError
+T = TypeVar("T")
 
 
-def make_lock(kind: str, page: str, project: str | None = None, database: str = "(default)") -> SyncLock:
-    """A new lock on `page`: kind "memory" or "firestore" (in `project`'s `database`).
+def make_locks(kind: str, pages: Iterable[str], project: str | None = None,
+               database: str = "(default)") -> dict[str, SyncLock]:
+    """A new lock on each page: kind "memory" or "firestore" (in `project`'s `database`,
+    through one client).
 
-    Every call builds a fresh lock; its owner (the Runtime) keeps it for the
+    Every call builds fresh locks; their owner (the Runtime) keeps them for the
     process, since a MemoryLock only guards what shares it, and a ProcessGate
     only coalesces the webhooks that pass through it.
     """
     if kind == "memory":
-        return MemoryLock(page)
+        return {page: MemoryLock(page) for page in pages}
     if kind == "firestore":
-        from .firestore import connect
+        from .firestore import FirestoreLock, connect
 
-        return ProcessGate(connect(page, project, database))
+        client = connect(project, database)
+        return {page: ProcessGate(FirestoreLock(client, page)) for page in pages}
     raise ValueError(f"unknown lock kind {kind!r}: expected memory or firestore")
 
 
-def run_coalesced(lock: SyncLock, sync_once: Callable[[Callable[[], None]], None], max_rounds: int = 5) -> str:
-    """Sync under the lock, again while changes keep arriving: "performed" or "queued".
+def run_coalesced(locks: Mapping[str, SyncLock],
+                  sync_round: Callable[[Mapping[str, Guard]], Mapping[str, PagerstatusError]],
+                  max_rounds: int = 5) -> dict[str, Outcome]:
+    """Sync each page of `locks` under its lease, again while changes keep arriving for it;
+    every page's Outcome.
 
-    sync_once(guard) must call guard() before each write; guard raises LeaseLost
-    once the lease is no longer ours. After max_rounds syncs the lease is freed
-    with any pending marker left set, and StillChanging raised.
+    sync_round(guards) syncs the pages of `guards` once, calling guards[page]() before each
+    write to that page, and answers the errors of the pages it could not sync (their leases
+    are freed at once). An exception it raises stops every page and is raised here. A page
+    still changing after max_rounds syncs is freed with its pending marker left set, and its
+    outcome is StillChanging.
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
-    lease = lock.acquire()
-    if lease is None:
-        return "queued"
-
-    def guard() -> None:
-        lock.check(lease)
+    outcomes: dict[str, Outcome] = {}
+    leases: dict[str, Lease] = {}
+    for page, acquired in _each(locks, lambda page: locks[page].acquire()).items():
+        if isinstance(acquired, Lease):
+            leases[page] = acquired
+        else:
+            outcomes[page] = "queued" if acquired is None else acquired
 
     for _ in range(max_rounds):
+        if not leases:
+            return outcomes
+        guards = {page: functools.partial(locks[page].check, lease) for page, lease in leases.items()}
         try:
-            sync_once(guard)
+            failed = sync_round(guards)
         except BaseException:
-            _abandon_quietly(lock, lease)
+            for page, lease in leases.items():
+                _abandon_quietly(locks[page], lease)
             raise
-        try:
-            released = lock.release(lease)
-        except UpstreamError:
-            # Free the lease if Firestore lets us, so that PagerDuty's redelivery
-            # of this webhook finds it free instead of queueing behind us.
-            _abandon_quietly(lock, lease)
-            raise
-        if released:
-            return "performed"
+        for page, error in failed.items():
+            _abandon_quietly(locks[page], leases.pop(page))
+            outcomes[page] = error
+        for page, released in _each(leases, lambda page: locks[page].release(leases[page])).items():
+            if released is False:
+                continue  # changes arrived during the sync: this page syncs again
+            if isinstance(released, PagerstatusError):
+                # Free the lease if Firestore lets us, so that PagerDuty's redelivery
+                # of this webhook finds it free instead of queueing behind us.
+                _abandon_quietly(locks[page], leases[page])
+            outcomes[page] = "performed" if released is True else released
+            del leases[page]
     # Changes keep arriving: rather than sync forever (or answer 200 and leave
     # the last queued change to chance), free the lease and answer 503, so that
     # PagerDuty redelivers this webhook and its sync covers what came since.
-    _abandon_quietly(lock, lease)
-    log.warning("sync round limit reached with changes still arriving; asking for a redelivery",
-                action="resync-limit", holder=lease.holder, page=lease.page, rounds=max_rounds)
-    raise StillChanging(f"changes still arriving after {max_rounds} syncs; redeliver to sync again")
+    for page, lease in leases.items():
+        _abandon_quietly(locks[page], lease)
+        log.warning("sync round limit reached with changes still arriving; asking for a redelivery",
+                    action="resync-limit", holder=lease.holder, page=page, rounds=max_rounds)
+        outcomes[page] = StillChanging(f"changes still arriving after {max_rounds} syncs; redeliver to sync again")
+    return outcomes
+
+
+def _each(pages: Iterable[str], step: Callable[[str], T]) -> dict[str, T | PagerstatusError]:
+    """step(page) for every page, in parallel (each may be a round trip to Firestore);
+    a PagerstatusError it raises is that page's answer."""
+
+    def run(page: str) -> T | PagerstatusError:
+        try:
+            return step(page)
+        except PagerstatusError as exc:
+            return exc
+
+    pages = list(pages)
+    if len(pages) <= 1:  # no thread for the one page of most deployments
+        return {page: run(page) for page in pages}
+    with ThreadPoolExecutor(max_workers=len(pages)) as pool:
+        return dict(zip(pages, pool.map(run, pages), strict=True))
 
 
 def _abandon_quietly(lock: SyncLock, lease: Lease) -> None:

@@ -9,7 +9,7 @@ lease_seconds is 60).
 Firestore errors become UpstreamError("firestore", ...) within a few seconds
 (pagerstatus.gcp: short timeouts, bounded retries, and every call here passes them:
 the library's own defaults retry for up to 300 s), so the webhook answers 503 and
-PagerDuty retries; no sync ever runs without the lock. Only make_lock imports this
+PagerDuty retries; no sync ever runs without the lock. Only make_locks imports this
 module (it loads google.cloud.firestore and gRPC): `import main` stays free of them.
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def connect(page: str, project: str | None, database: str) -> FirestoreLock:
-    """The lock on `page` in this project's Firestore database, with a client of its own."""
+def connect(project: str | None, database: str) -> firestore.Client:
+    """A client of this project's Firestore database, for the locks of every page."""
     if not project:
         raise ConfigError("GOOGLE_CLOUD_PROJECT: must be set when PAGERSTATUS_LOCK=firestore")
     try:
@@ -55,7 +55,7 @@ def connect(page: str, project: str | None, database: str) -> FirestoreLock:
             "set FIRESTORE_EMULATOR_HOST, or set PAGERSTATUS_LOCK=memory for a local run"
             f" ({exc})"
         ) from None
-    return FirestoreLock(client, page)
+    return client
 
 
 class FirestoreLock(SteppedLock):

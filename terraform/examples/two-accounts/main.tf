@@ -1,4 +1,4 @@
-# Two PagerDuty accounts feeding one Statuspage page: "payments" subscribed account-wide,
+# Two PagerDuty accounts feeding two Statuspage pages: "payments" subscribed account-wide,
 # "platform" only for some services. Each account needs its own pagerduty provider (its own
 # token), hence one provider block and one module block per account.
 
@@ -12,7 +12,7 @@ module "pagerstatus" {
 
   project_id         = var.project_id
   region             = "europe-west1"
-  statuspage_page_id = var.statuspage_page_id
+  statuspage_pages   = var.statuspage_pages
   statuspage_api_key = var.statuspage_api_key
   pagerduty_accounts = {
     payments = { api_key = var.payments_api_key }

@@ -3,9 +3,9 @@ variable "project_id" {
   description = "Google Cloud project that hosts pagerstatus."
 }
 
-variable "statuspage_page_id" {
-  type        = string
-  description = "Statuspage page both PagerDuty accounts feed."
+variable "statuspage_pages" {
+  type        = list(string)
+  description = "Statuspage pages both PagerDuty accounts feed (one key reads them all), e.g. a public and a partner page."
 }
 
 variable "statuspage_api_key" {

@@ -21,7 +21,7 @@ locals {
   function_env = {
     PAGERSTATUS_SECRETS            = "secretmanager"
     GOOGLE_CLOUD_PROJECT           = var.project_id
-    STATUSPAGE_PAGE                = var.statuspage_page_id
+    STATUSPAGE_PAGE                = join(",", local.statuspage_pages)
     PAGERSTATUS_LOCK               = "firestore"
     PAGERSTATUS_FIRESTORE_DATABASE = var.firestore_database
     PAGERSTATUS_OPEN_ON            = var.open_on
@@ -106,7 +106,7 @@ resource "google_cloudfunctions2_function" "pagerstatus" {
   project     = var.project_id
   name        = "pagerstatus"
   location    = var.region
-  description = "Keeps Statuspage page ${var.statuspage_page_id} in step with PagerDuty incidents (webhook: POST /<account>)."
+  description = "Keeps Statuspage pages ${join(", ", local.statuspage_pages)} in step with PagerDuty incidents (webhook: POST /<account>)."
   labels      = local.labels
 
   build_config {
@@ -146,6 +146,18 @@ resource "google_cloudfunctions2_function" "pagerstatus" {
     google_project_iam_member.function_secret_lister,
     google_project_iam_member.function_datastore_user,
   ]
+
+  # Checks across variables (a variable's own validation sees only itself before Terraform 1.9).
+  lifecycle {
+    precondition {
+      condition     = (var.statuspage_page_id == null) != (length(var.statuspage_pages) == 0)
+      error_message = "Set statuspage_pages to the page IDs; statuspage_page_id (deprecated, one page) only instead of it, never both."
+    }
+    precondition {
+      condition     = length(setsubtract(local.pages_with_own_key, local.statuspage_pages)) == 0
+      error_message = "Every key of statuspage_page_api_keys must be a page ID of statuspage_pages, spelt the same."
+    }
+  }
 }
 
 # Unauthenticated invoke is required: PagerDuty webhooks cannot carry a Google identity token.

@@ -3,6 +3,12 @@ locals {
   # and refuses them in for_each. The names are not secret (they appear in URLs and secret IDs).
   accounts = nonsensitive(toset(keys(var.pagerduty_accounts)))
 
+  # statuspage_page_id, the single page of earlier versions, stands in for an empty statuspage_pages
+  # (the function's precondition refuses both set, or neither).
+  statuspage_pages = var.statuspage_page_id == null ? var.statuspage_pages : [var.statuspage_page_id]
+  # Page IDs are not secret; the keys they map to are.
+  pages_with_own_key = nonsensitive(toset(keys(var.statuspage_page_api_keys)))
+
   labels = {
     app        = "pagerstatus"
     managed-by = "terraform"

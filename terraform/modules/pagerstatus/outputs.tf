@@ -25,9 +25,10 @@ output "webhook_urls" {
 }
 
 output "secret_ids" {
-  description = "Secret Manager secret IDs created for the function: the Statuspage key and, per PagerDuty account, its API key, webhook token and (when supplied) webhook signing secret."
+  description = "Secret Manager secret IDs created for the function: the Statuspage key, the pages' own Statuspage keys and, per PagerDuty account, its API key, webhook token and (when supplied) webhook signing secret."
   value = {
-    statuspage_api_key = google_secret_manager_secret.statuspage_api_key.secret_id
+    statuspage_api_key       = google_secret_manager_secret.statuspage_api_key.secret_id
+    statuspage_page_api_keys = { for page, secret in google_secret_manager_secret.statuspage_page_api_key : page => secret.secret_id }
     accounts = {
       for account in local.accounts : account => {
         for kind, secret_id in local.account_secret_ids[account] : kind => secret_id

@@ -1,9 +1,11 @@
 # Secret IDs are a contract with the function (pagerstatus/ reads them by these exact names):
 #   pagerstatus-statuspage-api-key
+#   pagerstatus-statuspage-<page id>-api-key  (optional: a page's own key)
 #   pagerstatus-pd-<account>-api-key
 #   pagerstatus-pd-<account>-webhook-token
 #   pagerstatus-pd-<account>-webhook-secret   (optional)
-# Every secret carries the label pagerstatus=true, per-account ones also pagerstatus-account=<account>:
+# Every secret carries the label pagerstatus=true, per-account ones also pagerstatus-account=<account>,
+# per-page ones pagerstatus-page=<page id>:
 # the function lists secrets at runtime to find its PagerDuty accounts, so adding an account is
 # adding secrets, with no redeploy of the function.
 #
@@ -12,6 +14,9 @@
 
 locals {
   statuspage_secret_id = "pagerstatus-statuspage-api-key"
+
+  # The pages with a key of their own (var.statuspage_page_api_keys).
+  page_secret_ids = { for page in local.pages_with_own_key : page => "pagerstatus-statuspage-${page}-api-key" }
 
   account_secret_ids = {
     for account in local.accounts : account => {
@@ -79,6 +84,30 @@ resource "google_secret_manager_secret_version" "statuspage_api_key" {
   secret_data = var.statuspage_api_key
 }
 
+resource "google_secret_manager_secret" "statuspage_page_api_key" {
+  for_each = local.page_secret_ids
+
+  project   = var.project_id
+  secret_id = each.value
+  labels = merge(local.labels, {
+    pagerstatus      = "true"
+    pagerstatus-page = lower(each.key) # label values are lower-case
+  })
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_version" "statuspage_page_api_key" {
+  for_each = local.page_secret_ids
+
+  secret      = google_secret_manager_secret.statuspage_page_api_key[each.key].id
+  secret_data = var.statuspage_page_api_keys[each.key]
+}
+
 resource "google_secret_manager_secret" "account" {
   for_each = local.account_secrets
 
@@ -112,6 +141,8 @@ resource "google_secret_manager_secret_version" "account" {
 resource "google_secret_manager_secret_iam_member" "function_access" {
   for_each = merge(
     { statuspage_api_key = google_secret_manager_secret.statuspage_api_key.secret_id },
+    # "page:" cannot clash with the accounts' "<account>/<kind>" keys: no account name has a colon.
+    { for page, secret in google_secret_manager_secret.statuspage_page_api_key : "page:${page}" => secret.secret_id },
     { for key, secret in google_secret_manager_secret.account : key => secret.secret_id },
   )
 

@@ -19,24 +19,54 @@ variable "region" {
   }
 }
 
-variable "statuspage_page_id" {
-  type        = string
-  description = "ID of the Atlassian Statuspage page the function keeps truthful (set as STATUSPAGE_PAGE)."
+variable "statuspage_pages" {
+  type        = list(string)
+  description = "IDs of the Atlassian Statuspage pages the function keeps truthful, all of them on every sync (set as STATUSPAGE_PAGE, comma-separated). A component tag goes to the page that has the component."
+  default     = []
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9]+$", var.statuspage_page_id))
+    condition     = alltrue([for page in var.statuspage_pages : can(regex("^[A-Za-z0-9]+$", page))])
+    error_message = "Every statuspage_pages entry must be an alphanumeric page ID from the Statuspage API (manage.statuspage.io/pages/<ID>)."
+  }
+
+  validation {
+    # The function refuses them: ids that differ only in case would share one STATUSPAGE_KEY_<PAGE ID>.
+    condition     = length(distinct([for page in var.statuspage_pages : lower(page)])) == length(var.statuspage_pages)
+    error_message = "statuspage_pages must list each page once (IDs that differ only in case are the same page)."
+  }
+}
+
+variable "statuspage_page_id" {
+  type        = string
+  description = "Deprecated: the one page of earlier versions; use statuspage_pages = [\"<ID>\"] instead. Still honoured when statuspage_pages is empty, so an existing configuration keeps working."
+  default     = null
+
+  validation {
+    condition     = var.statuspage_page_id == null || can(regex("^[A-Za-z0-9]+$", var.statuspage_page_id))
     error_message = "statuspage_page_id must be the alphanumeric page ID from the Statuspage API (manage.statuspage.io/pages/<ID>)."
   }
 }
 
 variable "statuspage_api_key" {
   type        = string
-  description = "Statuspage API key. Stored in Secret Manager as pagerstatus-statuspage-api-key; prefer passing it as TF_VAR_statuspage_api_key."
+  description = "Statuspage API key, for every page without its own in statuspage_page_api_keys. Stored in Secret Manager as pagerstatus-statuspage-api-key; prefer passing it as TF_VAR_statuspage_api_key."
   sensitive   = true
 
   validation {
     condition     = length(var.statuspage_api_key) > 0
     error_message = "statuspage_api_key must not be empty."
+  }
+}
+
+variable "statuspage_page_api_keys" {
+  type        = map(string)
+  description = "Optional Statuspage API key per page ID of statuspage_pages, for a page that statuspage_api_key cannot reach (a page of another Statuspage organisation). Stored in Secret Manager as pagerstatus-statuspage-<page ID>-api-key; the other pages use statuspage_api_key."
+  default     = {}
+  sensitive   = true
+
+  validation {
+    condition     = alltrue([for key in values(var.statuspage_page_api_keys) : length(key) > 0])
+    error_message = "Every statuspage_page_api_keys value must be a non-empty key: leave a page out to use statuspage_api_key."
   }
 }
 
