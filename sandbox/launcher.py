@@ -87,14 +87,15 @@ def demo_environment(sandbox: SandboxServer) -> dict[str, str]:
         PD_ACCOUNT_DEMO=DEMO_PD_KEY,
         PAGERSTATUS_LOCK="memory",
         PAGERSTATUS_SEVERITY="P1=major_outage",
+        # No webhook credential for the demo account, so that a hand-written curl is accepted
+        # too; the end-to-end tests cover signed and token-authenticated webhooks.
+        PAGERSTATUS_ALLOW_UNAUTHENTICATED=DEMO_ACCOUNT,
         PAGERSTATUS_SCHEDULER_AUDIENCE=DEMO_SCHEDULER_AUDIENCE,
         PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT=DEMO_SCHEDULER_SERVICE_ACCOUNT,
         PAGERSTATUS_OIDC_CERTS_URL=f"{sandbox.url}/_sandbox/oidc/certs",
         PYTHONUNBUFFERED="1",
         **LOG_LEVEL,
     )
-    # No webhook secret for the demo account, so a hand-written curl is accepted too;
-    # the end-to-end tests cover signed and token-authenticated webhooks.
     environ.pop("GOOGLE_CLOUD_PROJECT", None)
     return environ
 

@@ -83,3 +83,20 @@ def test_a_region_for_another_spelling_of_the_account_is_an_error_not_the_defaul
     settings = load_settings({**BASE, "PAGERSTATUS_PAGERDUTY_REGIONS": "other-team=eu"})
     with pytest.raises(ConfigError, match=r"PAGERSTATUS_PAGERDUTY_REGIONS: .*'other-team' and 'other_team'"):
         settings.pagerduty_api_url_for(AccountName("other_team"))
+
+
+# -- accounts open to anyone (PAGERSTATUS_ALLOW_UNAUTHENTICATED) ------------------------------
+
+def test_no_account_accepts_unauthenticated_webhooks_by_default():
+    assert load_settings(BASE).allow_unauthenticated == frozenset()
+
+
+def test_accounts_allowed_unauthenticated_are_names_in_any_case():
+    settings = load_settings({**BASE, "PAGERSTATUS_ALLOW_UNAUTHENTICATED": " Demo, other_team ,,"})
+    assert settings.allow_unauthenticated == {AccountName("demo"), AccountName("other_team")}
+
+
+@pytest.mark.parametrize("value", ["bad.name", "a-b,a_b", "_sync"])
+def test_a_bad_allowed_account_names_the_variable(value):
+    with pytest.raises(ConfigError, match="PAGERSTATUS_ALLOW_UNAUTHENTICATED"):
+        load_settings({**BASE, "PAGERSTATUS_ALLOW_UNAUTHENTICATED": value})

@@ -69,6 +69,15 @@ def test_a_non_canonical_account_variable_is_an_error_not_a_silently_dropped_acc
         EnvKeySource({variable: "key-0123456789", "PD_ACCOUNT_OTHER": "key-9876543210"}).accounts()
 
 
+@pytest.mark.parametrize("variable", ["PD_WEBHOOK_TOKEN_HUGOPS", "PD_WEBHOOK_SECRET_HUGOPS"])
+@pytest.mark.parametrize("blank", ["", " ", "\t\n "])
+def test_a_blank_webhook_credential_is_an_error_never_no_credential(variable, blank):
+    keys = EnvKeySource({"PD_ACCOUNT_HUGOPS": "k1-abcdef", variable: blank})
+    for read in (lambda: keys.account(AccountName("hugops")), keys.accounts):
+        with pytest.raises(ConfigError, match=f"{variable}: expected a webhook credential, found a blank value"):
+            read()
+
+
 def test_every_key_read_is_handed_to_on_secret_and_hidden_from_repr():
     read: list[str] = []
     keys = EnvKeySource({**ENV, "STATUSPAGE_KEY": "sp-abcdef"}, on_secret=read.append)
@@ -86,7 +95,8 @@ NO_SYNC = b'{"event": {"event_type": "service.updated"}}'
 
 def post(path: str) -> flask.Response:
     env = {"STATUSPAGE_PAGE": "page1", "STATUSPAGE_KEY": "sp-key-123456",
-           "PD_ACCOUNT_OTHER_TEAM": "pd-key-123456", "PD_ACCOUNT_KEY": "pd-key-654321"}
+           "PD_ACCOUNT_OTHER_TEAM": "pd-key-123456", "PD_ACCOUNT_KEY": "pd-key-654321",
+           "PAGERSTATUS_ALLOW_UNAUTHENTICATED": "other_team,key"}
     service = Service(lambda: Runtime.from_environment(env))
     with flask.Flask(__name__).test_request_context(path, method="POST", data=NO_SYNC):
         return service.handle(flask.request)

@@ -21,3 +21,10 @@ def test_keys_read_are_masked_by_the_given_redactor():
     runtime = Runtime.from_environment(ENV, redactor=redactor)
     runtime.sources(), runtime.page()
     assert redactor.redact("sp-key-123456 pd-key-123456") == "********3456 ********3456"
+
+
+def test_each_account_open_to_anyone_is_warned_about_once_the_runtime_is_built(capsys):
+    Runtime.from_environment({**ENV, "PAGERSTATUS_ALLOW_UNAUTHENTICATED": "main,other"})
+    warnings = [line for line in capsys.readouterr().out.splitlines() if '"action": "unauthenticated"' in line]
+    assert len(warnings) == 2 and '"account": "main"' in warnings[0] and '"account": "other"' in warnings[1]
+    assert all('"severity": "WARNING"' in line for line in warnings)

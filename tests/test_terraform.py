@@ -48,6 +48,7 @@ NOT_SET_BY_TERRAFORM = {
     "PAGERSTATUS_INCIDENT_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_RESOLVED_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_OIDC_CERTS_URL": "certificate URL override for the sandbox and tests; Google's by default",
+    "PAGERSTATUS_ALLOW_UNAUTHENTICATED": "local demos only; Terraform gives every account a webhook token",
 }
 # Paths that must never be in the function zip.
 NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", "bench", "scripts", "sandbox",
