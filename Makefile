@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
+SANDBOX_PORT ?= 8900
 
 .PHONY: install run test soak bench checkov reference deploy clean
 
@@ -23,8 +24,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 checkov: .venv-checkov/.make-stamp
 	scripts/checkov.sh
 
+# PORT and SANDBOX_PORT: the function's and the sandbox's ports (0: any free one, the guide names it).
 run: install
-	$(BIN)/python -m sandbox.launcher --port $(PORT)
+	$(BIN)/python -m sandbox.launcher --port $(PORT) --sandbox-port $(SANDBOX_PORT)
 
 # The official specs and webhook examples the contract tests validate against, into .reference/
 # (pinned upstream commits, checked hashes); only for a checkout with no ../shared/reference beside it.

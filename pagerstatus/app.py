@@ -6,9 +6,14 @@ POST /_sync      -> the periodic sync, from Cloud Scheduler with a Google ID tok
 A refused request is a 4xx with {"error": ...}; an upstream failure a 503 so
 that PagerDuty redelivers; never a stack trace in a response.
 
-A sync covers every configured page; its answer combines theirs (_answer): any page
+A sync covers every configured page; its answer combines theirs (_sync_answer): any page
 failed -> 503 naming the failed pages (500 if one failed on its configuration); else
 any page queued behind another holder -> 202, since that holder syncs it again; else 200.
+
+The function is public, so a caller who cannot prove who they are must cost
+nothing: a body over MAX_BODY_BYTES is refused before anything else, a token is
+checked before the body is read, and nothing upstream is called before the
+caller is authenticated.
 """
 from __future__ import annotations
 
@@ -19,19 +24,38 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import flask
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import (
+    ClientDisconnected,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+    Unauthorized,
+)
 
 from . import log
 from .errors import ConfigError, LeaseLost, PagerstatusError, StillChanging, UpstreamError
-from .keys import AccountName
+from .http import Deadline
+from .keys import AccountKeys, AccountName
 from .lock import Outcome
-from .oidc import verify_caller
+from .oidc import GoogleCertificates, verify_caller
 from .runtime import Runtime
 from .webhook import authenticate, event_types, needs_sync
 
 HELLO = ["Hello from Pagerstatus"]
 # Account names start with a letter or digit, so this path can never be an account.
 SCHEDULED_SYNC_PATH = "_sync"
+# PagerDuty's webhooks are a few kilobytes; a body this large is no webhook.
+MAX_BODY_BYTES = 256 * 1024
+# Seconds from a request's start by which every read of its sync has ended (its retries
+# too): PagerDuty waits 5 s for an answer, and a 503 it gets in time it redelivers.
+READ_BUDGET_SECONDS = 4.0
+# A webhook's event types in its log line: enough to tell what it was, bounded whatever it carries.
+EVENTS_LOGGED = 5
+# What is left of a body after the answer is dropped this far (Cloud Run refuses larger
+# HTTP/1 requests itself: https://cloud.google.com/run/quotas), this much at a time.
+DROP_MAX_BYTES = 32 * 1024 * 1024
+DROP_CHUNK_BYTES = 64 * 1024
 
 
 def _json(body: Any, status: int) -> flask.Response:
@@ -59,9 +83,12 @@ class Service:
     next request, so fixing a secret needs no redeploy.
     """
 
-    def __init__(self, make_runtime: Callable[[], Runtime]):
+    def __init__(self, make_runtime: Callable[[], Runtime], clock: Callable[[], float] = time.monotonic):
+        """clock: measures the read budget and the certificate cache's age."""
         self._make_runtime = make_runtime
+        self._clock = clock
         self._runtime: Runtime | None = None
+        self._certificates: GoogleCertificates | None = None
         self._mutex = threading.Lock()
 
     def runtime(self) -> Runtime:
@@ -69,12 +96,20 @@ class Service:
             if self._runtime is None:
                 # gunicorn set its loggers up after main.py was imported; route them through ours.
                 log.take_over_gunicorn()
-                self._runtime = self._make_runtime()
+                runtime = self._make_runtime()
+                if runtime.settings.scheduler is not None:
+                    self._certificates = GoogleCertificates(runtime.settings.scheduler.certs_url,
+                                                            runtime.certs_session, self._clock)
+                self._runtime = runtime
             return self._runtime
 
     def handle(self, request: flask.Request) -> flask.Response:
+        return _rest_of_body_dropped(request, self._answer(request))
+
+    def _answer(self, request: flask.Request) -> flask.Response:
+        deadline = Deadline(READ_BUDGET_SECONDS, self._clock)
         try:
-            return self._route(request)
+            return self._route(request, deadline)
         except HTTPException as exc:
             return json_error(exc)
         except (UpstreamError, LeaseLost, StillChanging) as exc:
@@ -88,14 +123,16 @@ class Service:
             log.LOGGER.exception("unexpected error")
             return _error(500, "internal error; see the function's logs")
 
-    def _route(self, request: flask.Request) -> flask.Response:
+    def _route(self, request: flask.Request, deadline: Deadline) -> flask.Response:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise _too_large()
         path = request.path.strip("/")
         if not path:
             if request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(["GET", "HEAD"], f"expected GET on /, found {request.method}")
             return _json(HELLO, 200)
         if path == SCHEDULED_SYNC_PATH:
-            return self._scheduled_sync(request)
+            return self._scheduled_sync(request, deadline)
         if "/" in path:
             raise NotFound("expected /<account>, found a deeper path")
         if request.method != "POST":
@@ -109,33 +146,99 @@ class Service:
         if keys is None:
             raise NotFound(f"unknown account {account!r}")
 
-        body = request.get_data(cache=True)
-        authenticate(keys, body, request.headers)
+        body = _authenticated_body(runtime, keys, request)
         events = event_types(body)
-        fields = dict(account=account, events=events, webhook_id=request.headers.get("X-Webhook-Id"))
+        fields = dict(account=account, event_count=len(events), events=events[:EVENTS_LOGGED],
+                      webhook_id=request.headers.get("X-Webhook-Id"))
         if not needs_sync(events):
             log.info("webhook needs no sync", action="ignore", **fields)
             return _json(["No need to sync"], 200)
-        return _sync(runtime, "webhook", fields)
+        return _sync(runtime, deadline, "webhook", fields)
 
-    def _scheduled_sync(self, request: flask.Request) -> flask.Response:
+    def _scheduled_sync(self, request: flask.Request, deadline: Deadline) -> flask.Response:
         if request.method != "POST":
             raise MethodNotAllowed(["POST"], f"expected POST on /{SCHEDULED_SYNC_PATH}, found {request.method}")
         runtime = self.runtime()
         identity = runtime.settings.scheduler
-        if identity is None:
+        if identity is None or self._certificates is None:
             raise NotFound("periodic sync is not enabled (PAGERSTATUS_SCHEDULER_AUDIENCE is not set)")
-        claims = verify_caller(request.headers.get("Authorization"), identity, runtime.certs_session)
-        return _sync(runtime, "scheduled", dict(caller=claims.get("email")))
+        claims = verify_caller(request.headers.get("Authorization"), identity, self._certificates, deadline)
+        return _sync(runtime, deadline, "scheduled", dict(caller=claims.get("email")))
 
 
-def _sync(runtime: Runtime, trigger: str, fields: dict[str, Any]) -> flask.Response:
+def _too_large() -> RequestEntityTooLarge:
+    return RequestEntityTooLarge(f"expected a body of at most {MAX_BODY_BYTES} bytes")
+
+
+def _read_body(request: flask.Request) -> bytes:
+    """The body, read no further than one byte past MAX_BODY_BYTES whether or not a
+    Content-Length announced it (a chunked body has none); 413 past the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY_BYTES:
+        chunk = request.stream.read(MAX_BODY_BYTES + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_BODY_BYTES:
+        raise _too_large()
+    return b"".join(chunks)
+
+
+def _rest_of_body_dropped(request: flask.Request, response: flask.Response) -> flask.Response:
+    """response, once what is left of the request body has been read and dropped.
+
+    functions-framework reads the whole body into memory after the function has answered
+    (its read_request hook), so that a client still sending gets the answer rather than
+    a connection reset: for a body this function refused, that is the very memory the
+    limit spares. Here it goes in DROP_CHUNK_BYTES pieces, kept nowhere, as far as
+    DROP_MAX_BYTES; beyond that the answer is made a stream, which the framework leaves
+    alone, and gunicorn closes the connection instead.
+    """
+    try:
+        for _ in range(DROP_MAX_BYTES // DROP_CHUNK_BYTES):
+            if not request.stream.read(DROP_CHUNK_BYTES):
+                return response
+    except ClientDisconnected:
+        pass
+    response.response = iter([response.get_data()])  # its Content-Length stays
+    return response
+
+
+def _authenticated_body(runtime: Runtime, keys: AccountKeys, request: flask.Request) -> bytes:
+    """The body of a webhook the account's credentials let in; Unauthorized otherwise.
+
+    A refused webhook is checked once more against the account's credentials read
+    afresh (at most every half minute, pagerstatus.secretmanager): right after a
+    token is rotated, this instance may hold the old one while PagerDuty sends the
+    new, and PagerDuty disables a subscription after three refused deliveries.
+    """
+    body: list[bytes] = []
+
+    def read() -> bytes:
+        if not body:
+            body.append(_read_body(request))
+        return body[0]
+
+    allowed = keys.name in runtime.settings.allow_unauthenticated
+    try:
+        authenticate(keys, read, request.headers, allow_unauthenticated=allowed)
+    except Unauthorized:
+        fresh = runtime.keys.account(keys.name, fresh=True)
+        if fresh is None or (fresh.webhook_secret, fresh.webhook_token) == (keys.webhook_secret, keys.webhook_token):
+            raise
+        authenticate(fresh, read, request.headers, allow_unauthenticated=allowed)
+    return read()
+
+
+def _sync(runtime: Runtime, deadline: Deadline, trigger: str, fields: dict[str, Any]) -> flask.Response:
     started = time.monotonic()
-    outcomes = runtime.sync()
-    return _answer(outcomes, trigger, dict(fields, seconds=round(time.monotonic() - started, 3)))
+    outcomes = runtime.sync(deadline)
+    return _sync_answer(outcomes, trigger, dict(fields, seconds=round(time.monotonic() - started, 3)))
 
 
-def _answer(outcomes: Mapping[str, Outcome], trigger: str, fields: dict[str, Any]) -> flask.Response:
+def _sync_answer(outcomes: Mapping[str, Outcome], trigger: str, fields: dict[str, Any]) -> flask.Response:
     """Every page's outcome as one answer (the module's docstring has the rule)."""
     failed = {page: outcome for page, outcome in sorted(outcomes.items()) if isinstance(outcome, PagerstatusError)}
     pages = {page: "failed" if page in failed else outcome for page, outcome in outcomes.items()}

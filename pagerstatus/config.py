@@ -49,6 +49,9 @@ class Settings:
     firestore_database: str = "(default)"
     # Who may call POST /_sync (the periodic sync); None: nobody, the path answers 404.
     scheduler: SchedulerIdentity | None = None
+    # Accounts that accept webhooks from anyone while they have no webhook secret or token
+    # (PAGERSTATUS_ALLOW_UNAUTHENTICATED, for local demos); any other such account refuses all.
+    allow_unauthenticated: frozenset[AccountName] = frozenset()
 
     def pagerduty_api_url_for(self, account: AccountName) -> str:
         url = self.pagerduty_account_api_urls.get(account)
@@ -94,6 +97,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         project=project,
         firestore_database=environ.get("PAGERSTATUS_FIRESTORE_DATABASE", "").strip() or "(default)",
         scheduler=_scheduler(environ),
+        allow_unauthenticated=_account_list(environ, "PAGERSTATUS_ALLOW_UNAUTHENTICATED"),
     )
 
 
@@ -201,6 +205,14 @@ def _account_api_urls(environ: Mapping[str, str], name: str) -> dict[AccountName
         urls[account] = url or region.rstrip("/")
     check_distinct(urls, name)
     return urls
+
+
+def _account_list(environ: Mapping[str, str], name: str) -> frozenset[AccountName]:
+    """Comma-separated account names, in any case."""
+    accounts = [AccountName.parse(item.strip(), name, any_case=True)
+                for item in environ.get(name, "").split(",") if item.strip()]
+    check_distinct(set(accounts), name)
+    return frozenset(accounts)
 
 
 def _scheduler(environ: Mapping[str, str]) -> SchedulerIdentity | None:

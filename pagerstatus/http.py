@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.response import BaseHTTPResponse
-from urllib3.util import Retry
+from urllib3.util import Retry, Timeout
 
 from .errors import UpstreamError
 from .log import Redactor
@@ -23,6 +23,39 @@ DEFAULT_TIMEOUT = (3.05, 10.0)
 DEFAULT_USER_AGENT = "pagerstatus"
 # Characters of a response body kept in an error's detail.
 DETAIL_BODY_CHARS = 200
+# The methods a Deadline bounds: reads. A write, once begun, runs to its own timeout.
+READ_METHODS = frozenset({"GET", "HEAD"})
+# Seconds an attempt needs at least: with less left before the deadline, none is begun.
+MIN_ATTEMPT_SECONDS = 0.1
+
+
+class Deadline:
+    """The moment by which a request's reads, and their retries, must have ended:
+    `seconds` after it was made, on `clock`."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self.at = clock() + seconds
+
+    def remaining(self) -> float:
+        return self.at - self._clock()
+
+
+class DeadlineTimeout(Timeout):
+    """A urllib3 Timeout whose every attempt ends by the deadline.
+
+    urllib3 clones the timeout at the start of each attempt, retries included; the
+    clone's total is the time left then, so no attempt outlasts the deadline.
+    """
+
+    def __init__(self, timeout: float | tuple[float, float], deadline: Deadline) -> None:
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        super().__init__(connect=connect, read=read)
+        self.deadline = deadline
+
+    def clone(self) -> Timeout:
+        return Timeout(connect=self._connect, read=self._read, total=max(self.deadline.remaining(), 0.001))
 
 
 class RetryPolicy(Retry):
@@ -55,7 +88,9 @@ class RetryPolicy(Retry):
     SERVER_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
     def __init__(self, total: bool | int | None = MAX_RETRIES, *, max_retry_after: float = MAX_RETRY_AFTER,
-                 sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> None:
+                 sleep: Callable[[float], None] = time.sleep, deadline: Deadline | None = None,
+                 **kwargs: Any) -> None:
+        """deadline: no retry, and no wait before one, past it (until() sets it per request)."""
         kwargs.setdefault("status_forcelist", self.RATE_LIMIT_STATUSES | self.SERVER_ERROR_STATUSES)
         kwargs.setdefault("backoff_factor", self.BACKOFF_FACTOR)
         kwargs.setdefault("backoff_max", self.BACKOFF_MAX)
@@ -66,12 +101,18 @@ class RetryPolicy(Retry):
         super().__init__(total, **kwargs)
         self.max_retry_after = max_retry_after
         self.sleep_func = sleep
+        self.deadline = deadline
 
     def new(self, **kw: Any) -> RetryPolicy:
         # urllib3 builds a fresh instance on every attempt; keep our own parameters.
         kw.setdefault("max_retry_after", self.max_retry_after)
         kw.setdefault("sleep", self.sleep_func)
+        kw.setdefault("deadline", self.deadline)
         return super().new(**kw)
+
+    def until(self, deadline: Deadline) -> RetryPolicy:
+        """This policy, retrying only while the next attempt can begin before `deadline`."""
+        return self.new(deadline=deadline)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if status_code in self.RATE_LIMIT_STATUSES:
@@ -104,7 +145,12 @@ class RetryPolicy(Retry):
             # Give up now; urllib3 returns the response since raise_on_status is off.
             reason = ResponseError(f"server asked to wait {wait:.0f} s, more than {self.max_retry_after:g} s")
             raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.deadline is not None and \
+                retry.wait_before_retry(response) + MIN_ATTEMPT_SECONDS >= self.deadline.remaining():
+            # The next attempt would begin past the deadline: the last answer (or error) stands.
+            raise MaxRetryError(_pool, url, error or ResponseError("no time left for another attempt"))  # type: ignore[arg-type]
+        return retry
 
     def wait_before_retry(self, response: BaseHTTPResponse | None = None) -> float:
         """Seconds to wait before the next attempt: what the server asked, else the backoff."""
@@ -119,6 +165,9 @@ class RetryPolicy(Retry):
 class TimeoutSession(requests.Session):
     """A Session whose requests time out by default: requests has no session-wide timeout."""
 
+    #: When reads must end; None: each read has only its own timeout and retries.
+    deadline: Deadline | None = None
+
     def __init__(self, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         super().__init__()
         self.timeout = timeout
@@ -129,9 +178,56 @@ class TimeoutSession(requests.Session):
             kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
 
+    def until(self, deadline: Deadline) -> ReadDeadlineSession:
+        """A view of this session whose reads end by `deadline` (its connection pools are this one's)."""
+        return ReadDeadlineSession(self, deadline)
+
+
+class _SharedPoolAdapter(HTTPAdapter):
+    """An adapter with its own retry policy over another adapter's connection pools."""
+
+    def __init__(self, pools_of: HTTPAdapter, retry: Retry) -> None:
+        self._pools_of = pools_of
+        super().__init__(max_retries=retry)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        self.poolmanager = self._pools_of.poolmanager
+
+
+class ReadDeadlineSession(TimeoutSession):
+    """A session for one request's sync: its reads (GET, HEAD) and their retries end by the
+    deadline, each attempt's timeout cut to the time left and no retry or wait past it;
+    a read that would outlast it fails as a timeout. Writes go through the parent session
+    as they would without a deadline: once planned, they run to completion.
+
+    Made per request and dropped after it, never closed: the pools are the parent's.
+    """
+
+    def __init__(self, parent: TimeoutSession, deadline: Deadline) -> None:
+        super().__init__(parent.timeout)
+        self.parent = parent
+        self.deadline = deadline
+        self.headers = parent.headers.copy()
+        for prefix, adapter in parent.adapters.items():
+            retry = adapter.max_retries
+            if not isinstance(retry, RetryPolicy):
+                raise TypeError(f"a deadline needs a RetryPolicy, found {type(retry).__name__}")
+            self.mount(prefix, _SharedPoolAdapter(adapter, retry.until(deadline)))
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
+                **kwargs: Any) -> requests.Response:
+        verb = method.decode() if isinstance(method, bytes) else method
+        if verb.upper() not in READ_METHODS:
+            return self.parent.request(method, url, *args, **kwargs)
+        if self.deadline.remaining() < MIN_ATTEMPT_SECONDS:
+            raise requests.Timeout(f"no time left for a read (the budget was {self.deadline.seconds:g} s)")
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = DeadlineTimeout(self.timeout, self.deadline)
+        return super().request(method, url, *args, **kwargs)
+
 
 def make_session(retry: Retry | None = None, user_agent: str = DEFAULT_USER_AGENT,
-                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> requests.Session:
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT) -> TimeoutSession:
     """A session that retries with `retry` (default RetryPolicy()) and times out.
 
     It carries no credentials, so several clients (accounts) can share its
@@ -165,18 +261,24 @@ class TokenBucket:
         self._refilled_at = clock()
         self._lock = threading.Lock()
 
-    def take(self) -> None:
-        """Spend one token, blocking until it is available."""
+    def take(self, deadline: Deadline | None = None) -> bool:
+        """Spend one token, blocking until it is available; True once spent.
+
+        deadline: False at once, spending nothing, if the token would come after it.
+        """
         with self._lock:
             now = self._clock()
             self._tokens = min(self.capacity, self._tokens + (now - self._refilled_at) * self.rate)
             self._refilled_at = now
+            wait = (1 - self._tokens) / self.rate
+            if deadline is not None and wait > deadline.remaining():
+                return False
             # Reserve the token now, even if it is not there yet: a negative balance
             # queues the waiters, each sleeping until its own token has accrued.
             self._tokens -= 1
-            wait = -self._tokens / self.rate
         if wait > 0:
             self._sleep(wait)
+        return True
 
 
 def send_json(session: requests.Session, service: str, method: str, url: str,

@@ -125,15 +125,21 @@ class KeySource(Protocol):
     def accounts(self) -> dict[AccountName, AccountKeys]:
         """Every configured PagerDuty account."""
 
-    def account(self, name: AccountName) -> AccountKeys | None:
-        """One account, or None when it is not configured."""
+    def account(self, name: AccountName, fresh: bool = False) -> AccountKeys | None:
+        """One account, or None when it is not configured.
+
+        fresh: its webhook credentials read again unless read moments ago (a cache
+        may hold a rotated-out token), for a second look at a refused webhook.
+        """
 
 
 class EnvKeySource:
     """Keys from environment variables: STATUSPAGE_KEY, the optional STATUSPAGE_KEY_<PAGE ID>,
     PD_ACCOUNT_<NAME>, and the optional PD_WEBHOOK_SECRET_<NAME> / PD_WEBHOOK_TOKEN_<NAME>;
     <NAME> is the name upper-cased, <PAGE ID> the page id upper-cased.
-    runtime.key_source checks the STATUSPAGE_KEY_* variables against the pages first."""
+    runtime.key_source checks the STATUSPAGE_KEY_* variables against the pages first.
+    A webhook credential set but blank is a ConfigError, never "no credential": it would
+    otherwise open the account to anyone."""
 
     def __init__(self, environ: Mapping[str, str] = os.environ, on_secret: Callable[[str], None] = lambda value: None):
         """on_secret: called with every key read, so that the logs mask it."""
@@ -173,16 +179,26 @@ class EnvKeySource:
             raise ConfigError(f"{ENV_ACCOUNT_PREFIX}<NAME>: no PagerDuty account configured")
         return found
 
-    def account(self, name: AccountName) -> AccountKeys | None:
+    def account(self, name: AccountName, fresh: bool = False) -> AccountKeys | None:
+        """fresh: no difference here, the environment is read every time."""
         if "-" in name:  # PD_ACCOUNT_OTHER_TEAM is other_team, never other-team
             return None
         suffix = name.upper()
         api_key = self._environ.get(ENV_ACCOUNT_PREFIX + suffix, "").strip()
         if not api_key:
             return None
-        secret = self._environ.get(ENV_WEBHOOK_SECRET_PREFIX + suffix, "").strip() or None
-        token = self._environ.get(ENV_WEBHOOK_TOKEN_PREFIX + suffix, "").strip() or None
+        secret = self._credential(ENV_WEBHOOK_SECRET_PREFIX + suffix)
+        token = self._credential(ENV_WEBHOOK_TOKEN_PREFIX + suffix)
         for value in (api_key, secret, token):
             if value:
                 self._on_secret(value)
         return AccountKeys(name=name, api_key=api_key, webhook_secret=secret, webhook_token=token)
+
+    def _credential(self, variable: str) -> str | None:
+        value = self._environ.get(variable)
+        if value is None:
+            return None
+        if not value.strip():
+            raise ConfigError(f"{variable}: expected a webhook credential, found a blank value "
+                              "(unset the variable for none)")
+        return value.strip()

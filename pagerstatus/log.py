@@ -12,13 +12,16 @@ structured fields: log.info("opened", component="api").
 """
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
+import re
 import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 LOGGER = logging.getLogger("pagerstatus")
 # The LogRecord attribute that carries a record's structured fields.
@@ -33,26 +36,37 @@ class Redactor:
     A value is masked keeping its last four characters, as pdpyras does. Values
     shorter than MIN_SECRET_LENGTH are not masked: masking "a" would mangle every
     line, and such values are no credentials anyway.
+
+    An upstream may echo a key back encoded, so each is masked in the forms
+    encoded_forms() lists too. Out of reach of this substring masking: a key
+    encoded in any other way (hex, line-wrapped base64, compressed, encoded
+    twice), and a key cut short before it was encoded.
     """
 
     MIN_SECRET_LENGTH = 6
 
     def __init__(self) -> None:
         self._secrets: frozenset[str] = frozenset()
+        # (pattern matching every form of every secret, the mask of each form), replaced whole
+        # on add(): a thread masking a line meanwhile uses the pair it read, undisturbed.
+        self._masks: tuple[re.Pattern[str] | None, dict[str, str]] = (None, {})
         self._lock = threading.Lock()
 
     def add(self, value: str | None) -> None:
-        if value and len(value) >= self.MIN_SECRET_LENGTH and value not in self._secrets:
-            with self._lock:
-                # A new frozenset, never a mutation: a thread masking a line
-                # meanwhile iterates over the old one undisturbed.
-                self._secrets = self._secrets | {value}
+        if not value or len(value) < self.MIN_SECRET_LENGTH or value in self._secrets:
+            return
+        with self._lock:
+            self._secrets = self._secrets | {value}
+            masks = {form: mask for secret in self._secrets for form, mask in encoded_forms(secret).items()}
+            # Longest first, so that a form containing another is masked whole.
+            pattern = re.compile("|".join(re.escape(form) for form in sorted(masks, key=len, reverse=True)))
+            self._masks = (pattern, masks)
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "*" * 8 + secret[-4:])
-        return text
+        pattern, masks = self._masks
+        if pattern is None:
+            return text
+        return pattern.sub(lambda match: masks[match.group(0)], text)
 
     def clean(self, value: Any) -> Any:
         """A JSON-ready copy of value with every string redacted."""
@@ -67,6 +81,36 @@ class Redactor:
         if value is None or isinstance(value, (bool, int, float)):
             return value
         return self.redact(str(value))
+
+
+# Base64 characters that depend on a secret's bytes alone must run this long to be masked;
+# a shorter run could turn up in unrelated base64 by chance.
+MIN_BASE64_RUN = 8
+
+
+def encoded_forms(secret: str) -> dict[str, str]:
+    """Each form of the secret with its mask: as it is, and as an upstream may echo it,
+    URL-encoded (quote, quote_plus), JSON-escaped (also with "/" as "\\/"), and in base64,
+    standard and URL-safe, alone or inside a longer value such as HTTP Basic's
+    base64("user:key"). Text forms keep their last four characters, as the key does.
+
+    A key inside base64 starts at one of three offsets within a 3-byte group; for each,
+    the run of characters that encode the key's bytes alone is a form, masked whole. The
+    one or two bytes at each end share characters with their neighbours and stay readable.
+    """
+    escaped = json.dumps(secret)[1:-1]
+    texts = {secret, quote(secret), quote(secret, safe=""), quote_plus(secret), escaped, escaped.replace("/", "\\/")}
+    forms = {form: "*" * 8 + form[-4:] for form in texts}
+    raw = secret.encode()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for offset in range(3):
+            encoded = encode(bytes(offset) + raw).decode("ascii")
+            first_group = -(-offset // 3)  # the first 3-byte group holding nothing but the secret
+            last_group = (offset + len(raw)) // 3  # one past the last such group
+            run = encoded[4 * first_group:4 * last_group]
+            if len(run) >= MIN_BASE64_RUN:
+                forms.setdefault(run, "*" * 8)
+    return forms
 
 
 class JsonFormatter(logging.Formatter):

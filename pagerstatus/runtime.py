@@ -11,15 +11,19 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 
+from . import log
 from .config import Settings, load_settings
 from .errors import UpstreamError
-from .http import TokenBucket, make_session
+from .http import Deadline, RetryPolicy, TimeoutSession, TokenBucket, make_session
 from .keys import EnvKeySource, KeySource, check_page_key_variables
 from .lock import Guard, Outcome, SyncLock, make_locks, run_coalesced
 from .log import Redactor
 from .pagerduty import PagerDutyClient, TagCache
 from .statuspage import ComponentCache, StatuspageClient
 from .sync import Round, sync_round
+
+# (connect, read) seconds for Google's certificates: small and quick to serve.
+CERTS_TIMEOUT = (3.05, 3.0)
 
 
 class Runtime:
@@ -42,7 +46,11 @@ class Runtime:
         self._pagerduty_session = make_session()
         self._statuspage_session = make_session()
         # Fetches Google's public keys to check the periodic sync's ID token (pagerstatus.oidc).
-        self.certs_session = make_session()
+        # A read timeout is not retried: a slow endpoint would hold the request once per attempt.
+        self.certs_session = make_session(RetryPolicy(read=0), timeout=CERTS_TIMEOUT)
+        for account in sorted(settings.allow_unauthenticated):
+            log.warning("account accepts webhooks from anyone while it has no webhook secret or token "
+                        "(PAGERSTATUS_ALLOW_UNAUTHENTICATED)", action="unauthenticated", account=account)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ, redactor: Redactor | None = None,
@@ -54,16 +62,20 @@ class Runtime:
         locks = make_locks(settings.lock, settings.statuspage_pages, settings.project, settings.firestore_database)
         return cls(settings, keys, locks, **overrides)
 
-    def sources(self) -> list[PagerDutyClient]:
+    def sources(self, deadline: Deadline | None = None) -> list[PagerDutyClient]:
+        """deadline: when their reads must end (None: each read has only its own timeout)."""
+        session = _until(self._pagerduty_session, deadline)
         return [
             PagerDutyClient(account.name, account.api_key, self.settings.pagerduty_api_url_for(account.name),
-                            session=self._pagerduty_session, tag_cache=self._tag_cache)
+                            session=session, tag_cache=self._tag_cache)
             for account in self.keys.accounts().values()
         ]
 
-    def page(self, page_id: str) -> StatuspageClient:
+    def page(self, page_id: str, deadline: Deadline | None = None) -> StatuspageClient:
+        """deadline: when its reads must end; its writes are not bounded by it."""
         key = self.keys.statuspage_key(page_id)
-        return StatuspageClient(page_id, key, self.settings.statuspage_api_url, session=self._statuspage_session,
+        return StatuspageClient(page_id, key, self.settings.statuspage_api_url,
+                                session=_until(self._statuspage_session, deadline),
                                 bucket=self.bucket(key), component_cache=self._components[page_id])
 
     def bucket(self, statuspage_key: str) -> TokenBucket:
@@ -77,15 +89,19 @@ class Runtime:
         """What a sync of every page would do now; writes nothing and takes no lock."""
         return self._round(dict.fromkeys(self.locks, _unguarded), dry_run=True)
 
-    def sync(self) -> dict[str, Outcome]:
+    def sync(self, deadline: Deadline | None = None) -> dict[str, Outcome]:
         """Sync every page under its lock: per page "performed", "queued" when another holder
-        will sync it again, or the error that stopped it."""
-        return run_coalesced(self.locks, lambda guards: self._round(guards, self.settings.dry_run).failures)
+        will sync it again, or the error that stopped it.
 
-    def _round(self, guards: Mapping[str, Guard], dry_run: bool) -> Round:
+        deadline: when the reads of every round this call runs must end, the coalesced
+        re-syncs included; a read that would outlast it fails the round before any write.
+        """
+        return run_coalesced(self.locks, lambda guards: self._round(guards, self.settings.dry_run, deadline).failures)
+
+    def _round(self, guards: Mapping[str, Guard], dry_run: bool, deadline: Deadline | None = None) -> Round:
         try:
-            result = sync_round(self.sources(), self.page, guards, self.policy,
-                                every_page=len(guards) == len(self.locks), dry_run=dry_run)
+            result = sync_round(self.sources(deadline), lambda page_id: self.page(page_id, deadline), guards,
+                                self.policy, every_page=len(guards) == len(self.locks), dry_run=dry_run)
         except UpstreamError:
             self._forget_components(guards)
             raise
@@ -101,6 +117,10 @@ class Runtime:
 
 def _unguarded() -> None:
     """A plan writes nothing, so nothing needs guarding."""
+
+
+def _until(session: TimeoutSession, deadline: Deadline | None) -> TimeoutSession:
+    return session if deadline is None else session.until(deadline)
 
 
 def key_source(settings: Settings, environ: Mapping[str, str], on_secret: Callable[[str], None]) -> KeySource:

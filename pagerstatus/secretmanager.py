@@ -126,22 +126,25 @@ class SecretManagerKeySource:
         if not names:
             raise ConfigError(f"Secret Manager: no PagerDuty account in project {self.project!r}: "
                               f"expected secrets named {ACCOUNT_SECRET_PREFIX}<account>-api-key")
-        return {name: self._account_keys(name, secret_ids) for name in sorted(names)}
+        return {name: self._account_keys(name, secret_ids, self._ttl) for name in sorted(names)}
 
-    def account(self, name: AccountName) -> AccountKeys | None:
-        secret_ids = self._fetch(_LISTING, self._ttl, self._list)
+    def account(self, name: AccountName, fresh: bool = False) -> AccountKeys | None:
+        """fresh: the listing and the webhook credentials no older than negative_ttl_seconds,
+        so that a token rotated or added since is seen (at most one read per that time)."""
+        secret_ids = self._fetch(_LISTING, self._negative_ttl if fresh else self._ttl, self._list)
         if name not in account_names(secret_ids):
             secret_ids = self._fetch(_LISTING, self._negative_ttl, self._list)
             if name not in account_names(secret_ids):
                 return None
-        return self._account_keys(name, secret_ids)
+        return self._account_keys(name, secret_ids, self._negative_ttl if fresh else self._ttl)
 
-    def _account_keys(self, name: AccountName, secret_ids: frozenset[str]) -> AccountKeys:
+    def _account_keys(self, name: AccountName, secret_ids: frozenset[str], credentials_max_age: float) -> AccountKeys:
         # An optional secret that exists must be readable: a webhook secret that
         # silently read as "none" would turn signature checks off.
         # The api key is always listed: that is how the account was found.
-        api_key, secret, token = (self._fetch(secret_id, self._ttl, self._access) if secret_id in secret_ids else None
-                                  for secret_id in account_secret_ids(name))
+        max_ages = (self._ttl, credentials_max_age, credentials_max_age)
+        api_key, secret, token = (self._fetch(secret_id, max_age, self._access) if secret_id in secret_ids else None
+                                  for secret_id, max_age in zip(account_secret_ids(name), max_ages, strict=True))
         return AccountKeys(name=name, api_key=api_key, webhook_secret=secret, webhook_token=token)
 
     def _fetch(self, key: str, max_age: float, load: Callable[[str], Any]) -> Any:

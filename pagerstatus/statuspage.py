@@ -111,7 +111,9 @@ class StatuspageClient(KeyedClient):
         url = self._url(path)
         items: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
-            self.bucket.take()
+            # A session with a deadline (http.ReadDeadlineSession): the wait for a token counts too.
+            if not self.bucket.take(getattr(self._session, "deadline", None)):
+                raise self._unusable("GET", url, "no time left to wait for Statuspage's rate limit")
             body = self._send("GET", url, params={"page": page, "per_page": PER_PAGE})
             if not (isinstance(body, list) and all(isinstance(item, dict) and isinstance(item.get("id"), str)
                                                    for item in body)):

@@ -9,17 +9,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from werkzeug.exceptions import BadRequest, Unauthorized
 
+from . import log
 from .keys import AccountKeys
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 TOKEN_HEADER = "X-Pagerstatus-Token"
 
 RESYNC_EVENT = "pagerstatus.resync"
+# The same answer whatever failed, and whether or not the account has credentials at all.
+REFUSED = f"webhook authentication failed: expected a valid {SIGNATURE_HEADER} or {TOKEN_HEADER} header"
 
 # Events that can change what the page should show.
 SYNC_EVENTS = frozenset({
@@ -50,24 +53,29 @@ def token_valid(token: str, header: str | None) -> bool:
     return hmac.compare_digest((header or "").encode(), token.encode())
 
 
-def authenticate(keys: AccountKeys, body: bytes, headers: Mapping[str, str]) -> None:
+def authenticate(keys: AccountKeys, read_body: Callable[[], bytes], headers: Mapping[str, str],
+                 allow_unauthenticated: bool = False) -> None:
     """Raise Unauthorized unless the request carries a credential the account has.
 
-    An account with neither a secret nor a token accepts any request, as the
-    original tool did; with both, either one suffices (V2 webhooks cannot sign).
+    read_body: the raw body, read only when a check needs it: a token is checked
+    from the headers alone, so a caller without it never has its body read.
+    With both a secret and a token either suffices (V2 webhooks cannot sign).
+    An account with neither refuses every request unless allow_unauthenticated
+    (PAGERSTATUS_ALLOW_UNAUTHENTICATED): fail closed.
     """
     if keys.webhook_secret is None and keys.webhook_token is None:
-        return
-    if keys.webhook_secret is not None and signature_valid(keys.webhook_secret, body, headers.get(SIGNATURE_HEADER)):
-        return
+        if allow_unauthenticated:
+            return
+        log.warning("webhook refused: the account has no webhook secret or token; configure one, or list the "
+                    "account in PAGERSTATUS_ALLOW_UNAUTHENTICATED", action="refused", account=keys.name)
+        raise Unauthorized(REFUSED)
     if keys.webhook_token is not None and token_valid(keys.webhook_token, headers.get(TOKEN_HEADER)):
         return
-    expected = " or ".join(
-        name
-        for name, configured in ((SIGNATURE_HEADER, keys.webhook_secret), (TOKEN_HEADER, keys.webhook_token))
-        if configured is not None
-    )
-    raise Unauthorized(f"webhook authentication failed: expected a valid {expected} header")
+    signature = headers.get(SIGNATURE_HEADER)
+    if keys.webhook_secret is not None and signature is not None and signature_valid(keys.webhook_secret,
+                                                                                     read_body(), signature):
+        return
+    raise Unauthorized(REFUSED)
 
 
 def event_types(body: bytes) -> list[str]:

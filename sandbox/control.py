@@ -169,7 +169,13 @@ def create_blueprint(state: SandboxState) -> Blueprint:
 
     @blueprint.get("/oidc/certs")
     def oidc_certs() -> Response:
-        return jsonify(oidc.certs())
+        response = jsonify(oidc.certs())
+        response.headers["Cache-Control"] = f"public, max-age={oidc.max_age}, must-revalidate, no-transform"
+        return response
+
+    @blueprint.get("/oidc")
+    def oidc_state() -> Response:
+        return jsonify({"key_id": oidc.key_id, "max_age": oidc.max_age, "certs_fetches": oidc.certs_fetches})
 
     @blueprint.post("/oidc/token")
     def oidc_token() -> Response:

@@ -14,17 +14,26 @@ GOOGLE_ISSUER = "https://accounts.google.com"
 
 
 class OidcIssuer:
-    """One RSA key, made on first use (a 2048-bit key takes a moment)."""
+    """One RSA key, made on first use (a 2048-bit key takes a moment).
+
+    certs() counts the times it was asked, so that tests see how often a function
+    fetched the certificates; they are served with Cache-Control max-age=max_age,
+    as Google serves its own (for hours).
+    """
 
     key_id = "pagerstatus-sandbox-1"
+    max_age = 3600
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._private_pem: bytes | None = None
         self._certificate_pem: str | None = None
+        self.certs_fetches = 0
 
     def certs(self) -> dict[str, str]:
         self._ensure_key()
+        with self._lock:
+            self.certs_fetches += 1
         return {self.key_id: self._certificate_pem}
 
     def mint(self, audience: str, email: str, lifetime_seconds: int = 3600, issuer: str = GOOGLE_ISSUER,

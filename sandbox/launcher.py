@@ -3,6 +3,13 @@ keys are in the environment, otherwise against the sandbox seeded with a demo.
 
     python -m sandbox.launcher [--port 8080] [--sandbox-port 8900]    (0: any free port)
         [--open-after 10s] [--monitor-for 60s] [--backstop-every 5]   (the demo's timing)
+
+It stops what it started on SIGTERM, SIGHUP and SIGINT (Ctrl-C, `timeout`, systemd, a
+closed terminal), and exits non-zero when the function or the sandbox dies under it.
+The function runs in a process group of its own: a terminal's Ctrl-C reaches only the
+launcher, which asks gunicorn's master alone to stop (a worker sent both the terminal's
+SIGINT and its master's SIGQUIT can deadlock in its shutdown and outlive it, holding
+the port), then kills the whole group if it has not gone within STOP_GRACE_SECONDS.
 """
 from __future__ import annotations
 
@@ -11,13 +18,16 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from pathlib import Path
+from types import FrameType
 
 from sandbox.seed import DEMO_ACCOUNT, DEMO_PAGE_ID, DEMO_PARTNER_PAGE_ID, DEMO_PD_KEY, DEMO_SP_KEY, seed_demo
 from sandbox.server import SandboxServer
@@ -37,6 +47,23 @@ LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 DEMO_OPEN_AFTER = "10s"
 DEMO_MONITOR_FOR = "60s"
 DEMO_BACKSTOP_SECONDS = 5.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+# What gunicorn's master gets to stop its workers gracefully before its group is killed.
+STOP_GRACE_SECONDS = 10
+# How often the launcher looks whether what it started is still there.
+WATCH_SECONDS = 0.2
+
+
+class Stopped(Exception):
+    """A stop signal arrived."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class ChildDied(Exception):
+    """The function or the sandbox went away on its own."""
 
 
 def function_command(port: int) -> list[str]:
@@ -48,7 +75,7 @@ def start_function(port: int, environ: dict[str, str]) -> tuple[subprocess.Popen
     """functions-framework on port (0: a free one), its output passed on to ours; the process
     and its URL, once it answers."""
     process = subprocess.Popen(function_command(port), cwd=REPO, env=environ, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     assert process.stdout is not None
     try:
         for line in process.stdout:  # until gunicorn says where it listens
@@ -105,14 +132,15 @@ def demo_environment(sandbox: SandboxServer, settings: dict[str, str]) -> dict[s
     environ.update(
         settings,
         PAGERSTATUS_LOCK="memory",
+        # No webhook credential for the demo account, so that a hand-written curl is accepted
+        # too; the end-to-end tests cover signed and token-authenticated webhooks.
+        PAGERSTATUS_ALLOW_UNAUTHENTICATED=DEMO_ACCOUNT,
         PAGERSTATUS_SCHEDULER_AUDIENCE=DEMO_SCHEDULER_AUDIENCE,
         PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT=DEMO_SCHEDULER_SERVICE_ACCOUNT,
         PAGERSTATUS_OIDC_CERTS_URL=f"{sandbox.url}/_sandbox/oidc/certs",
         PYTHONUNBUFFERED="1",
         **LOG_LEVEL,
     )
-    # No webhook secret for the demo account, so a hand-written curl is accepted too;
-    # the end-to-end tests cover signed and token-authenticated webhooks.
     environ.pop("GOOGLE_CLOUD_PROJECT", None)
     return environ
 
@@ -218,16 +246,87 @@ Ctrl-C stops everything.
 
 
 def stop(process: subprocess.Popen) -> None:
+    """Stop the function: SIGTERM to gunicorn's master alone (a graceful stop of its
+    workers), then, whatever became of it, SIGKILL to its process group, so that no
+    worker outlives it holding the port."""
     if process.poll() is None:
-        process.terminate()
+        process.send_signal(signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):  # the group's SIGKILL below ends it
+            process.wait(timeout=STOP_GRACE_SECONDS)
+    with suppress(ProcessLookupError):  # the group is gone already
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _ignore_stop_signals() -> None:
+    """Once stopping, a second signal must not cut the cleanup short."""
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    _ignore_stop_signals()
+    raise Stopped(signum)
+
+
+def watch(process: subprocess.Popen, sandbox_alive: Callable[[], bool] = lambda: True) -> None:
+    """Until a stop signal (Stopped) or a child's death (ChildDied)."""
+    while True:
+        if process.poll() is not None:
+            raise ChildDied(f"functions-framework exited with {process.returncode}")
+        if not sandbox_alive():
+            raise ChildDied("the sandbox stopped serving")
+        time.sleep(WATCH_SECONDS)
+
+
+def supervise(run: Callable[[], None]) -> int:
+    """run() with the stop signals handled: 0 when a signal stopped it, 1 when a child died."""
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, _on_stop_signal)
+    try:
+        run()
+    except Stopped as stopped:
+        print(f"pagerstatus: {stopped}, stopping", flush=True)
+        return 0
+    except ChildDied as died:
+        print(f"pagerstatus: {died}; stopping everything", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def run_real(port: int) -> None:
+    print(f"pagerstatus: real configuration found in the environment; serving http://127.0.0.1:{port}", flush=True)
+    process = subprocess.Popen(function_command(port), cwd=REPO, env={**LOG_LEVEL, **os.environ},
+                               start_new_session=True)
+    try:
+        watch(process)
+    finally:
+        _ignore_stop_signals()
+        stop(process)
+
+
+def run_demo(port: int, sandbox_port: int, open_after: str = DEMO_OPEN_AFTER, monitor_for: str = DEMO_MONITOR_FOR,
+             backstop_every: float = DEMO_BACKSTOP_SECONDS) -> None:
+    state = SandboxState()
+    process = None
+    with SandboxServer(state, "127.0.0.1", sandbox_port) as sandbox:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            settings = demo_settings(sandbox, open_after, monitor_for)
+            process, function_url = start_function(port, demo_environment(sandbox, settings))
+            with state.lock:
+                seeded = seed_demo(state, webhook_url=f"{function_url}/{DEMO_ACCOUNT}")
+            print(demo_guide(function_url, sandbox, seeded, settings, backstop_every), flush=True)
+            with Backstop(function_url, sandbox, backstop_every):
+                watch(process, sandbox.serving)
+        finally:
+            _ignore_stop_signals()
+            if process is not None:
+                stop(process)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.launcher", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox.launcher", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8080, help="the function's port")
     parser.add_argument("--sandbox-port", type=int, default=8900, help="the sandbox's port (demo only)")
     parser.add_argument("--open-after", default=DEMO_OPEN_AFTER, help="the demo's PAGERSTATUS_OPEN_AFTER")
@@ -235,33 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backstop-every", type=float, default=DEMO_BACKSTOP_SECONDS,
                         help="seconds between the demo's periodic syncs")
     args = parser.parse_args(argv)
-
     if any(os.environ.get(name) for name in REAL_CONFIGURATION):
-        print("pagerstatus: real configuration found in the environment; serving "
-              f"http://127.0.0.1:{args.port}", flush=True)
-        process = subprocess.Popen(function_command(args.port), cwd=REPO, env={**LOG_LEVEL, **os.environ})
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            stop(process)
-            return 0
-
-    state = SandboxState()
-    process = None
-    with SandboxServer(state, "127.0.0.1", args.sandbox_port) as sandbox:
-        try:
-            settings = demo_settings(sandbox, args.open_after, args.monitor_for)
-            process, function_url = start_function(args.port, demo_environment(sandbox, settings))
-            with state.lock:
-                seeded = seed_demo(state, webhook_url=f"{function_url}/{DEMO_ACCOUNT}")
-            print(demo_guide(function_url, sandbox, seeded, settings, args.backstop_every), flush=True)
-            with Backstop(function_url, sandbox, args.backstop_every):
-                return process.wait()
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            if process is not None:
-                stop(process)
+        return supervise(lambda: run_real(args.port))
+    return supervise(lambda: run_demo(args.port, args.sandbox_port, args.open_after, args.monitor_for,
+                                      args.backstop_every))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,10 @@ class BackgroundServer:
         self._thread.start()
         return self
 
+    def serving(self) -> bool:
+        """Whether its thread still serves requests."""
+        return self._thread.is_alive()
+
     def __exit__(self, *exc_info: object) -> None:
         self._server.shutdown()
         self._server.server_close()

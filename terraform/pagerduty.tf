@@ -8,9 +8,10 @@
 # new name; see README.md ("Adding a PagerDuty account").
 
 locals {
-  # Token Terraform uses per account to manage its webhook subscription.
+  # Token Terraform manages each account's webhook subscription with: its own input, never the
+  # function's api_key, which may (and should) be read-only.
   pagerduty_terraform_tokens = {
-    for account, config in var.pagerduty_accounts : account => coalesce(config.terraform_token, config.api_key)
+    for account, config in var.pagerduty_accounts : account => config.terraform_token
   }
 }
 

@@ -40,7 +40,7 @@ variable "statuspage_page_api_keys" {
 variable "pagerduty_accounts" {
   type = map(object({
     api_key         = string
-    terraform_token = optional(string)
+    terraform_token = string
     webhook_secret  = optional(string)
     service_region  = optional(string, "us")
     service_ids     = optional(list(string), [])
@@ -49,14 +49,20 @@ variable "pagerduty_accounts" {
     PagerDuty accounts, keyed by account name (the webhook path https://FUNCTION_URL/<name>;
     ^[a-z0-9][a-z0-9_-]{0,62}$).
       api_key         - REST API key the function reads incidents with (read-only is enough).
-      terraform_token - optional full-access REST API key Terraform manages the webhook subscription
-                        with; never stored in Secret Manager. Defaults to api_key.
+      terraform_token - full-access REST API key Terraform manages the webhook subscription with;
+                        never stored in Secret Manager. Required, and not api_key: the key the
+                        function holds at run time should be read-only.
       webhook_secret  - optional V3 signing secret of a subscription made outside Terraform.
       service_region  - optional PagerDuty service region of the account: us (default) or eu.
       service_ids     - optional PagerDuty service IDs to subscribe to; empty: the whole account.
     Every key also needs a provider alias and a module block in pagerduty.tf (see README.md).
   EOT
   sensitive   = true
+
+  validation {
+    condition     = alltrue([for account in values(var.pagerduty_accounts) : length(trimspace(account.terraform_token)) > 0])
+    error_message = "Every pagerduty_accounts entry needs a terraform_token: a full-access PagerDuty REST API key for its webhook subscription."
+  }
 }
 
 variable "open_on" {

@@ -25,10 +25,13 @@ MODULE_MARKERS = {
                      "test_layers", "test_reconcile", "test_reference", "test_runtime", "test_sandbox_contract",
                      "test_sandbox_faults", "test_sandbox_page", "test_sandbox_pagerduty", "test_sandbox_statuspage",
                      "test_sandbox_webhooks", "test_scheduled_sync", "test_secretmanager", "test_statuspage_client",
-                     "test_steady_state_calls", "test_sync", "test_tags", "test_webhook"], UNIT),
+                     "test_steady_state_calls", "test_sync", "test_tags", "test_terraform_schema", "test_webhook"],
+                    UNIT),
     # test_lock: its Firestore cases need the emulator.
     **dict.fromkeys(["test_customers_e2e", "test_firestore_e2e", "test_function_e2e", "test_lazy_imports",
                      "test_lock", "test_pages_e2e", "test_terraform"], E2E),
+    # test_fail_closed: its in-process case is marked unit.
+    **dict.fromkeys(["test_fail_closed"], E2E),
     **dict.fromkeys(["test_faults", "test_fuzz_webhook", "test_key_leak", "test_launcher", "test_soak"], SLOW),
 }
 

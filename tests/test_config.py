@@ -141,3 +141,20 @@ def test_durations(value, expected):
 def test_customer_facing_settings_name_the_variable_and_what_was_found(environ, problem):
     with pytest.raises(ConfigError, match=f"^{problem}"):
         load_settings({**BASE, **environ})
+
+
+# -- accounts open to anyone (PAGERSTATUS_ALLOW_UNAUTHENTICATED) ------------------------------
+
+def test_no_account_accepts_unauthenticated_webhooks_by_default():
+    assert load_settings(BASE).allow_unauthenticated == frozenset()
+
+
+def test_accounts_allowed_unauthenticated_are_names_in_any_case():
+    settings = load_settings({**BASE, "PAGERSTATUS_ALLOW_UNAUTHENTICATED": " Demo, other_team ,,"})
+    assert settings.allow_unauthenticated == {AccountName("demo"), AccountName("other_team")}
+
+
+@pytest.mark.parametrize("value", ["bad.name", "a-b,a_b", "_sync"])
+def test_a_bad_allowed_account_names_the_variable(value):
+    with pytest.raises(ConfigError, match="PAGERSTATUS_ALLOW_UNAUTHENTICATED"):
+        load_settings({**BASE, "PAGERSTATUS_ALLOW_UNAUTHENTICATED": value})

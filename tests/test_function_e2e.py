@@ -190,6 +190,7 @@ def test_an_account_in_another_service_region_is_read_through_its_own_api():
     with running_sandbox() as eu, world(extra_env={
         "PD_ACCOUNT_EURO": pd_key("euro"),
         "PAGERSTATUS_PAGERDUTY_REGIONS": f"euro={eu.pagerduty_url}",
+        "PAGERSTATUS_ALLOW_UNAUTHENTICATED": "hugops,euro",
     }) as (sandbox, function):
         eu.add_account("euro", pd_key("euro"), webhook_url=f"{function.url}/euro")
         us = sandbox.acknowledge(sandbox.trigger("hugops", tags=f"component:{API}")["incident"]["id"])

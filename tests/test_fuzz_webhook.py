@@ -23,10 +23,10 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from werkzeug.test import EnvironBuilder
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from pagerstatus import log
-from pagerstatus.app import Service
+from pagerstatus.app import MAX_BODY_BYTES, Service
 from pagerstatus.http import TokenBucket
 from pagerstatus.runtime import Runtime
 from sandbox.launcher import REPO
@@ -36,7 +36,9 @@ from tests.harness.world import API, COMPONENTS, PAGE_ID, SP_KEY, function_env, 
 
 SECRET = "whsec-fuzz-0123456789"
 TOKEN = "token-fuzz-0123456789"
-LOCKED, OPEN = "locked", "open"  # the account with a secret and a token, and one without either
+# The account with a secret and a token; one without either, open to anyone
+# (PAGERSTATUS_ALLOW_UNAUTHENTICATED); and one without either, not open: closed to all.
+LOCKED, OPEN, CLOSED = "locked", "open", "closed"
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
@@ -63,7 +65,7 @@ class Fuzzed:
     @property
     def account(self) -> str | None:
         path = urlsplit(self.path).path.strip("/").lower()
-        return path if path in (LOCKED, OPEN) else None
+        return path if path in (LOCKED, OPEN, CLOSED) else None
 
 
 SYNC_EVENTS = ["incident.acknowledge", "incident.triggered", "incident.resolved", "pagerstatus.resync"]
@@ -113,7 +115,7 @@ bodies = st.one_of(
 METHODS = ["POST"] * 8 + ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "BREW"]
 path_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 paths = st.one_of(
-    st.sampled_from([f"/{LOCKED}", f"/{OPEN}", "/LoCkEd"]),
+    st.sampled_from([f"/{LOCKED}", f"/{OPEN}", "/LoCkEd", f"/{CLOSED}"]),
     st.sampled_from([f"/{LOCKED}", f"/{OPEN}", "/LoCkEd", f"/{LOCKED}/", f"//{LOCKED}", f"/{LOCKED}/x",
                      "/", "/_sync", "/robots.txt", "/nobody", f"/{LOCKED}%00", "/%ff%fe", f"/{LOCKED}?a=%ff",
                      "/.." + f"/{LOCKED}", "/" + "a" * 70, "/" + "a" * 10_000]),
@@ -170,8 +172,13 @@ def check(request: Fuzzed, status: int, text: str, content_type: str, upstream_c
             assert set(answer) == {"error"} and isinstance(answer["error"], str)
     if status >= 400:
         assert upstream_calls == 0, f"{status} yet a sync ran ({upstream_calls} API calls)"
+    refused = (401, 413)  # 413: a body over the limit is refused before anything else
     if request.account == LOCKED and request.method == "POST" and not request.authenticated:
-        assert upstream_calls == 0 and (status == 401 or server_answered(status, text)), (status, text[:200])
+        assert upstream_calls == 0 and (status in refused or server_answered(status, text)), (status, text[:200])
+    if request.account == CLOSED and request.method == "POST":  # whatever it carries
+        assert upstream_calls == 0 and (status in refused or server_answered(status, text)), (status, text[:200])
+    if len(request.body) > MAX_BODY_BYTES:
+        assert status != 200 and upstream_calls == 0, (status, text[:200])
     if status == 200 and text == '["Performed sync"]':
         assert upstream_calls > 0  # the spy sees syncs: a quiet log above means none ran
     seen[status] += 1
@@ -182,7 +189,7 @@ def check(request: Fuzzed, status: int, text: str, content_type: str, upstream_c
 def upstream() -> Iterator[Sandbox]:
     with running_sandbox() as sandbox:
         sandbox.add_page(PAGE_ID, SP_KEY, components=COMPONENTS)
-        for account in (LOCKED, OPEN):
+        for account in (LOCKED, OPEN, CLOSED):
             sandbox.add_account(account, pd_key(account))
         sandbox.trigger(OPEN, tags=f"component:{API}", status="acknowledged", deliver=False)
         yield sandbox
@@ -195,13 +202,14 @@ def upstream_calls(sandbox: Sandbox) -> int:
 
 @pytest.fixture(scope="module")
 def env(upstream: Sandbox) -> dict[str, str]:
-    return function_env(upstream, [LOCKED, OPEN], PD_WEBHOOK_SECRET_LOCKED=SECRET, PD_WEBHOOK_TOKEN_LOCKED=TOKEN)
+    return function_env(upstream, [LOCKED, OPEN, CLOSED], PD_WEBHOOK_SECRET_LOCKED=SECRET,
+                        PD_WEBHOOK_TOKEN_LOCKED=TOKEN, PAGERSTATUS_ALLOW_UNAUTHENTICATED=OPEN)
 
 
 @pytest.fixture(scope="module")
 def app_in_process(env: dict[str, str]):
-    """The functions-framework app in this process, configured for the sandbox: its test
-    client, and the buffer its log lines go to."""
+    """The functions-framework app in this process, configured for the sandbox, and the
+    buffer its log lines go to."""
     import functions_framework
 
     app = functions_framework.create_app(target="pagerstatus", source=str(REPO / "main.py"))
@@ -212,7 +220,7 @@ def app_in_process(env: dict[str, str]):
     logs = io.StringIO()
     log.configure(logs)
     try:
-        yield app.test_client(), logs
+        yield app, logs
     finally:
         log.configure(None)
 
@@ -224,6 +232,11 @@ REGRESSIONS = [
     Fuzzed("POST", f"/{LOCKED}", RESYNC, (("X-PagerDuty-Signature", signature(RESYNC)),)),
     Fuzzed("POST", f"/{LOCKED}", RESYNC, (("X-Pagerstatus-Token", TOKEN),)),
     Fuzzed("POST", f"/{OPEN}", RESYNC, ()),
+    Fuzzed("POST", f"/{CLOSED}", RESYNC, ()),
+    # The locked account's credentials open no other account.
+    Fuzzed("POST", f"/{CLOSED}", RESYNC, (("X-Pagerstatus-Token", TOKEN),
+                                          ("X-PagerDuty-Signature", signature(RESYNC)))),
+    Fuzzed("POST", f"/{OPEN}", b" " * 300_000 + RESYNC, ()),
     Fuzzed("POST", f"/{LOCKED}", b'{"event": {"event_type": "incident.triggered"}}',
            (("X-PagerDuty-Signature", f"v1={'0' * 64}"), ("X-Webhook-Id", "a"), ("X-Webhook-Id", "a"))),
     Fuzzed("POST", f"/{OPEN}", b"\xff\xfe\xfd", ()),
@@ -234,12 +247,14 @@ REGRESSIONS = [
     Fuzzed("GET", "/robots.txt", b"", ()),
     # Flask's test client took "//..." for a URL with a host and failed on it (see wsgi_environ).
     Fuzzed("POST", "//0%3A%3A%C2%80", b'{"messages": []}', ()),
+    Fuzzed("POST", "//%5B", b'{"messages": [{"event": "incident.acknowledge"}]}', ()),
 ]
 
 
 def wsgi_environ(request: Fuzzed) -> dict:
     """The request as gunicorn hands it to the app: PATH_INFO percent-decoded to bytes, as
-    latin-1 (the test client would instead parse a path such as "//x" as a URL with a host)."""
+    latin-1. It is run as it is (run_wsgi_app): Flask's test client would parse a path such
+    as "//x" again, as a URL with a host, and fail on "//[" before the app saw it."""
     path, _, query = request.path.partition("?")
     builder = EnvironBuilder(method=request.method, data=request.body, headers=list(request.headers))
     try:
@@ -261,19 +276,19 @@ def fuzz(max_examples: int):
 
 
 def test_fuzzed_requests_in_process(app_in_process, upstream: Sandbox) -> None:
-    client, logs = app_in_process
+    app, logs = app_in_process
     seen: Counter = Counter()
 
     @fuzz(max_examples=2000)
     def in_process(request: Fuzzed) -> None:
         before = upstream_calls(upstream)
-        response = client.open(wsgi_environ(request))
-        check(request, response.status_code, response.get_data(as_text=True), response.content_type or "",
-              upstream_calls(upstream) - before, seen)
+        body, status, headers = run_wsgi_app(app, wsgi_environ(request), buffered=True)
+        check(request, int(status.split()[0]), b"".join(body).decode(errors="replace"),
+              headers.get("Content-Type", ""), upstream_calls(upstream) - before, seen)
 
     in_process()
     # The fuzz reached every kind of answer, so the properties above were tested.
-    assert min(seen[401], seen[400], seen[404], seen[405]) > 50 and seen["synced"] > 10, seen
+    assert min(seen[401], seen[400], seen[404], seen[405]) > 50 and seen["synced"] > 10 and seen[413] > 10, seen
     # Nothing went wrong behind a 4xx either.
     assert '"severity": "ERROR"' not in logs.getvalue(), logs.getvalue()[-2000:]
 

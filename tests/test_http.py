@@ -24,6 +24,8 @@ from pagerstatus.errors import UpstreamError
 from pagerstatus.http import (
     DEFAULT_TIMEOUT,
     DETAIL_BODY_CHARS,
+    Deadline,
+    DeadlineTimeout,
     RetryPolicy,
     TokenBucket,
     make_session,
@@ -224,7 +226,76 @@ def test_the_session_retries_with_the_given_policy_over_http_and_https_or_the_de
     assert isinstance(default, RetryPolicy) and default.total == RetryPolicy.MAX_RETRIES
 
 
+# --- the read deadline: reads and their retries end by it, writes do not ---
+
+def until(clock: FakeClock, seconds: float) -> requests.Session:
+    """A session whose reads end `seconds` from now on clock, which its retries' waits move on."""
+    return make_session(RetryPolicy(sleep=clock.sleep)).until(Deadline(seconds, clock))
+
+
+def test_reads_are_retried_only_while_the_next_attempt_can_begin_before_the_deadline(server):
+    clock = FakeClock()
+    server.script.extend([answer(503)] * (RetryPolicy.MAX_RETRIES + 1))
+    response = until(clock, 0.7).get(server.url + "/things")
+    # At once, then after 0.5 s; the next wait (1 s) would end past the deadline: the 503 stands.
+    assert response.status_code == 503
+    assert clock.sleeps == [2 * RetryPolicy.BACKOFF_FACTOR] and len(server.requests) == 3
+
+
+def test_a_wait_the_server_asks_for_past_the_deadline_is_not_waited(server):
+    clock = FakeClock()
+    server.script.extend([answer(429, {"Retry-After": "2"}), answer(200)])
+    assert until(clock, 1.5).get(server.url + "/things").status_code == 429
+    assert clock.sleeps == [] and len(server.requests) == 1
+
+
+def test_a_read_with_no_time_left_fails_unsent(server):
+    clock = FakeClock()
+    session = until(clock, 1.0)
+    clock.advance(1.0)  # earlier reads took all the time there was
+    with pytest.raises(requests.Timeout, match="no time left"):
+        session.get(server.url + "/things")
+    assert server.requests == []
+
+
+def test_writes_are_not_bounded_by_the_deadline(server):
+    clock = FakeClock()
+    session = until(clock, 1.0)
+    clock.advance(5)
+    server.script.extend([answer(429, {"Retry-After": "1"}), answer(201)])
+    assert session.post(server.url + "/incidents", json={}).status_code == 201  # retried, as without a deadline
+    assert clock.sleeps == [1] and len(server.requests) == 2
+
+
+def test_each_attempt_gets_at_most_the_time_left():
+    clock = FakeClock()
+    timeout = DeadlineTimeout(DEFAULT_TIMEOUT, Deadline(4.0, clock))
+    assert timeout.clone().connect_timeout == DEFAULT_TIMEOUT[0]
+    clock.advance(2.5)
+    attempt = timeout.clone()  # urllib3 clones the timeout for every attempt
+    attempt.start_connect()
+    assert attempt.connect_timeout == 1.5 and 1.4 < attempt.read_timeout <= 1.5
+
+
+def test_a_session_with_a_deadline_shares_its_parents_connections():
+    parent = make_session()
+    child = parent.until(Deadline(4.0))
+    for url in ("http://x", "https://x"):
+        assert child.get_adapter(url).poolmanager is parent.get_adapter(url).poolmanager
+        assert child.get_adapter(url).max_retries.deadline is child.deadline
+        assert parent.get_adapter(url).max_retries.deadline is None
+    assert child.headers == parent.headers
+
+
 # --- TokenBucket ---
+
+def test_a_token_that_would_come_after_the_deadline_is_neither_waited_for_nor_spent():
+    clock = FakeClock()
+    bucket = TokenBucket(capacity=1, rate=1.0, clock=clock, sleep=clock.sleep)
+    assert bucket.take() is True
+    assert bucket.take(Deadline(0.5, clock)) is False and clock.sleeps == []
+    assert bucket.take(Deadline(1.0, clock)) is True and clock.sleeps == [1.0]
+
 
 def test_a_full_bucket_lets_a_burst_through_then_refills_at_its_rate_up_to_its_capacity():
     clock = FakeClock()

@@ -1,14 +1,17 @@
 """No key in the logs or the answers: syncs with known keys, succeeding and failing
 in every way the upstreams can make them fail, including an upstream that echoes
-the request's Authorization header back in its error. Everything the function
+the request's key back in its error, as it is and encoded. Everything the function
 processes wrote (stdout and stderr) and every answer they gave is searched for
-each key, as is and URL- or JSON-encoded.
+each key, as is and URL- or JSON-encoded, and inside anything that decodes as base64.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
@@ -30,32 +33,66 @@ KEYS = [*PD_KEYS.values(), SP_KEY, WEBHOOK_SECRET, WEBHOOK_TOKEN]
 ACK = json.dumps({"event": {"event_type": "incident.acknowledged"}}).encode()
 
 
+# Runs of base64 characters (either alphabet) long enough to hide a piece of a key.
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{12,}")
+
+
+def base64_decodings(text: str) -> Iterable[str]:
+    """Every run of base64 characters in text, decoded from each of its first four offsets."""
+    for run in BASE64_RUN.findall(text):
+        standard = run.replace("-", "+").replace("_", "/")
+        for start in range(4):
+            chunk = standard[start:]
+            try:
+                yield base64.b64decode(chunk[:len(chunk) - len(chunk) % 4]).decode("latin-1")
+            except (binascii.Error, ValueError):
+                continue
+
+
 def leaks(text: str) -> list[str]:
     """Every key, or a long piece of one, found in text in any encoding."""
     found = []
+    decoded = "\n".join(base64_decodings(text))
     for key in KEYS:
         pieces = {key[i:i + 10] for i in range(len(key) - 9)}  # also a key cut short by a trimmed message
         for piece in pieces:
-            for form in {piece, quote(piece, safe=""), quote_plus(piece), json.dumps(piece)[1:-1]}:
+            escaped = json.dumps(piece)[1:-1]
+            for form in {piece, quote(piece, safe=""), quote_plus(piece), escaped, escaped.replace("/", "\\/")}:
                 if form in text:
                     found.append(f"{form!r} (of {key[:6]}...)")
+            if piece in decoded:
+                found.append(f"{piece!r} in base64 (of {key[:6]}...)")
     return found
 
 
+# How an upstream may echo a key: each of these is masked by the function's log.
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "url-encoded": lambda key: quote(key, safe=""),
+    "form-encoded": quote_plus,
+    "json-escaped": lambda key: json.dumps(key)[1:-1].replace("/", "\\/"),
+    "base64": lambda key: base64.b64encode(key.encode()).decode(),
+    "url-safe-base64": lambda key: base64.urlsafe_b64encode(key.encode()).decode(),
+    "http-basic": lambda key: base64.b64encode(f"pagerstatus:{key}".encode()).decode(),
+}
+
+
 class Echo:
-    """An upstream refusing the key (401, not retried) with the Authorization header in the body:
-    whole (`full`), or placed so that the cut of the body for an error message falls
-    16 characters into the key (`straddle`)."""
+    """An upstream refusing the key (401, not retried) with the key in the body: the whole
+    Authorization header (`full`), placed so that the cut of the body for an error message
+    falls 16 characters into the key (`straddle`), or the key in one of ENCODINGS."""
 
     mode = "full"
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         auth = Request(environ).headers.get("Authorization", "")
+        key = max((k for k in KEYS if auth.endswith(k)), key=len, default="")
         if self.mode == "full":
             body = json.dumps({"error": "denied", "you_sent": {"Authorization": auth}})
-        else:
-            scheme = auth[:len(auth) - max((len(k) for k in KEYS if auth.endswith(k)), default=0)]
+        elif self.mode == "straddle":
+            scheme = auth[:len(auth) - len(key)]
             body = "E" * (DETAIL_BODY_CHARS - 16 - len(scheme)) + auth
+        else:  # written out, not json.dumps'd: "\/" must reach the function as it is
+            body = '{"error": "denied", "you_sent": "' + ENCODINGS[self.mode](key) + '"}'
         return Response(body, status=401, mimetype="application/json")(environ, start_response)
 
 
@@ -108,7 +145,7 @@ def test_no_key_in_logs_or_answers():
         # Upstreams that echo the key back: PagerDuty's, then Statuspage's.
         for api_variable in ("PAGERDUTY_API_URL", "STATUSPAGE_API_URL"):
             with running_function({**env, api_variable: echo_server.url}) as function:
-                for echo.mode in ("full", "straddle"):
+                for echo.mode in ("full", "straddle", *ENCODINGS):
                     answers.append(function.post("/alpha", data=ACK, headers=signed(ACK)))
                     assert answers[-1].status_code == 503
                 outputs.append(function.output())
@@ -116,5 +153,5 @@ def test_no_key_in_logs_or_answers():
     assert leaks("\n".join(outputs)) == []
     assert leaks("\n".join(f"{a.status_code} {dict(a.headers)} {a.text}" for a in answers)) == []
     errors = [line for output in outputs for line in output.splitlines() if '"severity": "ERROR"' in line]
-    assert len(errors) >= 9, errors  # every failure above was logged...
-    assert sum("********" in line for line in errors) >= 4, errors  # ...the echoes with the keys masked
+    assert len(errors) >= 5 + 2 * (2 + len(ENCODINGS)), errors  # every failure above was logged...
+    assert sum("********" in line for line in errors) >= 2 * (2 + len(ENCODINGS)), errors  # ...echoes masked

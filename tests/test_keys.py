@@ -82,6 +82,15 @@ def test_a_blank_page_key_is_an_error_never_the_shared_key():
         keys.statuspage_key("def456")
 
 
+@pytest.mark.parametrize("variable", ["PD_WEBHOOK_TOKEN_HUGOPS", "PD_WEBHOOK_SECRET_HUGOPS"])
+@pytest.mark.parametrize("blank", ["", " ", "\t\n "])
+def test_a_blank_webhook_credential_is_an_error_never_no_credential(variable, blank):
+    keys = EnvKeySource({"PD_ACCOUNT_HUGOPS": "k1-abcdef", variable: blank})
+    for read in (lambda: keys.account(AccountName("hugops")), keys.accounts):
+        with pytest.raises(ConfigError, match=f"{variable}: expected a webhook credential, found a blank value"):
+            read()
+
+
 def test_every_key_read_is_handed_to_on_secret_and_hidden_from_repr():
     read: list[str] = []
     keys = EnvKeySource({**ENV, "STATUSPAGE_KEY": "sp-abcdef", "STATUSPAGE_KEY_P2": "sp2-abcdef"},
@@ -100,7 +109,8 @@ NO_SYNC = b'{"event": {"event_type": "service.updated"}}'
 
 def post(path: str) -> flask.Response:
     env = {"STATUSPAGE_PAGE": "page1", "STATUSPAGE_KEY": "sp-key-123456",
-           "PD_ACCOUNT_OTHER_TEAM": "pd-key-123456", "PD_ACCOUNT_KEY": "pd-key-654321"}
+           "PD_ACCOUNT_OTHER_TEAM": "pd-key-123456", "PD_ACCOUNT_KEY": "pd-key-654321",
+           "PAGERSTATUS_ALLOW_UNAUTHENTICATED": "other_team,key"}
     service = Service(lambda: Runtime.from_environment(env))
     with flask.Flask(__name__).test_request_context(path, method="POST", data=NO_SYNC):
         return service.handle(flask.request)

@@ -1,5 +1,5 @@
 """`make run` with no keys: the launcher starts the sandbox and the function, and the
-guided demo it prints works."""
+guided demo it prints works; stopped by a signal, or losing a child, it leaves nothing behind."""
 from __future__ import annotations
 
 import json
@@ -9,16 +9,30 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import requests
 
 from sandbox.launcher import REPO
 from tests.harness.clock import wait_for
 
+# gunicorn names its master's pid after the address: "Listening at: http://127.0.0.1:PORT (PID)".
+MASTER = re.compile(r"Listening at: http://127\.0\.0\.1:\d+ \((\d+)\)")
 
-def test_make_run_demo_end_to_end():
+
+def demo_environment() -> dict[str, str]:
+    """This environment without keys or settings: `make run` then starts the demo."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "STATUSPAGE_", "PAGERSTATUS_"))}
     env.pop("GOOGLE_CLOUD_PROJECT", None)
+    return env
+
+
+def test_make_run_demo_end_to_end():
+    env = demo_environment()
     launcher = subprocess.Popen(  # port 0: each picks a free port, and the guide names it
         [sys.executable, "-m", "sandbox.launcher", "--port", "0", "--sandbox-port", "0", "--backstop-every", "1"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -147,3 +161,89 @@ def refused(url: str) -> bool:
     except requests.Timeout:
         pass
     return False
+
+
+@dataclass
+class Started:
+    process: subprocess.Popen  # what the test started (make, or the launcher itself)
+    guide: str
+    function: str
+    sandbox: str
+    master: int  # gunicorn's master: the function's process group
+
+    def launcher(self) -> int:
+        """The launcher's pid: the process itself, or the one make started."""
+        return next(pid for pid in [self.process.pid, *descendants(self.process.pid)]
+                    if b"sandbox.launcher" in Path(f"/proc/{pid}/cmdline").read_bytes())
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+@contextmanager
+def started(command: list[str]) -> Iterator[Started]:
+    """command in a session of its own, once its guide is printed; everything it started is killed after."""
+    process = subprocess.Popen(command, cwd=REPO, env=demo_environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    master = None
+    try:
+        deadline = time.monotonic() + 60
+        while not any("Ctrl-C stops everything" in line for line in lines):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
+            lines.append(process.stdout.readline())
+            master = master or (MASTER.search(lines[-1]) and int(MASTER.search(lines[-1]).group(1)))
+        guide = "".join(lines)
+        yield Started(process, guide,
+                      re.search(r"the function +(http://127\.0\.0\.1:\d+)/demo ", guide).group(1),
+                      re.search(r"status pages \(open in a browser\) +(http://127\.0\.0\.1:\d+)/\n", guide).group(1),
+                      master)
+    finally:
+        for group in (process.pid, master):
+            if group is not None:
+                with suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def gone(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def nothing_left(run: Started) -> None:
+    for url in (f"{run.function}/", f"{run.sandbox}/"):
+        wait_for(lambda url=url: refused(url), timeout=15, what=f"{url} to stop listening")
+    wait_for(lambda: gone(run.master), timeout=15, what="the function's process group to be gone")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_make_run_on_ports_of_its_own_leaves_nothing_after_a_signal_to_the_launcher_alone(stop):
+    with started(["make", "-s", "run", "PORT=0", "SANDBOX_PORT=0"]) as run:
+        # The ports it was given (0: free ones) are the ones it serves on.
+        assert requests.get(run.function + "/", timeout=10).json() == ["Hello from Pagerstatus"]
+        assert requests.get(run.sandbox + "/", timeout=10).status_code == 200
+        os.kill(run.launcher(), stop)  # not its process group: `timeout`, systemd or a closed terminal
+        assert run.process.wait(timeout=60) == 0
+        nothing_left(run)
+
+
+def test_the_launcher_exits_non_zero_and_stops_the_sandbox_when_the_function_dies():
+    with started([sys.executable, "-m", "sandbox.launcher", "--port", "0", "--sandbox-port", "0"]) as run:
+        os.killpg(run.master, signal.SIGKILL)
+        assert run.process.wait(timeout=60) != 0
+        nothing_left(run)

@@ -1,7 +1,9 @@
 """Logs are JSON lines Cloud Logging parses, library records included, and never carry a key."""
+import base64
 import io
 import json
 import logging
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -81,3 +83,46 @@ def test_short_values_are_not_masked():
     redactor = log.Redactor()
     redactor.add("abc")
     assert redactor.redact("abc abc") == "abc abc"
+
+
+# A key with the characters each encoding changes; its base64 holds "+" and "/" ("-" and "_" URL-safe).
+KEY = "pk+/~?>>key-0123456789=Z"
+
+
+def b64(text: str, alphabet=base64.b64encode) -> str:
+    return alphabet(text.encode()).decode()
+
+
+ECHOES = {
+    "as is": KEY,
+    "URL-encoded": quote(KEY, safe=""),
+    "URL-encoded, / kept": quote(KEY),
+    "form-encoded": quote_plus(KEY),
+    "JSON": json.dumps(KEY),
+    "JSON with \\/": json.dumps(KEY).replace("/", "\\/"),
+    "base64": b64(KEY),
+    "base64 without padding": b64(KEY).rstrip("="),
+    "URL-safe base64": b64(KEY, base64.urlsafe_b64encode),
+    "HTTP Basic (base64 of user:key)": b64("user:" + KEY),
+    "base64, key at offset 1": b64("u" + KEY + "!"),
+    "base64, key at offset 2, URL-safe": b64("us" + KEY + "!?", base64.urlsafe_b64encode),
+    "in a query string": "https://x.example/?token=" + quote_plus(KEY) + "&page=2",
+}
+
+
+@pytest.mark.parametrize("echo", ECHOES.values(), ids=ECHOES.keys())
+def test_a_key_echoed_back_encoded_is_masked(echo):
+    redactor = log.Redactor()
+    redactor.add(KEY)
+    masked = redactor.redact(f"upstream said: {echo}; done")
+    assert "********" in masked and masked.startswith("upstream said: ") and masked.endswith("; done")
+    # No run of the key, or of its encodings, longer than the few characters a mask keeps.
+    for form in log.encoded_forms(KEY):
+        assert not any(form[i:i + 8] in masked for i in range(len(form) - 7)), (form, masked)
+
+
+def test_base64_is_masked_only_where_it_encodes_the_key():
+    redactor = log.Redactor()
+    redactor.add(KEY)
+    unrelated = b64("user:another-secret-entirely-0000")
+    assert redactor.redact(unrelated) == unrelated

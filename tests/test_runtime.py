@@ -47,3 +47,10 @@ def test_a_page_key_variable_naming_no_configured_page_is_a_configuration_error(
     # A misspelt page id would leave its page on the shared key, silently.
     with pytest.raises(ConfigError, match=f"^{variable}: expected STATUSPAGE_KEY_<PAGE ID> .*STATUSPAGE_KEY_PAGE3"):
         Runtime.from_environment({**PAGES, variable: "sp-key-444444"})
+
+
+def test_each_account_open_to_anyone_is_warned_about_once_the_runtime_is_built(capsys):
+    Runtime.from_environment({**ENV, "PAGERSTATUS_ALLOW_UNAUTHENTICATED": "main,other"})
+    warnings = [line for line in capsys.readouterr().out.splitlines() if '"action": "unauthenticated"' in line]
+    assert len(warnings) == 2 and '"account": "main"' in warnings[0] and '"account": "other"' in warnings[1]
+    assert all('"severity": "WARNING"' in line for line in warnings)

@@ -34,6 +34,7 @@ PROJECT = "proj-1"
 SECRETS_URL = f"{ENDPOINT}/v1/projects/{PROJECT}/secrets"
 ACCESS_URL = re.compile(re.escape(SECRETS_URL) + r"/[^/]+/versions/latest:access")
 TTL = 300.0
+NEGATIVE_TTL = 30.0  # SecretManagerKeySource's default
 
 # Error answers, as Secret Manager's REST API gives them: (HTTP code, status, message).
 NOT_FOUND = (404, "NOT_FOUND", "Secret [projects/123456789/secrets/x] not found or has no versions.")
@@ -269,6 +270,32 @@ def test_a_secret_found_missing_makes_the_next_request_list_again(fake, source, 
     with pytest.raises(ConfigError, match="'pagerstatus-pd-alpha-api-key' not found"):
         source.accounts()
     assert set(source.accounts()) == {"beta_2"}  # not a configuration error for the listing's TTL
+
+
+@pytest.mark.parametrize("kind", ["webhook-token", "webhook-secret"])
+def test_a_blank_webhook_credential_is_a_config_error_never_no_credential(fake, source, kind):
+    fake.values[f"pagerstatus-pd-alpha-{kind}"] = " \n "
+    with pytest.raises(ConfigError, match=f"'pagerstatus-pd-alpha-{kind}' is empty"):
+        source.account(AccountName("alpha"))
+
+
+def test_a_fresh_look_reads_a_rotated_token_at_most_once_per_negative_ttl(fake, source, clock):
+    alpha = AccountName("alpha")
+    assert source.account(alpha).webhook_token == "alpha-token-value"
+    fake.values["pagerstatus-pd-alpha-webhook-token"] = "rotated-token-value"
+    clock.advance(NEGATIVE_TTL - 1)
+    calls = fake.calls
+    assert source.account(alpha, fresh=True).webhook_token == "alpha-token-value"  # read moments ago
+    assert fake.calls == calls
+    clock.advance(1)
+    assert source.account(alpha).webhook_token == "alpha-token-value"  # an ordinary look: the TTL's cache
+    assert source.account(alpha, fresh=True).webhook_token == "rotated-token-value"
+    # The listing and both webhook credentials read again, the API key not.
+    assert (fake.listings, sorted(fake.accessed[-2:])) == (2, ["pagerstatus-pd-alpha-webhook-secret",
+                                                              "pagerstatus-pd-alpha-webhook-token"])
+    calls = fake.calls
+    assert source.account(alpha, fresh=True).webhook_token == "rotated-token-value"
+    assert fake.calls == calls  # a flood of refused webhooks costs one read per NEGATIVE_TTL
 
 
 @pytest.mark.parametrize("value, problem", [

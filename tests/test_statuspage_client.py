@@ -18,10 +18,11 @@ import responses
 
 from pagerstatus import statuspage
 from pagerstatus.errors import UpstreamError
-from pagerstatus.http import RetryPolicy, make_session
+from pagerstatus.http import Deadline, RetryPolicy, TokenBucket, make_session
 from pagerstatus.models import Component, IncidentWrite, SpIncident
 from pagerstatus.ownership import LEGACY_WATERMARK, METADATA_KEY
 from pagerstatus.statuspage import MAX_PAGES, StatuspageClient
+from tests.harness.clock import FakeClock
 from tests.harness.reference import spec_checked_responses, statuspage_spec, validate_response
 
 BASE = "https://api.statuspage.io/v1"
@@ -43,7 +44,8 @@ def api():
 def bucket(api) -> SimpleNamespace:
     """A bucket that never waits; taken_after notes how many requests preceded each take."""
     taken_after: list[int] = []
-    return SimpleNamespace(take=lambda: taken_after.append(len(api.calls)), taken_after=taken_after)
+    return SimpleNamespace(take=lambda deadline=None: taken_after.append(len(api.calls)) or True,
+                           taken_after=taken_after)
 
 
 @pytest.fixture
@@ -332,3 +334,13 @@ def test_a_failed_read_raises_upstream_error_without_the_key(api, client, answer
         client.unresolved_incidents()
     assert caught.value.service == "statuspage"
     assert KEY not in str(caught.value) and KEY not in repr(client)
+
+
+def test_a_read_that_would_wait_for_the_rate_limit_past_its_deadline_fails_unsent(api):
+    clock = FakeClock()
+    bucket = TokenBucket(capacity=1, rate=1.0, clock=clock, sleep=clock.sleep)
+    bucket.take()  # the bucket is empty: the next token comes in a second
+    session = make_session(RetryPolicy(sleep=clock.sleep)).until(Deadline(0.5, clock))
+    with pytest.raises(UpstreamError, match="no time left to wait for Statuspage's rate limit"):
+        StatuspageClient(PAGE, KEY, session=session, bucket=bucket).unresolved_incidents()
+    assert len(api.calls) == 0 and clock.sleeps == []

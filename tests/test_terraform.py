@@ -52,6 +52,7 @@ NOT_SET_BY_TERRAFORM = {
     "PAGERSTATUS_INCIDENT_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_RESOLVED_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_OIDC_CERTS_URL": "certificate URL override for the sandbox and tests; Google's by default",
+    "PAGERSTATUS_ALLOW_UNAUTHENTICATED": "local demos only; Terraform gives every account a webhook token",
 }
 # Paths that must never be in the function zip.
 NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", "bench", "scripts", "sandbox",
@@ -738,3 +739,140 @@ def test_each_pages_own_key_is_a_secret_the_function_may_read():
     assert access["role"] == "roles/secretmanager.secretAccessor"
     assert named("variable")["statuspage_page_api_keys"]["sensitive"] is True
 
+
+# -- 9. a Terraform that survives day two: token rotation, its own token, least privilege -------
+
+def test_webhook_events_are_sorted_so_that_a_plan_shows_no_spurious_change():
+    events = resolve_local(one("resource", "pagerduty_webhook_subscription", ACCOUNT_MODULE)["events"], ACCOUNT_MODULE)
+    assert events == sorted(events)
+
+
+def test_a_new_webhook_token_replaces_what_sends_it():
+    # PagerDuty returns custom header values redacted, so the provider cannot update one in place.
+    holder = named("resource", ACCOUNT_MODULE, of_type="terraform_data")["webhook_token"]
+    assert re.fullmatch(r"\$\{nonsensitive\(sha256\(var\.webhook_token\)\)\}", holder["input"]), holder
+    for type_ in ("pagerduty_webhook_subscription", "pagerduty_extension"):
+        lifecycle = one("resource", type_, ACCOUNT_MODULE)["lifecycle"][0]
+        assert lifecycle["replace_triggered_by"] == ["${terraform_data.webhook_token}"], (type_, lifecycle)
+        assert "ignore_changes" not in lifecycle
+    # The new token reaches PagerDuty only once the function can read it.
+    tokens = named("output")["webhook_tokens"]
+    assert "random_password.webhook_token" in tokens["value"]
+    assert tokens["depends_on"] == ["${google_secret_manager_secret_version.account}"]
+
+
+def readme_section(title: str) -> str:
+    text = (TF_DIR / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def resolve_address(address: str, directory: Path = TF_DIR) -> dict:
+    """The resource block a state address such as module.m.random_password.p["key"] names, from directory."""
+    parts = re.sub(r'\["[^"]*"\]$', "", address).split(".")
+    while parts[0] == "module":
+        module = named("module", directory)[parts[1]]
+        directory = (directory / module["source"]).resolve()
+        parts = parts[2:]
+    type_, name = parts
+    return named("resource", directory, of_type=type_)[name]
+
+
+def test_the_readme_rotation_steps_replace_the_token_the_secret_and_the_subscriptions_follow():
+    steps = readme_section("Rotating a webhook token")
+    [address] = set(re.findall(r"-replace='([^']+)'", steps))
+    token = resolve_address(address)
+    assert token["for_each"] == "${local.accounts}"  # one per account: the key is the account
+    assert re.fullmatch(r'module\.pagerstatus\.random_password\.webhook_token\["[a-z0-9_-]+"\]', address), address
+    # The replaced password is what the account's secret version holds...
+    version = named("resource", of_type="google_secret_manager_secret_version")["account"]
+    assert "random_password.webhook_token[each.value.account].result" in version["secret_data"]
+    # ...and what the account's subscription module is given (test above: a change replaces the subscription).
+    for name, call in module_calls(TF_DIR, ACCOUNT_MODULE).items():
+        assert call["webhook_token"].startswith("${module.pagerstatus.webhook_tokens["), name
+
+
+def test_terraform_manages_pagerduty_with_its_own_token_never_the_functions_key():
+    accounts_type = named("variable", TF_DIR)["pagerduty_accounts"]["type"]
+    assert re.search(r"\bterraform_token = string\b", accounts_type), accounts_type  # required, no default
+    assert "terraform_token" in conditions("pagerduty_accounts", TF_DIR)
+    assert "terraform_token" not in named("variable")["pagerduty_accounts"]["type"]  # never stored
+    tokens = locals_(TF_DIR)["pagerduty_terraform_tokens"]
+    assert "config.terraform_token" in tokens and "api_key" not in tokens and "coalesce" not in tokens, tokens
+    for directory in (TF_DIR, EXAMPLE):
+        for block in hcl(directory)["provider"]:
+            for provider, body in block.items():
+                if provider == "pagerduty":
+                    assert "terraform_token" in body["token"] and "api_key" not in body["token"], (directory, body)
+
+
+def project_roles(account: str) -> dict[str, list[dict]]:
+    """Project-level grants to a service account of modules/pagerstatus: role -> the bindings."""
+    grants: dict[str, list[dict]] = {}
+    for binding in named("resource", of_type="google_project_iam_member").values():
+        if f"google_service_account.{account}.email" in binding["member"]:
+            grants.setdefault(binding["role"], []).append(binding)
+    return grants
+
+
+def test_the_build_account_has_googles_documented_roles_each_scoped_to_its_target():
+    grants = project_roles("build")
+    assert set(grants) == {"roles/logging.logWriter", "roles/storage.objectAdmin"}, grants
+    assert "condition" not in grants["roles/logging.logWriter"][0]  # logs are the project's
+    [sources] = grants["roles/storage.objectAdmin"]
+    bucket = locals_()["gcf_sources_bucket"]
+    assert bucket == "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+    expression = sources["condition"][0]["expression"]
+    assert expression == ('resource.name == "projects/_/buckets/${local.gcf_sources_bucket}" || '
+                          'resource.name.startsWith("projects/_/buckets/${local.gcf_sources_bucket}/")'), expression
+    # The image: a repository of its own, the build's only one.
+    writer = one("resource", "google_artifact_registry_repository_iam_member")
+    assert (writer["role"], writer["repository"]) == (
+        "roles/artifactregistry.writer", "${google_artifact_registry_repository.functions.name}")
+    assert "google_service_account.build.email" in writer["member"]
+    build = the_function()["build_config"][0]
+    assert build["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
+    assert build["service_account"] == "${google_service_account.build.id}"
+    # The uploaded archives: read only, in their own bucket.
+    reader = one("resource", "google_storage_bucket_iam_member")
+    assert (reader["role"], reader["bucket"]) == ("roles/storage.objectViewer", "${google_storage_bucket.source.name}")
+
+
+def test_the_build_waits_for_its_grants_to_take_effect():
+    wait = one("resource", "time_sleep")
+    assert int(wait["create_duration"].rstrip("s")) >= 120  # "typically 2 minutes" for IAM to propagate
+    grants = {"${google_project_iam_member.build_logs.id}", "${google_project_iam_member.build_sources.id}",
+              "${google_artifact_registry_repository_iam_member.build_writer.id}",
+              "${google_storage_bucket_iam_member.build_source_reader.id}"}
+    assert set(wait["triggers"].values()) == grants
+    assert "${time_sleep.build_grants}" in the_function()["depends_on"]
+
+
+def test_the_function_account_lists_secrets_reads_its_own_and_locks_in_its_database_only():
+    grants = project_roles("function")
+    assert set(grants) == {"${google_project_iam_custom_role.secret_lister.id}", "roles/datastore.user"}, grants
+    lister = one("resource", "google_project_iam_custom_role")
+    assert lister["permissions"] == ["secretmanager.secrets.list"]
+    [datastore] = grants["roles/datastore.user"]
+    assert datastore["condition"][0]["expression"] == \
+        'resource.name == "projects/${var.project_id}/databases/${var.firestore_database}"'
+    # Payloads: each of its own secrets, one binding per secret, never on the project.
+    access = one("resource", "google_secret_manager_secret_iam_member")
+    assert access["role"] == "roles/secretmanager.secretAccessor" and "google_secret_manager_secret." in access[
+        "for_each"]
+    granted = {body.get("role") for directory in MODULES for block in hcl(directory).get("resource", [])
+               for resources in block.values() for body in resources.values()}
+    too_wide = {"roles/secretmanager.viewer", "roles/cloudbuild.builds.builder", "roles/editor", "roles/owner"}
+    assert not granted & too_wide, granted
+
+
+def test_the_readme_recipe_for_secrets_added_by_hand_creates_the_webhook_token_first():
+    section = (TF_DIR / "README.md").read_text(encoding="utf-8").split("### Secrets added outside Terraform")[1]
+    recipe = section.split("```sh\n")[1].split("```")[0]
+    created = re.findall(r'^create "([^"]+)"', recipe, re.MULTILINE)
+    api_key, _, token = account_secret_ids(AccountName("acme"))
+    assert [name.replace("$ACCOUNT", "acme") for name in created] == [token, api_key], created
+    for needed in ("--labels=\"pagerstatus=true,pagerstatus-account=$ACCOUNT\"", "roles/secretmanager.secretAccessor",
+                   "--replication-policy=automatic"):
+        assert needed in recipe, needed

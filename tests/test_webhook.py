@@ -1,4 +1,5 @@
 """Webhook payloads and authentication, with PagerDuty's official examples."""
+import contextlib
 import hashlib
 import hmac
 import json
@@ -7,7 +8,15 @@ import pytest
 from werkzeug.exceptions import BadRequest, Unauthorized
 
 from pagerstatus.keys import AccountKeys
-from pagerstatus.webhook import RESYNC_EVENT, SYNC_EVENTS, authenticate, event_types, needs_sync, signature_valid
+from pagerstatus.webhook import (
+    REFUSED,
+    RESYNC_EVENT,
+    SYNC_EVENTS,
+    authenticate,
+    event_types,
+    needs_sync,
+    signature_valid,
+)
 from tests.harness.reference import load_json
 
 # A signed body of our own for the checks below; the first test holds the check to PagerDuty's vector.
@@ -38,32 +47,66 @@ def test_signature(body, header, valid):
 SECRET_ONLY = AccountKeys("a", "key", webhook_secret=SECRET)
 TOKEN_ONLY = AccountKeys("a", "key", webhook_token="tok-123456")
 BOTH = AccountKeys("a", "key", webhook_secret=SECRET, webhook_token="tok-123456")
+NEITHER = AccountKeys("a", "key")
 
 
-@pytest.mark.parametrize("keys,headers", [
-    (AccountKeys("a", "key"), {}),  # an account without credentials accepts anything
-    (SECRET_ONLY, {"X-PagerDuty-Signature": VALID}),
-    (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-123456"}),
-    (BOTH, {"X-Pagerstatus-Token": "tok-123456"}),
-    (BOTH, {"X-PagerDuty-Signature": VALID}),
+class Body:
+    """The request body as authenticate() reads it, noting whether it was read."""
+
+    def __init__(self, body: str = BODY):
+        self.body = body.encode()
+        self.read = False
+
+    def __call__(self) -> bytes:
+        self.read = True
+        return self.body
+
+
+@pytest.mark.parametrize("keys,headers,allowed", [
+    (NEITHER, {}, True),  # only an account listed in PAGERSTATUS_ALLOW_UNAUTHENTICATED
+    (SECRET_ONLY, {"X-PagerDuty-Signature": VALID}, False),
+    (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-123456"}, False),
+    (BOTH, {"X-Pagerstatus-Token": "tok-123456"}, False),
+    (BOTH, {"X-PagerDuty-Signature": VALID}, False),
+    (SECRET_ONLY, {"X-PagerDuty-Signature": VALID}, True),  # listed or not, credentials are checked
 ])
-def test_valid_credentials_pass(keys, headers):
-    authenticate(keys, BODY.encode(), headers)
+def test_valid_credentials_pass(keys, headers, allowed):
+    authenticate(keys, Body(), headers, allow_unauthenticated=allowed)
 
 
-@pytest.mark.parametrize("keys,headers", [
-    (SECRET_ONLY, {}),
-    (SECRET_ONLY, {"X-PagerDuty-Signature": INVALID}),
-    (SECRET_ONLY, {"X-Pagerstatus-Token": "tok-123456"}),
-    (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-12345"}),
-    (TOKEN_ONLY, {}),
-    (BOTH, {"X-Pagerstatus-Token": "wrong"}),
+@pytest.mark.parametrize("keys,headers,allowed", [
+    (NEITHER, {}, False),  # fail closed: no credential configured is no way in
+    (NEITHER, {"X-Pagerstatus-Token": "anything", "X-PagerDuty-Signature": VALID}, False),
+    (SECRET_ONLY, {}, False),
+    (SECRET_ONLY, {"X-PagerDuty-Signature": INVALID}, False),
+    (SECRET_ONLY, {"X-Pagerstatus-Token": "tok-123456"}, False),
+    (SECRET_ONLY, {"X-PagerDuty-Signature": INVALID}, True),
+    (TOKEN_ONLY, {"X-Pagerstatus-Token": "tok-12345"}, False),
+    (TOKEN_ONLY, {}, False),
+    (TOKEN_ONLY, {}, True),
+    (BOTH, {"X-Pagerstatus-Token": "wrong"}, False),
 ])
-def test_missing_or_wrong_credentials_are_401(keys, headers):
+def test_missing_or_wrong_credentials_are_401_and_say_the_same_whatever_the_account_has(keys, headers, allowed):
     with pytest.raises(Unauthorized) as caught:
-        authenticate(keys, BODY.encode(), headers)
+        authenticate(keys, Body(), headers, allow_unauthenticated=allowed)
     assert caught.value.code == 401
-    assert "tok-123456" not in caught.value.description and SECRET not in caught.value.description
+    assert caught.value.description == REFUSED
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Pagerstatus-Token": "tok-12345"}, {"X-Pagerstatus-Token": "tok-123456"}])
+def test_a_token_is_checked_before_the_body_is_read(headers):
+    body = Body()
+    with contextlib.suppress(Unauthorized):
+        authenticate(TOKEN_ONLY, body, headers)
+    assert body.read is False
+
+
+def test_the_body_is_read_for_a_signature_only():
+    unsigned, signed = Body(), Body()
+    with pytest.raises(Unauthorized):
+        authenticate(BOTH, unsigned, {"X-Pagerstatus-Token": "wrong"})
+    authenticate(BOTH, signed, {"X-PagerDuty-Signature": VALID})
+    assert (unsigned.read, signed.read) == (False, True)
 
 
 @pytest.mark.parametrize("name,types,sync", [

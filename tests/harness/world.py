@@ -29,12 +29,19 @@ def pd_key(account: str) -> str:
 
 
 def function_env(sandbox: Sandbox, accounts: Iterable[str], **extra: str) -> dict[str, str]:
-    """The function's environment for this page and these accounts, in the sandbox."""
+    """The function's environment for this page and these accounts, in the sandbox.
+
+    An account given no webhook credential (in extra) accepts webhooks from anyone, as
+    `make run`'s demo account does: the accounts are listed in
+    PAGERSTATUS_ALLOW_UNAUTHENTICATED, which extra may set otherwise (the fail-closed tests).
+    """
+    accounts = list(accounts)
     env = {
         "STATUSPAGE_PAGE": PAGE_ID,
         "STATUSPAGE_KEY": SP_KEY,
         "STATUSPAGE_API_URL": sandbox.statuspage_url,
         "PAGERDUTY_API_URL": sandbox.pagerduty_url,
+        "PAGERSTATUS_ALLOW_UNAUTHENTICATED": ",".join(accounts),
         **{f"PD_ACCOUNT_{account.upper()}": pd_key(account) for account in accounts},
     }
     return {**env, **extra}

@@ -23,7 +23,7 @@ module "pagerstatus" {
 
 provider "pagerduty" {
   alias = "payments"
-  token = var.payments_api_key
+  token = var.payments_terraform_token
 }
 
 module "pagerduty_payments" {

@@ -16,7 +16,13 @@ variable "statuspage_api_key" {
 
 variable "payments_api_key" {
   type        = string
-  description = "REST API key of the \"payments\" PagerDuty account; it also manages that account's webhook."
+  description = "Read-only REST API key of the \"payments\" PagerDuty account (the function reads incidents with it)."
+  sensitive   = true
+}
+
+variable "payments_terraform_token" {
+  type        = string
+  description = "Full-access REST API key Terraform manages the \"payments\" account's webhook with; never stored."
   sensitive   = true
 }
 

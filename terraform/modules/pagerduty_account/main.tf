@@ -1,12 +1,13 @@
 locals {
   # The incident events the function reconciles on. Keep in step with the events it handles.
+  # Sorted, as PagerDuty returns them: another order would show as a change on every plan.
   events = [
-    "incident.triggered",
     "incident.acknowledged",
-    "incident.unacknowledged",
-    "incident.resolved",
-    "incident.reopened",
     "incident.priority_updated",
+    "incident.reopened",
+    "incident.resolved",
+    "incident.triggered",
+    "incident.unacknowledged",
   ]
 
   webhook_url = "${trimsuffix(var.function_url, "/")}/${var.account}"
@@ -17,6 +18,16 @@ locals {
     } : {
     for id in var.service_ids : id => { type = "service_reference", id = id }
   }
+}
+
+# PagerDuty returns custom header values redacted, and the provider then ignores a change to
+# custom_header.value (terraform-provider-pagerduty#923, and #594, an unmerged fix): updated in
+# place, a subscription would keep sending the old token, and the function refuses it (401).
+# A new token therefore replaces the subscriptions. replace_triggered_by takes only resources,
+# so this one holds the token's hash (a one-way digest of 48 random characters: not sensitive,
+# and a plan shows that it changed).
+resource "terraform_data" "webhook_token" {
+  input = nonsensitive(sha256(var.webhook_token))
 }
 
 resource "pagerduty_webhook_subscription" "pagerstatus" {
@@ -42,6 +53,10 @@ resource "pagerduty_webhook_subscription" "pagerstatus" {
     type = each.value.type
     id   = each.value.id
   }
+
+  lifecycle {
+    replace_triggered_by = [terraform_data.webhook_token]
+  }
 }
 
 # The legacy "Generic V2 Webhook" extension, for those who still run V2 webhooks. PagerDuty
@@ -64,6 +79,12 @@ resource "pagerduty_extension" "generic_v2_webhook" {
   config = jsonencode({
     headers = [{ name = "X-Pagerstatus-Token", value = var.webhook_token }]
   })
+
+  # As for the subscription: whether PagerDuty redacts this header too is unverified, so a new
+  # token replaces the extension rather than trust an update in place.
+  lifecycle {
+    replace_triggered_by = [terraform_data.webhook_token]
+  }
 }
 
 # The subscription was a single resource before service_ids existed.

@@ -15,10 +15,18 @@ resource "google_firestore_database" "lock" {
   depends_on = [google_project_service.apis]
 }
 
-# Document read/write for the lock. Granted on the project: roles/datastore.user is the narrowest
-# predefined role with document access, and it holds no admin, index or export permissions.
+# Document read/write for the lock, in the lock's database only. roles/datastore.user is the
+# narrowest predefined role with document access (no admin, index or export permissions); the
+# condition limits it to one database, as Firestore documents it ("Configure per-database access
+# permissions": https://cloud.google.com/firestore/native/docs/manage-databases).
 resource "google_project_iam_member" "function_datastore_user" {
   project = var.project_id
   role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.function.email}"
+
+  condition {
+    title       = "pagerstatus-lock-database"
+    description = "Only the Firestore database that holds the pagerstatus sync lock."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""
+  }
 }

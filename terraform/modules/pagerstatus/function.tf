@@ -110,9 +110,10 @@ resource "google_cloudfunctions2_function" "pagerstatus" {
   labels      = local.labels
 
   build_config {
-    runtime         = "python312"
-    entry_point     = "pagerstatus"
-    service_account = google_service_account.build.id
+    runtime           = "python312"
+    entry_point       = "pagerstatus"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
 
     source {
       storage_source {
@@ -139,9 +140,10 @@ resource "google_cloudfunctions2_function" "pagerstatus" {
     environment_variables          = local.function_env
   }
 
+  # The build's grants, and time for them to take effect (build.tf); the runtime's.
   depends_on = [
     google_project_service.apis,
-    google_project_iam_member.build,
+    time_sleep.build_grants,
     google_secret_manager_secret_iam_member.function_access,
     google_project_iam_member.function_secret_lister,
     google_project_iam_member.function_datastore_user,

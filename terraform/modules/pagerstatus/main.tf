@@ -15,7 +15,7 @@ locals {
   }
 
   required_apis = toset([
-    "artifactregistry.googleapis.com", # function images
+    "artifactregistry.googleapis.com", # function images (build.tf)
     "cloudbuild.googleapis.com",       # builds the function from source
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com", # the periodic sync (scheduler.tf)
@@ -52,7 +52,7 @@ resource "google_service_account" "function" {
 # Identity Cloud Build uses to build the function image. Since mid-2024 new projects no longer
 # give the default build identity enough rights (organization policy
 # iam.automaticIamGrantsForDefaultServiceAccounts), so a dedicated one makes the deploy
-# independent of project history.
+# independent of project history. What it may do is in build.tf.
 resource "google_service_account" "build" {
   project      = var.project_id
   account_id   = "pagerstatus-build"
@@ -60,19 +60,4 @@ resource "google_service_account" "build" {
   description  = "Cloud Build identity that builds the pagerstatus function image."
 
   depends_on = [google_project_service.apis]
-}
-
-# What the build needs, and no more: write build logs, push the image to Artifact Registry
-# (gcf-artifacts), read the source archive Cloud Functions copies into its gcf-v2-sources bucket.
-# Not roles/cloudbuild.builds.builder: it can run builds as other service accounts.
-resource "google_project_iam_member" "build" {
-  for_each = toset([
-    "roles/logging.logWriter",
-    "roles/artifactregistry.writer",
-    "roles/storage.objectViewer",
-  ])
-
-  project = var.project_id
-  role    = each.value
-  member  = "serviceAccount:${google_service_account.build.email}"
 }

@@ -17,6 +17,9 @@ output "webhook_tokens" {
   description = "Generated X-Pagerstatus-Token value per account, for that account's modules/pagerduty_account instance. Also stored as pagerstatus-pd-<account>-webhook-token."
   value       = { for account in local.accounts : account => random_password.webhook_token[account].result }
   sensitive   = true
+  # A subscription sends a new token only once the function can read it: after a rotation the
+  # secret's new version is written first, then the subscriptions are replaced.
+  depends_on = [google_secret_manager_secret_version.account]
 }
 
 output "webhook_urls" {

@@ -59,7 +59,9 @@ locals {
 }
 
 # Shared token PagerDuty sends in the X-Pagerstatus-Token header of every webhook. Rotate with
-# terraform apply -replace='random_password.webhook_token["<account>"]'.
+# terraform apply -replace='module.pagerstatus.random_password.webhook_token["<account>"]': the secret
+# gets a new version, then (webhook_tokens waits for it) the account's subscriptions are replaced
+# (modules/pagerduty_account). terraform/README.md, "Rotating a webhook token".
 resource "random_password" "webhook_token" {
   for_each = local.accounts
 
@@ -153,11 +155,19 @@ resource "google_secret_manager_secret_iam_member" "function_access" {
 }
 
 # Account discovery lists secrets (secretmanager.secrets.list). Listing is a permission on the
-# project, so it cannot be granted per secret. roles/secretmanager.viewer is metadata only (names,
-# labels, version states and IAM policies of secrets), never payloads; payload access stays limited
-# to the bindings above.
+# project, so it cannot be granted per secret. A role holding that permission alone: names and
+# labels of secrets, never payloads, versions or IAM policies (roles/secretmanager.viewer would
+# show those too). Payload access stays limited to the bindings above.
+resource "google_project_iam_custom_role" "secret_lister" {
+  project     = var.project_id
+  role_id     = "pagerstatusSecretLister"
+  title       = "pagerstatus secret lister"
+  description = "Lists Secret Manager secrets (names and labels only) so that pagerstatus finds its PagerDuty accounts."
+  permissions = ["secretmanager.secrets.list"]
+}
+
 resource "google_project_iam_member" "function_secret_lister" {
   project = var.project_id
-  role    = "roles/secretmanager.viewer"
+  role    = google_project_iam_custom_role.secret_lister.id
   member  = "serviceAccount:${google_service_account.function.email}"
 }
