@@ -17,7 +17,7 @@ Rules (the README explains them for operators):
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -164,18 +164,21 @@ def plan(pd_incidents: Iterable[PdIncident], components: Mapping[str, Component]
     ours = sorted((i for i in sp_incidents if is_ours(i, policy)), key=_oldest_first)
     unowned_cover = frozenset().union(*(i.component_ids for i in sp_incidents if not is_ours(i, policy)))
     index = _Index(ours)
-    # An incident of ours that is open (not monitoring) keeps what it covers open on any open
-    # PagerDuty incident. One that relapses is open again: planned until no other relapses, so
-    # that the next plan, seeing it open, finds nothing more to do.
-    live = {i.id for i in ours if i.status != MONITORING}
-    while True:
-        open_now = frozenset().union(*(i.component_ids for i in ours if i.id in live),
-                                     {i.opened_for for i in ours if i.id in live and i.opened_for})
-        desired, wanted, kept, to_open = _assign(pd_incidents, components, open_now, unowned_cover, index, live,
-                                                 policy, now)
-        if kept.keys() <= live:
-            break
-        live |= kept.keys()
+
+    def settled(moment: datetime) -> tuple[Demand, dict[str, Wanted], dict[str, list[str]], dict[str, dict[str, str]]]:
+        # An incident of ours that is open (not monitoring) keeps what it covers open on any open
+        # PagerDuty incident. One that relapses is open again: planned until no other relapses, so
+        # that the next plan, seeing it open, finds nothing more to do.
+        live = {i.id for i in ours if i.status != MONITORING}
+        while True:
+            open_now = frozenset().union(*(i.component_ids for i in ours if i.id in live),
+                                         {i.opened_for for i in ours if i.id in live and i.opened_for})
+            assigned = _assign(pd_incidents, components, open_now, unowned_cover, index, live, policy, moment)
+            if assigned[2].keys() <= live:
+                return assigned
+            live |= assigned[2].keys()
+
+    desired, wanted, kept, to_open = settled(now)
 
     def released(incident: SpIncident) -> dict[str, str]:
         """Its components we set to an outage that nothing wants or holds any more."""
@@ -194,7 +197,7 @@ def plan(pd_incidents: Iterable[PdIncident], components: Mapping[str, Component]
 
     updates: list[Update] = []
     resolves: list[Resolve] = []
-    pending = list(desired.pending)
+    pending = _earliest(desired.pending, lambda moment: settled(moment)[1])
     for incident in ours:
         subject = _subject(incident, components)
         mine = kept.get(incident.id, [])
@@ -228,3 +231,23 @@ def plan(pd_incidents: Iterable[PdIncident], components: Mapping[str, Component]
             pending.append(Pending("resolve", incident.id, incident.name, _monitoring_due(incident, policy, now)))
     return Plan(wanted=wanted, opens=opens, updates=tuple(updates), resolves=tuple(resolves),
                 pending=tuple(sorted(pending, key=lambda p: (p.due, p.action, p.target))), skips=desired.skips)
+
+
+def _earliest(pending: Iterable[Pending], wanted_at: Callable[[datetime], Mapping[str, Wanted]]) -> list[Pending]:
+    """The pending opens, each due at the first moment it is wanted. That may be before its own
+    hold-down ends: when another falls due and relapses a monitoring incident that covers it,
+    that incident is open again, and so is what it covers. Only the other opens' due times can
+    bring that about, so those are the moments to try."""
+    pending = list(pending)
+    moments = sorted({p.due for p in pending if p.action == "open"})
+    tried: dict[datetime, Mapping[str, Wanted]] = {}
+    earliest = []
+    for p in pending:
+        for moment in (m for m in moments if m < p.due) if p.action == "open" else ():
+            if moment not in tried:
+                tried[moment] = wanted_at(moment)
+            if any(w.via == p.target for w in tried[moment].values()):
+                p = replace(p, due=moment)
+                break
+        earliest.append(p)
+    return earliest

@@ -396,6 +396,19 @@ def test_applying_the_plan_reaches_the_desired_state(pds, components, sps, polic
     assert [(p.action, p.due) for p in again.pending] == [(p.action, p.due) for p in result.pending]
 
 
+def test_a_pending_open_falls_due_with_the_relapse_of_the_monitoring_incident_covering_it():
+    # Cards' own hold-down ends at 12:05, but Bank transfers' ends at 12:04 and relapses the
+    # Payments incident, which covers Cards too: from then on Cards is open through it.
+    monitoring = sp("S1", components=("bank", "card"), status=MONITORING, opened_for="pay")
+    pds = [pd("P1", status="triggered", components=["bank"], created=1, acked=None),
+           pd("P2", status="triggered", components=["card"], created=0, acked=None)]
+    policy = replace(HOLD, open_on="triggered")
+    result = plan(pds, GROUPED, [monitoring], policy, NOW)
+    assert [(p.target, p.due) for p in result.pending if p.action == "open"] == [
+        ("bank", NOW + timedelta(minutes=4)), ("card", NOW + timedelta(minutes=4))]
+    assert {"bank", "card"} <= plan(pds, GROUPED, [monitoring], policy, NOW + timedelta(minutes=4)).wanted.keys()
+
+
 @settings(max_examples=300, deadline=None)
 @given(pd_incidents, page_states, sp_incidents, policies)
 def test_a_pending_open_is_due_exactly_when_the_plan_says(pds, components, sps, policy):
