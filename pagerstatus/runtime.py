@@ -57,7 +57,8 @@ class Runtime:
     def sources(self) -> list[PagerDutyClient]:
         return [
             PagerDutyClient(account.name, account.api_key, self.settings.pagerduty_api_url_for(account.name),
-                            session=self._pagerduty_session, tag_cache=self._tag_cache)
+                            session=self._pagerduty_session, tag_cache=self._tag_cache,
+                            readers=self.settings.pagerduty_reads_in_flight)
             for account in self.keys.accounts().values()
         ]
 
@@ -80,12 +81,14 @@ class Runtime:
     def sync(self) -> dict[str, Outcome]:
         """Sync every page under its lock: per page "performed", "queued" when another holder
         will sync it again, or the error that stopped it."""
-        return run_coalesced(self.locks, lambda guards: self._round(guards, self.settings.dry_run).failures)
+        return run_coalesced(self.locks, lambda guards: self._round(guards, self.settings.dry_run).failures,
+                             settle=self.settings.resync_settle_seconds)
 
     def _round(self, guards: Mapping[str, Guard], dry_run: bool) -> Round:
         try:
             result = sync_round(self.sources(), self.page, guards, self.policy,
-                                every_page=len(guards) == len(self.locks), dry_run=dry_run)
+                                every_page=len(guards) == len(self.locks), dry_run=dry_run,
+                                writes_in_flight=self.settings.writes_in_flight)
         except UpstreamError:
             self._forget_components(guards)
             raise

@@ -29,6 +29,7 @@ MODULE_MARKERS = {
     # test_lock: its Firestore cases need the emulator.
     **dict.fromkeys(["test_customers_e2e", "test_firestore_e2e", "test_function_e2e", "test_lazy_imports",
                      "test_lock", "test_pages_e2e", "test_terraform"], E2E),
+    "test_parallel_e2e": E2E,
     **dict.fromkeys(["test_faults", "test_fuzz_webhook", "test_key_leak", "test_launcher", "test_soak"], SLOW),
 }
 
