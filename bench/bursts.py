@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from bench import world
 from bench.report import percentile
+from pagerstatus.lock import RESYNC_SETTLE_SECONDS
 from tests.harness.function import RunningFunction
 from tests.harness.sandbox import Sandbox
 from tests.harness.world import ACK_V2, PAGE_ID
@@ -33,6 +34,7 @@ P99_TARGET_S = 1.0
 @dataclass(frozen=True)
 class BurstResult:
     webhooks: int
+    settle_ms: int | None  # None: the default
     seconds: list[float]
     statuses: list[int]
     syncs: int
@@ -84,12 +86,15 @@ def _acknowledge(sandbox: Sandbox, components: range, incidents: int) -> None:
         world.acknowledge(sandbox, accounts[i % ACCOUNTS], n, count)
 
 
-def run(sandbox: Sandbox, webhooks: int) -> BurstResult:
+def run(sandbox: Sandbox, webhooks: int, settle_ms: int | None = None) -> BurstResult:
+    """settle_ms: the function's PAGERSTATUS_RESYNC_SETTLE_MS (None: its default)."""
     world.add_page_and_accounts(sandbox, OPEN_BEFORE + CHANGES, ACCOUNTS)
     _acknowledge(sandbox, range(OPEN_BEFORE), INCIDENTS_BEFORE)
     world.set_latency(sandbox, LATENCY_S, LATENCY_S)
     sandbox.rate_limit(True)
     env = world.firestore_env(sandbox, ACCOUNTS)
+    if settle_ms is not None:
+        env["PAGERSTATUS_RESYNC_SETTLE_MS"] = str(settle_ms)
     with world.warm_function(env) as first, world.warm_function(env) as second:
         processes: list[RunningFunction] = [first, second]
         for process in processes:  # open the 10, and fill both processes' caches
@@ -102,8 +107,8 @@ def run(sandbox: Sandbox, webhooks: int) -> BurstResult:
         answers = asyncio.run(_burst(targets, json.dumps(ACK_V2).encode()))
         syncs = sum(world.count_syncs(p) for p in processes) - syncs_before
     creates = sum(r["method"] == "POST" for r in sandbox.requests(api="statuspage"))
-    return BurstResult(webhooks, [s for s, _ in answers], [status for _, status in answers], syncs, creates,
-                       _open_per_component(sandbox))
+    return BurstResult(webhooks, settle_ms, [s for s, _ in answers], [status for _, status in answers], syncs,
+                       creates, _open_per_component(sandbox))
 
 
 def _others(statuses: list[int]) -> str:
@@ -111,12 +116,14 @@ def _others(statuses: list[int]) -> str:
     return f" ({', '.join(f'{others.count(s)}x{s}' for s in sorted(set(others)))})" if others else ""
 
 
-HEADERS = ["burst B", "changes D", "syncs", "target syncs", "opened", "duplicates", "2xx", "p50 s", "p99 s",
+HEADERS = ["burst B", "settle", "changes D", "syncs", "target syncs", "opened", "duplicates", "2xx", "p50 s", "p99 s",
            "max s", "target p99", "original tool (modelled)"]
 
 
 def row(result: BurstResult) -> list[str]:
-    return [str(result.webhooks), str(CHANGES), str(result.syncs), f"<= {CHANGES + 2}", str(result.creates),
+    settle = f"{RESYNC_SETTLE_SECONDS * 1000:.0f} ms (default)" if result.settle_ms is None else \
+        f"{result.settle_ms} ms"
+    return [str(result.webhooks), settle, str(CHANGES), str(result.syncs), f"<= {CHANGES + 2}", str(result.creates),
             str(result.duplicates), f"{result.answered_2xx}/{result.webhooks}" + _others(result.statuses),
             f"{percentile(result.seconds, 0.5):.3f}", f"{percentile(result.seconds, 0.99):.3f}",
             f"{max(result.seconds):.3f}", f"< {P99_TARGET_S:g} s",

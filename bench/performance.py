@@ -5,6 +5,8 @@
 3. webhook to Statuspage incident latency     (bench/webhook_latency.py)
 4. cold start                                 (bench/cold_start.py)
 5. scale: plan time and memory                (bench/scale.py)
+6. writes at once, next to one after another  (bench/parallel.py)
+7. PagerDuty pages at once, likewise          (bench/parallel.py)
 
 Runs the real function (functions-framework processes) against the sandbox and
 the Firestore emulator, so it needs FIRESTORE_EMULATOR_HOST: `make bench` wraps
@@ -23,7 +25,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import api_calls, bursts, cold_start, scale, webhook_latency
+from bench import api_calls, bursts, cold_start, parallel, scale, webhook_latency
 from bench.report import REPO, machine, table
 from tests.harness.sandbox import running_sandbox
 
@@ -48,8 +50,9 @@ def run(quick: bool) -> str:
 
         rows = []
         for webhooks in bursts.BURSTS[:2] if quick else bursts.BURSTS:
-            progress(started, f"2. burst of {webhooks}")
-            rows.append(bursts.row(bursts.run(sandbox, webhooks)))
+            for settle_ms in (0, None):  # no settle before a follow-up round, then the default
+                progress(started, f"2. burst of {webhooks}, settle {settle_ms if settle_ms is not None else 'default'}")
+                rows.append(bursts.row(bursts.run(sandbox, webhooks, settle_ms)))
         sections.append(("2. Bursts over two function processes (Firestore emulator lock)",
                          table(bursts.HEADERS, rows)))
 
@@ -58,12 +61,20 @@ def run(quick: bool) -> str:
         sections.append(("3. Webhook to Statuspage incident", table(webhook_latency.HEADERS,
                                                                     [webhook_latency.row(latency)])))
 
+        progress(started, "6. writes at once")
+        side_by_side = [parallel.opens(sandbox)]
+        for incidents in parallel.INCIDENT_COUNTS[:1] if quick else parallel.INCIDENT_COUNTS:
+            progress(started, f"7. {incidents:,} incidents, pages at once")
+            side_by_side.append(parallel.incident_pages(sandbox, incidents))
+        parallel_table = table(parallel.HEADERS, parallel.rows(side_by_side))
+
         progress(started, "4. cold start")
         cold = cold_start.measure(sandbox, 5 if quick else 15)
         sections.append(("4. Cold start", table(cold_start.HEADERS, cold_start.rows(cold))))
 
     progress(started, "5. scale")
     sections.append(("5. Scale", table(scale.HEADERS, scale.rows(scale.measure(3 if quick else 10)))))
+    sections.append(("6-7. At once, next to one after another (same run)", parallel_table))
     command = "make bench" if not quick else "scripts/with-firestore-emulator.sh .venv/bin/python -m " + \
         " ".join(shlex.quote(a) for a in ["bench.performance", *sys.argv[1:]])
     head = f"Measured {machine()}.\nCommand: `{command}` ({time.monotonic() - started:.0f} s).\n"

@@ -14,8 +14,11 @@ from datetime import timedelta
 from . import endpoints, policy
 from .errors import ConfigError
 from .keys import AccountName, check_distinct
+from .lock import RESYNC_SETTLE_SECONDS
 from .models import OUTAGE_STATUSES
+from .pagerduty import READS_IN_FLIGHT
 from .policy import Policy, SeverityMap
+from .statuspage import WRITES_IN_FLIGHT
 
 PAGE_ID = re.compile(r"^[A-Za-z0-9]+$")
 # A duration: 0, or hours, minutes and seconds in that order, e.g. 90s, 5m, 1h30m.
@@ -52,6 +55,11 @@ class Settings:
     # Accounts that accept webhooks from anyone while they have no webhook secret or token
     # (PAGERSTATUS_ALLOW_UNAUTHENTICATED, for local demos); any other such account refuses all.
     allow_unauthenticated: frozenset[AccountName] = frozenset()
+    # How much of a sync runs at once (1: one after another), and how long a holder lets a
+    # burst of webhooks settle before a follow-up round (0: not at all).
+    writes_in_flight: int = WRITES_IN_FLIGHT
+    pagerduty_reads_in_flight: int = READS_IN_FLIGHT
+    resync_settle_seconds: float = RESYNC_SETTLE_SECONDS
 
     def pagerduty_api_url_for(self, account: AccountName) -> str:
         url = self.pagerduty_account_api_urls.get(account)
@@ -98,7 +106,21 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         firestore_database=environ.get("PAGERSTATUS_FIRESTORE_DATABASE", "").strip() or "(default)",
         scheduler=_scheduler(environ),
         allow_unauthenticated=_account_list(environ, "PAGERSTATUS_ALLOW_UNAUTHENTICATED"),
+        writes_in_flight=_count(environ, "PAGERSTATUS_WRITES_IN_FLIGHT", WRITES_IN_FLIGHT, 1, 60),
+        pagerduty_reads_in_flight=_count(environ, "PAGERSTATUS_PAGERDUTY_READS_IN_FLIGHT", READS_IN_FLIGHT, 1, 16),
+        resync_settle_seconds=_count(environ, "PAGERSTATUS_RESYNC_SETTLE_MS", round(RESYNC_SETTLE_SECONDS * 1000),
+                                     0, 2000) / 1000,
     )
+
+
+def _count(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole number from low to high; unset: default."""
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConfigError(f"{name}: expected a whole number from {low} to {high}, found {value!r}")
+    return int(value)
 
 
 def _pages(environ: Mapping[str, str], name: str) -> tuple[str, ...]:

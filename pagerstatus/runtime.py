@@ -67,7 +67,8 @@ class Runtime:
         session = _until(self._pagerduty_session, deadline)
         return [
             PagerDutyClient(account.name, account.api_key, self.settings.pagerduty_api_url_for(account.name),
-                            session=session, tag_cache=self._tag_cache)
+                            session=session, tag_cache=self._tag_cache,
+                            readers=self.settings.pagerduty_reads_in_flight)
             for account in self.keys.accounts().values()
         ]
 
@@ -96,12 +97,14 @@ class Runtime:
         deadline: when the reads of every round this call runs must end, the coalesced
         re-syncs included; a read that would outlast it fails the round before any write.
         """
-        return run_coalesced(self.locks, lambda guards: self._round(guards, self.settings.dry_run, deadline).failures)
+        return run_coalesced(self.locks, lambda guards: self._round(guards, self.settings.dry_run, deadline).failures,
+                             settle=self.settings.resync_settle_seconds)
 
     def _round(self, guards: Mapping[str, Guard], dry_run: bool, deadline: Deadline | None = None) -> Round:
         try:
             result = sync_round(self.sources(deadline), lambda page_id: self.page(page_id, deadline), guards,
-                                self.policy, every_page=len(guards) == len(self.locks), dry_run=dry_run)
+                                self.policy, every_page=len(guards) == len(self.locks), dry_run=dry_run,
+                                writes_in_flight=self.settings.writes_in_flight)
         except UpstreamError:
             self._forget_components(guards)
             raise

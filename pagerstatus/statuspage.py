@@ -19,6 +19,11 @@ PER_PAGE = 100  # Statuspage's maximum
 # A page count no real status page reaches; beyond it the API is taken to ignore `page`.
 MAX_PAGES = 100
 
+# Writes under way at once in a sync, over all its pages (PAGERSTATUS_WRITES_IN_FLIGHT). Each
+# still takes a token of the key's bucket, 60 deep: 8 at 250 ms a write open 40 components in
+# about 1.3 s instead of 10 s one after another, and a full bucket lets them go at once.
+WRITES_IN_FLIGHT = 8
+
 # How long an instance reuses the page's component list. The list changes when
 # someone edits the page, not with incidents (and sync.observe lists it afresh for a new one).
 COMPONENTS_TTL_SECONDS = 300.0

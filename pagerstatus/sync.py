@@ -16,8 +16,9 @@ planned every configured page (else it may be on a page another holder syncs).
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,7 +28,8 @@ from .demand import NOT_ON_PAGE, UNDER_MAINTENANCE, Skip
 from .errors import PagerstatusError
 from .models import Component, IncidentWrite, PdIncident, SpIncident
 from .policy import Policy
-from .reconcile import Plan, plan
+from .reconcile import Open, Plan, Resolve, Update, plan
+from .statuspage import WRITES_IN_FLIGHT
 
 Guard = Callable[[], None]
 
@@ -74,11 +76,14 @@ class Round:
 
 def sync_round(sources: Sequence[IncidentSource], open_page: Callable[[str], StatusPage],
                guards: Mapping[str, Guard], policy: Policy, *, every_page: bool, dry_run: bool = False,
-               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Round:
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+               writes_in_flight: int = WRITES_IN_FLIGHT) -> Round:
     """Sync the pages of `guards` once. open_page(page_id) gives the page's client (it may
     fail: that page's failure); guards[page_id]() runs before each write to that page and
     raises to stop it. every_page: `guards` names every configured page. clock() is the
-    moment the plans are made at (hold-down and monitoring windows are measured to it)."""
+    moment the plans are made at (hold-down and monitoring windows are measured to it).
+    writes_in_flight: the most Statuspage writes under way at once, over all pages (1: one
+    after another)."""
     with ThreadPoolExecutor(max_workers=len(sources) + len(guards)) as pool:
         incident_reads = [pool.submit(source.open_incidents) for source in sources]
         page_reads = {page_id: pool.submit(_read, open_page, page_id) for page_id in guards}
@@ -103,8 +108,12 @@ def sync_round(sources: Sequence[IncidentSource], open_page: Callable[[str], Sta
     for skip in skips:
         log.warning("skipping tag: component on no configured page", action="skip", component=skip.component_id,
                     pd_incidents=_behind(skip.pd_incidents))
-    with ThreadPoolExecutor(max_workers=max(len(plans), 1)) as pool:
-        writes = {page_id: pool.submit(apply, page_id, plans[page_id], observed[page_id].page, guards[page_id], dry_run)
+    # One pool of writers for every page of the round: the bound holds over all pages,
+    # which may share one Statuspage key and so one token bucket.
+    with ThreadPoolExecutor(max_workers=max(len(plans), 1)) as pool, \
+            ThreadPoolExecutor(max_workers=writes_in_flight) as writers:
+        writes = {page_id: pool.submit(apply, page_id, plans[page_id], observed[page_id].page, guards[page_id], dry_run,
+                                       writers if writes_in_flight > 1 else None)
                   for page_id in plans}
         failures.update(_results(writes)[1])
     return Round({page_id: plans[page_id] for page_id in plans if page_id not in failures}, failures, skips)
@@ -172,45 +181,92 @@ def _behind(incidents: tuple[PdIncident, ...]) -> list[str]:
     return [f"{i.account}/{i.id}" for i in incidents]
 
 
-def apply(page_id: str, plan: Plan, page: StatusPage, guard: Guard, dry_run: bool = False) -> None:
-    """Carry out the plan's writes; guard() runs before each and raises to stop. Each write
-    states whether subscribers are notified, as the plan decided. Skips of a tag on no page
-    are not logged here: sync_round logs those once a round."""
+def apply(page_id: str, plan: Plan, page: StatusPage, guard: Guard, dry_run: bool = False,
+          writers: Executor | None = None) -> None:
+    """Carry out the plan's writes; guard() runs right before each and raises to stop. Each
+    write states whether subscribers are notified, as the plan decided. Skips of a tag on no
+    page are not logged here: sync_round logs those once a round.
+
+    writers: the round's pool the writes go out on together (None: one after another). The
+    plan's writes need no order: each touches an incident of its own, and a component two of
+    them set gets the same status from both (reconcile: a wanted component has one keeper or
+    one open; what a write releases is set operational by any other that releases it). After
+    the first failure no new write starts, those in flight finish, and the failure is raised.
+    """
     mode = "dry-run: would " if dry_run else ""
-
-    def write(call: Callable[..., Any], *args: Any) -> Any:
-        if dry_run:
-            return None
-        guard()
-        return call(*args)
-
     for skip in plan.skips:
         if skip.reason != NOT_ON_PAGE:
             # A component under maintenance is held on purpose; an empty group is a mistake.
             report = log.info if skip.reason == UNDER_MAINTENANCE else log.warning
             report("skipping tag: " + skip.reason, action="skip", page=page_id, component=skip.component_id,
                    pd_incidents=_behind(skip.pd_incidents))
-    for action in plan.opens:
-        incident_id = write(page.create_incident, IncidentWrite(
-            name=action.name, status="investigating", body=action.body, components=action.components,
-            component_ids=tuple(sorted(action.components)), metadata=action.metadata,
-            deliver_notifications=action.notify))
-        log.info(f"{mode}open incident", action="open", page=page_id, component=action.target_id,
-                 components=action.components, notify=action.notify, incident=incident_id,
-                 pd_incidents=_behind(action.pd_incidents))
-    for update in plan.updates:
-        write(page.update_incident, update.incident_id, IncidentWrite(
-            status=update.status, body=update.body, components=update.components,
-            component_ids=update.component_ids, deliver_notifications=update.notify))
-        log.info(f"{mode}update incident", action="update", page=page_id, reason=update.reason,
-                 incident=update.incident_id, status=update.status, components=update.components,
-                 notify=update.notify, pd_incidents=_behind(update.pd_incidents))
-    for resolve in plan.resolves:
-        write(page.update_incident, resolve.incident_id, IncidentWrite(
-            status="resolved", body=resolve.body, components=resolve.components,
-            deliver_notifications=resolve.notify))
-        log.info(f"{mode}resolve incident", action="resolve", page=page_id, reason=resolve.reason,
-                 incident=resolve.incident_id, components=resolve.components, notify=resolve.notify)
+    writes = [*(_opened(page_id, page, action, mode) for action in plan.opens),
+              *(_updated(page_id, page, update, mode) for update in plan.updates),
+              *(_resolved(page_id, page, resolve, mode) for resolve in plan.resolves)]
+    if dry_run:
+        for write in writes:
+            write.logged(None)
+    else:
+        _write_all(writes, guard, writers)
     for pending in plan.pending:
         log.info(f"{pending.action} pending", action="pending", page=page_id, pending=pending.action,
                  target=pending.target, due=pending.due.isoformat(), pd_incidents=_behind(pending.pd_incidents))
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One Statuspage request of a plan, and its log line given what it answered."""
+
+    send: Callable[[], Any]
+    logged: Callable[[Any], None]
+
+
+def _write_all(writes: Sequence[_Write], guard: Guard, writers: Executor | None) -> None:
+    stopped = threading.Event()
+
+    def write(one: _Write) -> None:
+        if stopped.is_set():
+            return  # an earlier write failed: no new one starts
+        try:
+            guard()
+            answer = one.send()
+        except BaseException:
+            stopped.set()
+            raise
+        one.logged(answer)
+
+    if writers is None:
+        for one in writes:
+            write(one)
+        return
+    futures = [writers.submit(write, one) for one in writes]
+    wait(futures)  # those in flight finish before the failure is reported
+    for future in futures:
+        future.result()  # the first failure, in the plan's order, is the page's
+
+
+def _opened(page_id: str, page: StatusPage, action: Open, mode: str) -> _Write:
+    write = IncidentWrite(name=action.name, status="investigating", body=action.body, components=action.components,
+                          component_ids=tuple(sorted(action.components)), metadata=action.metadata,
+                          deliver_notifications=action.notify)
+    return _Write(lambda: page.create_incident(write), lambda incident_id: log.info(
+        f"{mode}open incident", action="open", page=page_id, component=action.target_id,
+        components=action.components, notify=action.notify, incident=incident_id,
+        pd_incidents=_behind(action.pd_incidents)))
+
+
+def _updated(page_id: str, page: StatusPage, update: Update, mode: str) -> _Write:
+    write = IncidentWrite(status=update.status, body=update.body, components=update.components,
+                          component_ids=update.component_ids, deliver_notifications=update.notify)
+    return _Write(lambda: page.update_incident(update.incident_id, write), lambda _: log.info(
+        f"{mode}update incident", action="update", page=page_id, reason=update.reason,
+        incident=update.incident_id, status=update.status, components=update.components,
+        notify=update.notify, pd_incidents=_behind(update.pd_incidents)))
+
+
+def _resolved(page_id: str, page: StatusPage, resolve: Resolve, mode: str) -> _Write:
+    write = IncidentWrite(status="resolved", body=resolve.body, components=resolve.components,
+                          deliver_notifications=resolve.notify)
+    return _Write(lambda: page.update_incident(resolve.incident_id, write), lambda _: log.info(
+        f"{mode}resolve incident", action="resolve", page=page_id, reason=resolve.reason,
+        incident=resolve.incident_id, components=resolve.components, notify=resolve.notify))

@@ -32,6 +32,7 @@ MODULE_MARKERS = {
                      "test_lock", "test_pages_e2e", "test_terraform"], E2E),
     # test_fail_closed: its in-process case is marked unit.
     **dict.fromkeys(["test_fail_closed"], E2E),
+    "test_parallel_e2e": E2E,
     **dict.fromkeys(["test_faults", "test_fuzz_webhook", "test_key_leak", "test_launcher", "test_soak"], SLOW),
 }
 

@@ -6,6 +6,9 @@ import pytest
 from pagerstatus.config import load_settings
 from pagerstatus.errors import ConfigError
 from pagerstatus.keys import AccountName
+from pagerstatus.lock import RESYNC_SETTLE_SECONDS
+from pagerstatus.pagerduty import READS_IN_FLIGHT
+from pagerstatus.statuspage import WRITES_IN_FLIGHT
 
 BASE = {"STATUSPAGE_PAGE": "abc123"}
 
@@ -158,3 +161,18 @@ def test_accounts_allowed_unauthenticated_are_names_in_any_case():
 def test_a_bad_allowed_account_names_the_variable(value):
     with pytest.raises(ConfigError, match="PAGERSTATUS_ALLOW_UNAUTHENTICATED"):
         load_settings({**BASE, "PAGERSTATUS_ALLOW_UNAUTHENTICATED": value})
+
+
+def test_how_much_of_a_sync_runs_at_once_and_the_settle_before_a_follow_up_round():
+    defaults = load_settings({"STATUSPAGE_PAGE": "page1"})
+    assert (defaults.writes_in_flight, defaults.pagerduty_reads_in_flight, defaults.resync_settle_seconds) == (
+        WRITES_IN_FLIGHT, READS_IN_FLIGHT, RESYNC_SETTLE_SECONDS) == (8, 8, 0.5)
+    one_at_a_time = load_settings({"STATUSPAGE_PAGE": "page1", "PAGERSTATUS_WRITES_IN_FLIGHT": "1",
+                                   "PAGERSTATUS_PAGERDUTY_READS_IN_FLIGHT": "1", "PAGERSTATUS_RESYNC_SETTLE_MS": "0"})
+    assert (one_at_a_time.writes_in_flight, one_at_a_time.pagerduty_reads_in_flight,
+            one_at_a_time.resync_settle_seconds) == (1, 1, 0)
+    for name, value in [("PAGERSTATUS_WRITES_IN_FLIGHT", "0"), ("PAGERSTATUS_WRITES_IN_FLIGHT", "61"),
+                        ("PAGERSTATUS_PAGERDUTY_READS_IN_FLIGHT", "17"), ("PAGERSTATUS_RESYNC_SETTLE_MS", "0.5"),
+                        ("PAGERSTATUS_RESYNC_SETTLE_MS", "-1")]:
+        with pytest.raises(ConfigError, match=f"{name}: expected a whole number"):
+            load_settings({"STATUSPAGE_PAGE": "page1", name: value})

@@ -25,7 +25,7 @@ from pagerstatus.errors import LeaseLost, PagerstatusError, StillChanging, Upstr
 from pagerstatus.lock import Lease, MemoryLock, ProcessGate, SyncLock, make_locks, run_coalesced
 from pagerstatus.lock.firestore import FirestoreLock, utc_now
 from pagerstatus.runtime import Runtime
-from tests.harness.clock import FakeClock
+from tests.harness.clock import FakeClock, wait_for
 from tests.harness.network import refusing
 
 LEASE = 60.0
@@ -62,7 +62,9 @@ def actions(out: str) -> list[str]:
 
 
 def coalesced(lock: SyncLock, sync_once: Callable[[Callable[[], None]], None], **options: Any) -> str:
-    """run_coalesced with one page: the page's outcome, its error raised."""
+    """run_coalesced with one page: the page's outcome, its error raised. No settle before a
+    follow-up round unless asked for (test_a_burst_settles_before_the_follow_up_round)."""
+    options.setdefault("settle", 0)
 
     def sync_round(guards):
         sync_once(guards[PAGE])
@@ -133,6 +135,48 @@ def test_webhooks_during_a_sync_are_coalesced_into_one_more_sync(backend: Backen
     assert state["holder"] is None and state["pending"] is False
     assert actions(capsys.readouterr().out) == ["acquire", *["queued"] * len(queued), "resync", "release"]
     assert coalesced(queued[0], lambda guard: None) == "performed"  # free again
+
+
+def test_a_burst_settles_before_the_follow_up_round_which_covers_it_all(backend: Backend, capsys):
+    holder, other = backend.instance(), backend.instance()
+    rounds: list[int] = []
+    settles: list[float] = []
+
+    def sync_once(guard: Callable[[], None]) -> None:
+        rounds.append(1)
+        if len(rounds) == 1:
+            assert other.acquire() is None  # a webhook during the first round asks for a follow-up
+        guard()
+
+    def settle(seconds: float) -> None:
+        # The rest of the burst arrives while the holder settles: queued, and covered by the
+        # follow-up round, which starts after them; no third round.
+        settles.append(seconds)
+        assert [other.acquire() for _ in range(3)] == [None] * 3
+
+    assert coalesced(holder, sync_once, settle=0.5, sleep=settle) == "performed"
+    assert len(rounds) == 2 and settles == [0.5]
+    assert backend.snapshot()["holder"] is None and backend.snapshot()["pending"] is False
+    assert actions(capsys.readouterr().out) == ["acquire", "queued", "resync", "queued", "queued", "queued",
+                                                "restart", "release"]
+
+
+def test_a_holder_that_lost_its_lease_while_settling_does_not_sync_again(backend: Backend):
+    holder, other = backend.instance(), backend.instance()
+    rounds: list[int] = []
+
+    def sync_once(guard: Callable[[], None]) -> None:
+        rounds.append(1)
+        if len(rounds) == 1:
+            assert other.acquire() is None
+
+    def stall(seconds: float) -> None:
+        backend.clock.advance(LEASE + 1)  # the holder stalls past its lease: another takes over
+        assert other.acquire() is not None
+
+    with pytest.raises(LeaseLost):
+        coalesced(holder, sync_once, settle=0.5, sleep=stall)
+    assert rounds == [1]
 
 
 def test_a_webhook_finding_the_lease_held_is_queued_without_syncing(backend: Backend):
@@ -537,3 +581,91 @@ def test_gate_run_coalesced_resyncs_for_a_webhook_during_the_sync():
 
     assert coalesced(gate, sync) == "performed"
     assert len(rounds) == 2
+
+
+
+class SteppedByTest(MemoryLock):
+    """A MemoryLock that counts the acquires and checks reaching it; the first of each waits
+    until the test sets `go`, and the first acquire then runs `after_first_acquire`."""
+
+    def __init__(self, after_first_acquire: Callable[[], None] = lambda: None):
+        super().__init__(PAGE)
+        self.acquires = self.checks = 0
+        self.go = threading.Event()
+        self._after_first_acquire = after_first_acquire
+
+    def acquire(self):
+        self.acquires += 1
+        if self.acquires > 1:
+            return super().acquire()
+        self.go.wait(30)
+        try:
+            return super().acquire()
+        finally:
+            self._after_first_acquire()
+
+    def check(self, lease):
+        self.checks += 1
+        if self.checks == 1:
+            self.go.wait(30)
+        return super().check(lease)
+
+
+def burst_during_first_step(gate: ProcessGate, shared: SteppedByTest, size: int) -> tuple[Any, list[Any]]:
+    """The first acquire's answer and those of `size` more that arrive while its step waits."""
+    with ThreadPoolExecutor(max_workers=size + 1) as pool:
+        first = pool.submit(gate.acquire)
+        wait_for(lambda: shared.acquires == 1, what="the first step to start")
+        burst = [pool.submit(gate.acquire) for _ in range(size)]
+        wait_for(lambda: gate._acquiring.waiting == size, what="the burst to wait")
+        shared.go.set()
+        return first.result(), [f.result() for f in burst]
+
+
+def test_gate_webhooks_arriving_during_a_step_share_the_next_one():
+    shared = SteppedByTest()
+    elsewhere = MemoryLock.acquire(shared)  # another instance holds the lease (the step is not counted)
+    first, burst = burst_during_first_step(ProcessGate(shared), shared, 20)
+    assert first is None and burst == [None] * 20  # all queued for the other instance
+    assert shared.acquires == 2  # the first step, then one step for the 20
+    assert shared.snapshot()["pending"] is True and shared.snapshot()["holder"] == elsewhere.holder
+
+
+def test_gate_webhooks_sharing_a_step_that_takes_the_lease_answer_queued_and_one_syncs():
+    shared = SteppedByTest(after_first_acquire=lambda: MemoryLock.abandon(shared, elsewhere))
+    elsewhere = MemoryLock.acquire(shared)  # held elsewhere during the first step, freed right after it
+    first, burst = burst_during_first_step(ProcessGate(shared), shared, 5)
+    assert first is None and shared.acquires == 2
+    # The burst's one step took the lease: one of the five syncs, the others are queued behind it.
+    [lease] = [answer for answer in burst if answer is not None]
+    assert shared.snapshot()["holder"] == lease.holder
+
+
+def test_gate_checks_from_parallel_writes_share_steps_and_each_waits_for_one_begun_after_it():
+    shared = SteppedByTest()
+    shared.go.set()
+    gate = ProcessGate(shared)
+    lease = gate.acquire()
+    shared.go.clear()
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        first = pool.submit(gate.check, lease)
+        wait_for(lambda: shared.checks == 1, what="the first check to start")
+        others = [pool.submit(gate.check, lease) for _ in range(8)]
+        wait_for(lambda: gate._checks[lease].waiting == 8, what="the writes to wait")
+        assert not any(f.done() for f in others)  # none goes on a check that began before it asked
+        shared.go.set()
+        for f in [first, *others]:
+            f.result()
+    assert shared.checks == 2
+
+
+def test_gate_a_lost_lease_stops_every_write_sharing_the_check():
+    clock = FakeClock(1000.0)
+    shared = MemoryLock(PAGE, lease_seconds=LEASE, clock=clock)
+    gate = ProcessGate(shared)
+    lease = gate.acquire()
+    clock.advance(LEASE + 1)  # expired, and taken over by another instance
+    assert MemoryLock.acquire(shared) is not None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        checks = [pool.submit(gate.check, lease) for _ in range(8)]
+        assert all(isinstance(f.exception(), LeaseLost) for f in checks)

@@ -187,6 +187,7 @@ def test_open_incidents_asks_for_every_open_incident_with_its_trigger_and_maps_e
         "date_range": ["all"],  # else PagerDuty lists only the last month
         "limit": ["100"],
         "offset": ["0"],
+        "total": ["true"],  # so that the pages after the first can be read together
     }
     assert call.request.headers["Authorization"] == f"Token token={KEY}"
     assert call.request.headers["Accept"] == "application/vnd.pagerduty+json;version=2"
@@ -200,6 +201,49 @@ def test_an_acknowledged_incident_counts_from_its_first_acknowledgement(api, cli
     api.get(INCIDENTS, json=incidents_page([incident("PACK", acknowledged=acknowledged)]))
     [found] = client.open_incidents()
     assert (found.created_at, found.acknowledged_at) == (TRIGGERED_AT, expected)
+
+
+def counted_list(everything: list[dict], fail_at: int | None = None):
+    """A callback answering pages of `everything` as PagerDuty does: `total` only when asked
+    for; the page at offset fail_at answers 500."""
+    def answer(request):
+        asked = query(request)
+        offset, limit = int(asked["offset"][0]), int(asked["limit"][0])
+        if offset == fail_at:
+            return 500, {}, json.dumps({"error": {"message": "Internal error", "code": 2001}})
+        body = incidents_page(everything[offset:offset + limit], offset, offset + limit < len(everything), limit)
+        body["total"] = len(everything) if asked.get("total") == ["true"] else None
+        return 200, {}, json.dumps(body)
+    return answer
+
+
+@pytest.mark.parametrize("count", [250, 300, 100, 0])
+def test_with_the_total_the_pages_after_the_first_are_read_together_and_exactly(api, client, count):
+    everything = [incident(f"P{n:05d}") for n in range(count)]
+    api.add_callback(responses.GET, INCIDENTS, callback=counted_list(everything))
+    assert [i.id for i in client.open_incidents()] == [i["id"] for i in everything]
+    asked = sorted((int(query(c)["offset"][0]), int(query(c)["limit"][0]), query(c).get("total")) for c in api.calls)
+    # Only the first asks for the total; the last asks for no more than is left; no empty page at the end.
+    expected = [(0, 100, ["true"])] + [(offset, min(100, count - offset), None) for offset in range(100, count, 100)]
+    assert asked == expected
+
+
+def test_a_list_longer_than_pagerdutys_cap_is_refused_after_its_first_page(api, client):
+    api.add_callback(responses.GET, INCIDENTS, callback=counted_list(
+        [incident(f"P{n:05d}") for n in range(MAX_OFFSET_PLUS_LIMIT + 1)]))
+    with pytest.raises(UpstreamError, match=f"more than {MAX_OFFSET_PLUS_LIMIT} incidents"):
+        client.open_incidents()
+    assert len(api.calls) == 1
+
+
+def test_a_page_failing_among_the_parallel_reads_fails_the_whole_read(api, cache):
+    everything = [incident(f"P{n:05d}") for n in range(2000)]
+    api.add_callback(responses.GET, INCIDENTS, callback=counted_list(everything, fail_at=300))
+    client = PagerDutyClient("main", KEY, session=make_session(RetryPolicy(0)), tag_cache=cache, readers=2)
+    with pytest.raises(UpstreamError, match="GET /incidents answered 500"):
+        client.open_incidents()
+    # Two at a time, no retries: the 16 pages after the failed one were not all read.
+    assert len(api.calls) < 20
 
 
 def test_open_incidents_follows_more_across_pages(api, client):
@@ -247,7 +291,7 @@ def test_without_component_tags_in_the_trigger_the_alerts_are_read(api, client):
         "PMANUAL": {"abc123", "def456"},
         "PNOTAGS": frozenset(),
     }
-    assert query(api.calls[1]) == {"limit": ["100"], "offset": ["0"]}
+    assert query(api.calls[1]) == {"limit": ["100"], "offset": ["0"], "total": ["true"]}
 
 
 def test_the_alerts_are_read_across_pages(api, client):

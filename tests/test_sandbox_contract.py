@@ -66,6 +66,13 @@ def test_open_incidents_with_first_triggers_validate_and_carry_both_tag_forms(de
     assert (body["limit"], body["offset"], body["more"], body["total"]) == (100, 0, False, None)
 
 
+def test_the_total_is_counted_only_when_asked_for_and_counts_every_page(demo: Sandbox) -> None:
+    params = {"statuses[]": ["triggered", "acknowledged"], "date_range": "all", "limit": 1, "offset": 0}
+    counted = pd_get(demo, "/incidents", {**params, "total": "true"}).json()
+    assert (len(counted["incidents"]), counted["more"], counted["total"]) == (1, True, 2)
+    assert pd_get(demo, "/incidents", {**params, "offset": 1}).json()["total"] is None
+
+
 def test_incident_without_its_trigger_and_its_alerts_validate(demo: Sandbox) -> None:
     incident = pd_get(demo, "/incidents", {"statuses[]": "triggered"}).json()["incidents"][0]
     assert incident["first_trigger_log_entry"]["type"] == "trigger_log_entry_reference"

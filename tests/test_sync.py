@@ -1,5 +1,6 @@
 """A sync round with in-memory stand-ins: reads first, then guarded writes, page by page."""
 import json
+import threading
 
 import pytest
 
@@ -56,10 +57,10 @@ class Page:
         self.writes.append((incident_id, write))
 
 
-def run(sources, pages, guards=None, every_page=True, dry_run=False):
+def run(sources, pages, guards=None, every_page=True, dry_run=False, **options):
     """One round over pages (page id -> Page): every page, unguarded, unless told otherwise."""
     guards = guards if guards is not None else dict.fromkeys(pages, lambda: None)
-    return sync_round(sources, pages.__getitem__, guards, Policy(), every_page=every_page, dry_run=dry_run)
+    return sync_round(sources, pages.__getitem__, guards, Policy(), every_page=every_page, dry_run=dry_run, **options)
 
 
 COMPONENTS = {"api": Component("api", "API"), "web": Component("web", "Website", "partial_outage")}
@@ -117,7 +118,7 @@ def test_guard_runs_before_every_write_and_stops_that_pages_writes():
         if len(calls) == 2:
             raise LeaseLost("taken over")
 
-    result = run([Source("a", [ACKED])], {"p1": page}, guards={"p1": guard})
+    result = run([Source("a", [ACKED])], {"p1": page}, guards={"p1": guard}, writes_in_flight=1)
     assert calls == [0, 1] and len(page.writes) == 1
     assert isinstance(result.failures["p1"], LeaseLost) and result.plans == {}
 
@@ -224,3 +225,74 @@ def test_a_tag_is_not_called_on_no_page_unless_every_page_was_planned(capsys, ca
         broken = Page(PAGE_2, fail={"unresolved_incidents": UpstreamError("statuspage", "500")})
         result = run([Source("a", [tagged])], {"p1": Page(COMPONENTS), "p2": broken})
     assert result.skips == () and skip_lines(capsys.readouterr().out) == []
+
+
+# -- writes in parallel ----------------------------------------------------------------------
+
+MANY = {f"c{n:02d}": Component(f"c{n:02d}", f"Component {n}") for n in range(20)}
+ON_ALL = PdIncident("a", "P6", "acknowledged", component_ids=frozenset(MANY))
+
+
+class ParallelPage(Page):
+    """Records each create with the thread that sent it; `guarded` marks a thread whose guard
+    ran since its last write. fail_on: the nth create (from 1) raises; the others started with
+    it wait until it has, so that they are in flight when it fails."""
+
+    def __init__(self, fail_on=None):
+        super().__init__(MANY)
+        self.fail_on, self.attempts, self.failed = fail_on, 0, threading.Event()
+        self.guarded = threading.local()
+        self.unguarded_writes = 0
+        self._mutex = threading.Lock()
+
+    def guard(self):
+        self.guarded.ok = True
+
+    def create_incident(self, write):
+        with self._mutex:
+            self.attempts += 1
+            attempt = self.attempts
+            if not getattr(self.guarded, "ok", False):
+                self.unguarded_writes += 1
+            self.guarded.ok = False
+        if attempt == self.fail_on:
+            self.failed.set()
+            raise UpstreamError("statuspage", "POST answered 500")
+        if self.fail_on is not None:
+            self.failed.wait(10)  # a safety net only: the failing write is among those in flight
+        with self._mutex:
+            self.writes.append(("create", write))
+        return f"new{attempt}"
+
+
+def test_parallel_writes_each_pass_the_guard_right_before_they_go():
+    page = ParallelPage()
+    result = run([Source("a", [ON_ALL])], {"p1": page}, guards={"p1": page.guard}, writes_in_flight=8)
+    assert len(page.writes) == 20 and page.unguarded_writes == 0 and result.failures == {}
+
+
+def test_a_failed_write_among_parallel_ones_starts_no_new_write_and_fails_the_page(capsys):
+    page = ParallelPage(fail_on=2)
+    result = run([Source("a", [ON_ALL])], {"p1": page}, writes_in_flight=4)
+    assert isinstance(result.failures["p1"], UpstreamError) and result.plans == {}
+    # At most the 4 in flight were tried, not the 20 planned; those that went out are logged.
+    assert page.attempts <= 4 and len(page.writes) == page.attempts - 1
+    opened = [line for line in map(json.loads, filter(None, capsys.readouterr().out.splitlines()))
+              if line.get("action") == "open"]
+    assert sorted(line["incident"] for line in opened) == sorted(f"new{n}" for n in range(1, page.attempts + 1)
+                                                                 if n != 2)
+
+
+def test_a_lost_lease_among_parallel_writes_starts_no_new_write():
+    page = ParallelPage()
+    calls = []
+
+    def guard():
+        calls.append(1)
+        if len(calls) == 3:
+            raise LeaseLost("taken over")
+        page.guard()
+
+    result = run([Source("a", [ON_ALL])], {"p1": page}, guards={"p1": guard}, writes_in_flight=4)
+    assert isinstance(result.failures["p1"], LeaseLost)
+    assert len(calls) <= 4 + 2 and len(page.writes) < len(calls) and page.unguarded_writes == 0

@@ -53,6 +53,9 @@ NOT_SET_BY_TERRAFORM = {
     "PAGERSTATUS_RESOLVED_BODY": "optional template; the code's default applies",
     "PAGERSTATUS_OIDC_CERTS_URL": "certificate URL override for the sandbox and tests; Google's by default",
     "PAGERSTATUS_ALLOW_UNAUTHENTICATED": "local demos only; Terraform gives every account a webhook token",
+    "PAGERSTATUS_WRITES_IN_FLIGHT": "optional tuning; the code's default applies",
+    "PAGERSTATUS_PAGERDUTY_READS_IN_FLIGHT": "optional tuning; the code's default applies",
+    "PAGERSTATUS_RESYNC_SETTLE_MS": "optional tuning; the code's default applies",
 }
 # Paths that must never be in the function zip.
 NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", "bench", "scripts", "sandbox",

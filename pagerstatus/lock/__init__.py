@@ -31,6 +31,7 @@ imported only by make_locks, as it loads the Google client libraries), gate
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -42,6 +43,11 @@ from .memory import MemoryLock
 from .state import Lease, SyncLock
 
 __all__ = ["Guard", "Lease", "MemoryLock", "Outcome", "ProcessGate", "SyncLock", "make_locks", "run_coalesced"]
+
+# Seconds a holder waits before a follow-up round (run_coalesced). A burst of webhooks
+# arrives over a second or two; each one during a round asks for one more. Waiting this long
+# lets the burst pile onto one pending marker: docs/PERFORMANCE.md measured the choice.
+RESYNC_SETTLE_SECONDS = 0.5
 
 #: Called before each write to a page; raises LeaseLost once the page's lease is no longer ours.
 Guard = Callable[[], None]
@@ -71,7 +77,8 @@ def make_locks(kind: str, pages: Iterable[str], project: str | None = None,
 
 def run_coalesced(locks: Mapping[str, SyncLock],
                   sync_round: Callable[[Mapping[str, Guard]], Mapping[str, PagerstatusError]],
-                  max_rounds: int = 5) -> dict[str, Outcome]:
+                  max_rounds: int = 5, settle: float = RESYNC_SETTLE_SECONDS,
+                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Outcome]:
     """Sync each page of `locks` under its lease, again while changes keep arriving for it;
     every page's Outcome.
 
@@ -80,6 +87,10 @@ def run_coalesced(locks: Mapping[str, SyncLock],
     are freed at once). An exception it raises stops every page and is raised here. A page
     still changing after max_rounds syncs is freed with its pending marker left set, and its
     outcome is StillChanging.
+
+    settle: seconds to wait before a follow-up round, so that the rest of a burst of webhooks
+    is covered by it rather than asking for one more; the round then starts by clearing the
+    pending markers set meanwhile (restart), since it reads after all of them. 0: no wait.
     """
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
@@ -91,7 +102,13 @@ def run_coalesced(locks: Mapping[str, SyncLock],
         else:
             outcomes[page] = "queued" if acquired is None else acquired
 
-    for _ in range(max_rounds):
+    for round_number in range(max_rounds):
+        if round_number and settle > 0 and leases:
+            sleep(settle)
+            for page, restarted in _each(leases, lambda page: locks[page].restart(leases[page])).items():
+                if isinstance(restarted, PagerstatusError):
+                    _abandon_quietly(locks[page], leases.pop(page))
+                    outcomes[page] = restarted
         if not leases:
             return outcomes
         guards = {page: functools.partial(locks[page].check, lease) for page, lease in leases.items()}

@@ -55,6 +55,10 @@ class SyncLock(Protocol):
     def check(self, lease: Lease) -> None:
         """Raise LeaseLost unless still ours and unexpired; renew the expiry."""
 
+    def restart(self, lease: Lease) -> None:
+        """Right before a follow-up round: check(), and clear pending in the same step (the
+        round reads after every webhook that set it)."""
+
 
 @dataclass(frozen=True)
 class State(Generic[Now]):
@@ -129,12 +133,19 @@ def decide_check(state: State, now: Any, lease: Lease, expires: Any) -> Outcome:
     return Outcome(None, replace(state, expires=expires))
 
 
+def decide_restart(state: State, now: Any, lease: Lease, expires: Any) -> Outcome:
+    decide_check(state, now, lease, expires)  # raises LeaseLost unless ours and unexpired
+    return Outcome(None, replace(state, expires=expires, pending=False), "restart",
+                   {"holder": lease.holder, "pending": state.pending})
+
+
 _MESSAGES = {
     "acquire": "sync lease acquired",
     "takeover": "sync lease taken over from an expired holder",
     "queued": "sync lease held; sync queued for the holder",
     "resync": "changes arrived during the sync; syncing again",
     "release": "sync lease released",
+    "restart": "follow-up sync starting; webhooks queued so far are covered by it",
     "abandon": "sync lease freed with any pending sync left for the next webhook",
 }
 
@@ -166,6 +177,9 @@ class SteppedLock:
 
     def check(self, lease: Lease) -> None:
         self._step(lambda s, now: decide_check(s, now, lease, now + self.lease), "check")
+
+    def restart(self, lease: Lease) -> None:
+        self._step(lambda s, now: decide_restart(s, now, lease, now + self.lease), "restart")
 
     def decided(self, decide: Callable[[State, Any], Outcome], state: State, now: Any) -> Outcome:
         """decide(state, now), with a LeaseLost logged on its way to the caller."""
