@@ -26,7 +26,8 @@ _STATUSPAGE_KEY = ("Statuspage refused the API key: replace it with a valid one 
 _STATUSPAGE_PAGE = ("the key reaches no such page: check the page id in STATUSPAGE_PAGE (Terraform: "
                     "statuspage_pages; manage.statuspage.io/pages/<ID>); a page of another Statuspage organisation "
                     "needs a key of its own (statuspage_page_api_keys, STATUSPAGE_KEY_<PAGE ID>)")
-_FIRESTORE = ("the lock's Firestore database could not be read: it must exist in native mode "
+_FIRESTORE = ("the lock's Firestore database could not be read. If Firestore was unreachable, try again; "
+              "otherwise the database must exist in native mode "
               "(`gcloud firestore databases describe --database=<PAGERSTATUS_FIRESTORE_DATABASE>` shows "
               "type FIRESTORE_NATIVE), and the caller needs roles/datastore.user on it; for a local run set "
               "FIRESTORE_EMULATOR_HOST, or PAGERSTATUS_LOCK=memory")
