@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
 
 from . import gcp, log
 from .errors import ConfigError, PagerstatusError, UpstreamError
@@ -183,7 +184,12 @@ class SecretManagerKeySource:
             if self._client_instance is None:
                 from google.cloud import secretmanager  # loads only when first used
 
-                self._client_instance = secretmanager.SecretManagerServiceClient()
+                try:
+                    self._client_instance = secretmanager.SecretManagerServiceClient()
+                except auth_exceptions.DefaultCredentialsError as exc:  # as the Firestore lock's connect()
+                    raise ConfigError(f"Secret Manager: no Google credentials found ({exc})",
+                                      fix="run `gcloud auth application-default login`, or set "
+                                          "PAGERSTATUS_SECRETS=env for a local run") from None
             return self._client_instance
 
     def _access(self, secret_id: str) -> str:

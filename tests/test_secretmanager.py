@@ -386,3 +386,12 @@ def test_a_half_added_account_fails_the_sync_naming_the_account_and_the_fix(fake
     assert diagnosis.account == "beta_2" and fix in diagnosis.fix, diagnosis
     assert diagnosis.fields()["account"] == "beta_2"
     assert source.account(AccountName("alpha")) is not None  # the other accounts are read as before
+
+
+def test_no_google_credentials_is_a_configuration_error_saying_how_to_sign_in(monkeypatch, tmp_path):
+    # What `python -m pagerstatus check` meets on a machine that never ran application-default login.
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-credentials.json"))
+    with pytest.raises(ConfigError) as raised:
+        SecretManagerKeySource(PROJECT).accounts()
+    assert "no Google credentials" in str(raised.value)
+    assert "gcloud auth application-default login" in explain(raised.value).fix
