@@ -50,9 +50,17 @@ soak: install
 bench: install
 	scripts/with-firestore-emulator.sh $(BIN)/python -m bench.performance
 
-# Provisions everything on Google Cloud and PagerDuty (terraform/README.md: first deploy).
+# Provisions everything on Google Cloud and PagerDuty (terraform/README.md: first deploy). The state
+# lives in a bucket: TF_STATE_BUCKET=<bucket> (and TF_STATE_PREFIX), or the gcs backend settings in
+# TF_BACKEND_CONFIG (default terraform/backend.hcl, git-ignored), passed to `terraform init`.
+TF_STATE_BUCKET ?=
+TF_STATE_PREFIX ?= pagerstatus
+TF_BACKEND_CONFIG ?= terraform/backend.hcl
+BACKEND_ARGS = $(if $(TF_STATE_BUCKET),-backend-config=bucket=$(TF_STATE_BUCKET) -backend-config=prefix=$(TF_STATE_PREFIX),-backend-config=$(abspath $(TF_BACKEND_CONFIG)))
 deploy:
-	terraform -chdir=terraform init -input=false
+	@if [ -z "$(TF_STATE_BUCKET)" ] && [ ! -f "$(TF_BACKEND_CONFIG)" ]; then \
+		echo "make deploy: where is the Terraform state? Set TF_STATE_BUCKET=<bucket>, or write $(TF_BACKEND_CONFIG) (terraform/README.md, First deploy, step 4)" >&2; exit 2; fi
+	terraform -chdir=terraform init -input=false $(BACKEND_ARGS)
 	terraform -chdir=terraform apply
 
 clean:

@@ -1,5 +1,6 @@
 """Command line: `python -m pagerstatus plan` shows what a sync would do now, page by
-page; `python -m pagerstatus sync` does it. Same configuration as the function.
+page; `python -m pagerstatus sync` does it; `python -m pagerstatus check` checks every key,
+page, the lock and the periodic sync's identity, writing nothing. Same configuration as the function.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from . import log
+from .check import check, report
 from .demand import NOT_ON_PAGE
 from .errors import ConfigError, PagerstatusError
 from .models import PdIncident
@@ -73,9 +75,11 @@ def describe(plan: Plan, now: datetime | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pagerstatus", description=__doc__)
-    parser.add_argument("command", choices=["plan", "sync"])
+    parser.add_argument("command", choices=["plan", "sync", "check"])
     args = parser.parse_args(argv)
     redactor = log.configure(sys.stderr)  # stdout is the command's own output
+    if args.command == "check":
+        return report(check(redactor=redactor), lambda line: print(redactor.redact(line), flush=True))
     try:
         runtime = Runtime.from_environment(redactor=redactor)
         failures = _plan(runtime) if args.command == "plan" else _sync(runtime)

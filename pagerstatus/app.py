@@ -34,6 +34,7 @@ from werkzeug.exceptions import (
 )
 
 from . import log
+from .diagnosis import explain
 from .errors import ConfigError, LeaseLost, PagerstatusError, StillChanging, UpstreamError
 from .http import Deadline
 from .keys import AccountKeys, AccountName
@@ -114,10 +115,13 @@ class Service:
             return json_error(exc)
         except (UpstreamError, LeaseLost, StillChanging) as exc:
             # The details stay in the log: a caller need not be authenticated to get here.
-            log.error("sync failed; PagerDuty will redeliver", error=str(exc))
+            # An upstream's refusal may be the configuration's fault (a revoked key, a missing
+            # grant): the log says what `python -m pagerstatus check` would, the account too.
+            advice = explain(exc).fields() if isinstance(exc, UpstreamError) else {}
+            log.error("sync failed; PagerDuty will redeliver", error=str(exc), **advice)
             return _error(503, f"{_failed(exc)}; nothing written after the failure, please redeliver")
         except ConfigError as exc:
-            log.error("configuration error", error=str(exc))
+            log.error("configuration error", error=str(exc), **explain(exc).fields())
             return _error(500, "configuration error; see the function's logs")
         except Exception:
             log.LOGGER.exception("unexpected error")
@@ -245,7 +249,8 @@ def _sync_answer(outcomes: Mapping[str, Outcome], trigger: str, fields: dict[str
     if failed:
         # Details in the log only; the answer names the pages and what failed them.
         log.error(f"{trigger} sync failed for {len(failed)} of {len(outcomes)} pages; PagerDuty will redeliver",
-                  action="failed", pages=pages, errors={page: str(error) for page, error in failed.items()}, **fields)
+                  action="failed", pages=pages, errors={page: str(error) for page, error in failed.items()},
+                  fixes={page: explain(error).fix for page, error in failed.items()}, **fields)
         reasons = "; ".join(f"page {page}: {_failed(error)}" for page, error in failed.items())
         if any(isinstance(error, ConfigError) for error in failed.values()):
             return _error(500, f"{reasons}; see the function's logs")

@@ -6,7 +6,17 @@ Unauthorized, NotFound, MethodNotAllowed) instead: they already are the answer.
 
 
 class PagerstatusError(Exception):
-    """Base class of the errors this package raises on purpose."""
+    """Base class of the errors this package raises on purpose.
+
+    fix: what an operator can do about it, where the raiser knows (pagerstatus.diagnosis
+    says it otherwise). account: the PagerDuty account it concerns, where there is one, so
+    that a failure of one account's keys is told apart from the others'.
+    """
+
+    def __init__(self, *args: object, fix: str | None = None, account: str | None = None):
+        super().__init__(*args)
+        self.fix = fix
+        self.account = account
 
 
 class ConfigError(PagerstatusError):
@@ -20,10 +30,13 @@ class UpstreamError(PagerstatusError):
     so PagerDuty redelivers it.
     """
 
-    def __init__(self, service: str, detail: str):
-        super().__init__(f"{service}: {detail}")
+    def __init__(self, service: str, detail: str, *, status: int | None = None, fix: str | None = None,
+                 account: str | None = None):
+        """status: the HTTP status the service answered, when it answered one."""
+        super().__init__(f"{service}: {detail}", fix=fix, account=account)
         self.service = service
         self.detail = detail
+        self.status = status
 
 
 class LeaseLost(PagerstatusError):

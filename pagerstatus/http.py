@@ -310,8 +310,8 @@ def upstream_error(service: str, failure: requests.Response | requests.RequestEx
     if isinstance(failure, requests.Response):
         body = problem or _trim(redact(failure.text))
         detail = f"{_request_line(failure.request)} answered {failure.status_code}: {body}"
-    else:
-        detail = f"{_request_line(failure.request)} failed: {type(failure).__name__}: {_trim(redact(_reason(failure)))}"
+        return UpstreamError(service, redact(detail), status=failure.status_code)
+    detail = f"{_request_line(failure.request)} failed: {type(failure).__name__}: {_trim(redact(_reason(failure)))}"
     return UpstreamError(service, redact(detail))
 
 

@@ -125,6 +125,10 @@ class KeySource(Protocol):
     def accounts(self) -> dict[AccountName, AccountKeys]:
         """Every configured PagerDuty account."""
 
+    def account_names(self) -> set[AccountName]:
+        """The names of every configured account, without reading their keys: `check` reads
+        each on its own, so that one broken account does not hide the others."""
+
     def account(self, name: AccountName, fresh: bool = False) -> AccountKeys | None:
         """One account, or None when it is not configured.
 
@@ -161,7 +165,13 @@ class EnvKeySource:
         return key
 
     def accounts(self) -> dict[AccountName, AccountKeys]:
-        found: dict[AccountName, AccountKeys] = {}
+        found = {name: keys for name in sorted(self.account_names()) if (keys := self.account(name)) is not None}
+        if not found:
+            raise ConfigError(f"{ENV_ACCOUNT_PREFIX}<NAME>: no PagerDuty account configured")
+        return found
+
+    def account_names(self) -> set[AccountName]:
+        names = set()
         for variable in sorted(self._environ):
             if not variable.startswith(ENV_ACCOUNT_PREFIX):
                 continue
@@ -172,12 +182,9 @@ class EnvKeySource:
             if name.upper() != suffix or "-" in name:
                 raise ConfigError(f"{variable}: expected upper-case letters, digits and _ after "
                                   f"{ENV_ACCOUNT_PREFIX}, found {suffix!r}")
-            keys = self.account(name)
-            if keys is not None:
-                found[name] = keys
-        if not found:
-            raise ConfigError(f"{ENV_ACCOUNT_PREFIX}<NAME>: no PagerDuty account configured")
-        return found
+            if self._environ[variable].strip():
+                names.add(name)
+        return names
 
     def account(self, name: AccountName, fresh: bool = False) -> AccountKeys | None:
         """fresh: no difference here, the environment is read every time."""
@@ -187,18 +194,19 @@ class EnvKeySource:
         api_key = self._environ.get(ENV_ACCOUNT_PREFIX + suffix, "").strip()
         if not api_key:
             return None
-        secret = self._credential(ENV_WEBHOOK_SECRET_PREFIX + suffix)
-        token = self._credential(ENV_WEBHOOK_TOKEN_PREFIX + suffix)
+        secret = self._credential(ENV_WEBHOOK_SECRET_PREFIX + suffix, name)
+        token = self._credential(ENV_WEBHOOK_TOKEN_PREFIX + suffix, name)
         for value in (api_key, secret, token):
             if value:
                 self._on_secret(value)
         return AccountKeys(name=name, api_key=api_key, webhook_secret=secret, webhook_token=token)
 
-    def _credential(self, variable: str) -> str | None:
+    def _credential(self, variable: str, account: AccountName) -> str | None:
         value = self._environ.get(variable)
         if value is None:
             return None
         if not value.strip():
             raise ConfigError(f"{variable}: expected a webhook credential, found a blank value "
-                              "(unset the variable for none)")
+                              "(unset the variable for none)", account=account,
+                              fix=f"set {variable} to the account's webhook credential, or unset it")
         return value.strip()

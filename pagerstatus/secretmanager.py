@@ -32,9 +32,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
 
 from . import gcp, log
-from .errors import ConfigError, UpstreamError
+from .errors import ConfigError, PagerstatusError, UpstreamError
 from .keys import AccountKeys, AccountName, check_distinct
 
 if TYPE_CHECKING:  # the library itself loads when the client is made
@@ -138,13 +139,22 @@ class SecretManagerKeySource:
                 return None
         return self._account_keys(name, secret_ids, self._negative_ttl if fresh else self._ttl)
 
+    def account_names(self) -> set[AccountName]:
+        return account_names(self._fetch(_LISTING, self._ttl, self._list))
+
     def _account_keys(self, name: AccountName, secret_ids: frozenset[str], credentials_max_age: float) -> AccountKeys:
         # An optional secret that exists must be readable: a webhook secret that
         # silently read as "none" would turn signature checks off.
         # The api key is always listed: that is how the account was found.
         max_ages = (self._ttl, credentials_max_age, credentials_max_age)
-        api_key, secret, token = (self._fetch(secret_id, max_age, self._access) if secret_id in secret_ids else None
-                                  for secret_id, max_age in zip(account_secret_ids(name), max_ages, strict=True))
+        try:
+            api_key, secret, token = (self._fetch(secret_id, max_age, self._access) if secret_id in secret_ids else None
+                                      for secret_id, max_age in zip(account_secret_ids(name), max_ages, strict=True))
+        except PagerstatusError as exc:
+            # A half-added account (a secret with no version, or no grant) fails every sync:
+            # the log and `check` must say which account it is.
+            exc.account = name
+            raise
         return AccountKeys(name=name, api_key=api_key, webhook_secret=secret, webhook_token=token)
 
     def _fetch(self, key: str, max_age: float, load: Callable[[str], Any]) -> Any:
@@ -174,46 +184,61 @@ class SecretManagerKeySource:
             if self._client_instance is None:
                 from google.cloud import secretmanager  # loads only when first used
 
-                self._client_instance = secretmanager.SecretManagerServiceClient()
+                try:
+                    self._client_instance = secretmanager.SecretManagerServiceClient()
+                except auth_exceptions.DefaultCredentialsError as exc:  # as the Firestore lock's connect()
+                    raise ConfigError(f"Secret Manager: no Google credentials found ({exc})",
+                                      fix="run `gcloud auth application-default login`, or set "
+                                          "PAGERSTATUS_SECRETS=env for a local run") from None
             return self._client_instance
 
     def _access(self, secret_id: str) -> str:
         name = f"projects/{self.project}/secrets/{secret_id}/versions/latest"
-        with self._calling(f"accessing secret {secret_id!r}", "roles/secretmanager.secretAccessor") as options:
+        add_version = (f"give it an enabled, non-empty version: `gcloud secrets versions add {secret_id} "
+                       f"--project={self.project} --data-file=-` with the value on stdin (or `terraform apply`, "
+                       "for a secret Terraform manages)")
+        grant = (f"`gcloud secrets add-iam-policy-binding {secret_id} --project={self.project} "
+                 "--member=serviceAccount:<the function's service account> --role=roles/secretmanager.secretAccessor`"
+                 " (Terraform grants it on the secrets it creates; a secret made by hand needs it too)")
+        with self._calling(f"accessing secret {secret_id!r}", "roles/secretmanager.secretAccessor", grant) as options:
             try:
                 response = self._client().access_secret_version(name=name, **options)
             except api_exceptions.NotFound:
                 with self._lock:
                     self._entries.pop(_LISTING, None)  # the listing may be out of date: look again next time
                 raise ConfigError(f"Secret Manager: secret {secret_id!r} not found in project {self.project!r}, "
-                                  "or it has no enabled version") from None
+                                  "or it has no enabled version", fix=add_version) from None
             except api_exceptions.BadRequest as exc:  # FailedPrecondition over gRPC, a plain 400 over REST
                 raise ConfigError(f"Secret Manager: cannot read the latest version of secret {secret_id!r} "
-                                  f"in project {self.project!r} (disabled or destroyed?): {gcp.message(exc)}") from None
+                                  f"in project {self.project!r} (disabled or destroyed?): {gcp.message(exc)}",
+                                  fix=add_version) from None
         try:
             value = bytes(response.payload.data).decode("utf-8").strip()
         except UnicodeDecodeError:
-            raise ConfigError(f"Secret Manager: secret {secret_id!r} is not UTF-8 text") from None
+            raise ConfigError(f"Secret Manager: secret {secret_id!r} is not UTF-8 text", fix=add_version) from None
         if not value:
-            raise ConfigError(f"Secret Manager: secret {secret_id!r} is empty")
+            raise ConfigError(f"Secret Manager: secret {secret_id!r} is empty", fix=add_version)
         self._on_secret(value)
         return value
 
     def _list(self, _key: str) -> frozenset[str]:
         request = {"parent": f"projects/{self.project}", "page_size": LIST_PAGE_SIZE, "filter": LIST_FILTER}
         with self._calling(f"listing secrets in project {self.project!r}",
-                           "secretmanager.secrets.list on the project (roles/secretmanager.viewer)") as options:
+                           "secretmanager.secrets.list on the project (roles/secretmanager.viewer)",
+                           "grant it the custom role pagerstatusSecretLister, which lists secrets only "
+                           "(`terraform apply` does)") as options:
             # Every page is read here, inside the error mapping. Names are projects/<number>/secrets/<id>.
             return frozenset(secret.name.rsplit("/", 1)[-1]
                              for secret in self._client().list_secrets(request=request, **options))
 
     @contextmanager
-    def _calling(self, doing: str, needs: str) -> Iterator[dict[str, Any]]:
-        """gcp's retry and timeout for one client call; its failure becomes an UpstreamError."""
+    def _calling(self, doing: str, needs: str, grant: str) -> Iterator[dict[str, Any]]:
+        """gcp's retry and timeout for one client call; its failure becomes an UpstreamError.
+        grant: how to give the service account what it needs, the fix of a refusal."""
         with gcp.upstream_errors(SERVICE, doing):
             try:
                 yield gcp.call_options(self._rpc_timeout)
             except api_exceptions.Forbidden as exc:  # PermissionDenied over gRPC is a Forbidden
                 raise UpstreamError(SERVICE, f"{doing}: permission denied: the function's service account needs "
                                              f"{needs} (Secret Manager also answers this for a secret that does not "
-                                             f"exist): {gcp.message(exc)}") from exc
+                                             f"exist): {gcp.message(exc)}", fix=grant) from exc

@@ -23,14 +23,24 @@ output "secret_ids" {
   value       = module.pagerstatus.secret_ids
 }
 
+output "function_environment" {
+  description = "The function's environment variables (no keys), to run `python -m pagerstatus check` with its configuration."
+  value       = module.pagerstatus.function_environment
+}
+
 output "source_bucket" {
   description = "Bucket that holds the function's source archives."
   value       = module.pagerstatus.source_bucket
 }
 
 output "webhook_subscription_ids" {
-  description = "PagerDuty webhook subscription IDs per account (one per service when service_ids is set)."
+  description = "PagerDuty webhook subscription IDs per account of pagerduty_accounts (one per service when service_ids is set; none for an account without a webhook module)."
   value = {
-    primary = module.pagerduty_primary.webhook_subscription_ids
+    for account in nonsensitive(keys(var.pagerduty_accounts)) : account => lookup(local.webhook_subscription_ids, account, {})
   }
+}
+
+locals {
+  # Each webhook module's subscriptions under the account it serves (pagerduty.tf).
+  webhook_subscription_ids = { for webhooks in local.pagerduty_account_modules : webhooks.account => webhooks.webhook_subscription_ids }
 }

@@ -89,6 +89,20 @@ variable "sync_schedule" {
   default     = "*/5 * * * *"
 }
 
+# Renamed to sync_schedule. Terraform only warns about a tfvars value for a variable it does not
+# declare: an older tfvars turning the periodic sync off with resync_schedule = "" would then get
+# sync_schedule's default and the sync back on. Declared here so that such a value is refused.
+variable "resync_schedule" {
+  type        = string
+  description = "Renamed to sync_schedule; any value is refused, so that one from an older tfvars is not silently ignored."
+  default     = null
+
+  validation {
+    condition     = var.resync_schedule == null
+    error_message = "resync_schedule is now sync_schedule: set sync_schedule to the same value (\"\" for no periodic sync) and remove resync_schedule."
+  }
+}
+
 variable "max_instance_request_concurrency" {
   type        = number
   description = "Concurrent requests one function instance serves (a burst is coalesced inside the instance)."

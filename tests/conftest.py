@@ -28,8 +28,8 @@ MODULE_MARKERS = {
                      "test_steady_state_calls", "test_sync", "test_tags", "test_terraform_schema", "test_webhook"],
                     UNIT),
     # test_lock: its Firestore cases need the emulator.
-    **dict.fromkeys(["test_customers_e2e", "test_firestore_e2e", "test_function_e2e", "test_lazy_imports",
-                     "test_lock", "test_pages_e2e", "test_terraform"], E2E),
+    **dict.fromkeys(["test_check", "test_customers_e2e", "test_docs", "test_firestore_e2e", "test_function_e2e",
+                     "test_lazy_imports", "test_lock", "test_pages_e2e", "test_terraform"], E2E),
     # test_fail_closed: its in-process case is marked unit.
     **dict.fromkeys(["test_fail_closed"], E2E),
     "test_parallel_e2e": E2E,

@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 
+from pagerstatus.config import Settings, load_settings
+from sandbox import launcher
 from sandbox.launcher import REPO
 from tests.harness.clock import wait_for
 
@@ -100,6 +103,12 @@ def test_make_run_demo_end_to_end():
         # 3: P1 maps to major_outage.
         requests.post(f"{control}/{incident}/priority", json={"priority": "P1"}, timeout=10)
         assert "Major Outage" in page()
+        # The printed plan plans with the demo's own severity map: it agrees with what the function did.
+        replanned = subprocess.run(["bash", "-c", plan_command], cwd=REPO, capture_output=True, text=True,
+                                   timeout=60, env={"PATH": os.environ["PATH"]})
+        assert replanned.returncode == 0, replanned.stderr
+        assert not re.findall(r"^(?:open|update|resolve) ", replanned.stdout, re.MULTILINE), replanned.stdout
+        assert "wanted   demoapi00001: major_outage" in replanned.stdout, replanned.stdout
 
         # 4: resolved: monitoring, quietly, API operational.
         requests.post(f"{control}/{incident}/resolve", timeout=10)
@@ -151,6 +160,20 @@ def test_make_run_demo_end_to_end():
     # Everything it started goes away (gunicorn's worker may take a moment to exit).
     for url in (f"{function}/", f"{sandbox}/"):
         wait_for(lambda url=url: refused(url), timeout=15, what=f"{url} to stop listening after Ctrl-C")
+
+
+def test_the_printed_plan_command_sets_what_the_demos_function_plans_with():
+    sandbox = SimpleNamespace(url="http://127.0.0.1:1", pagerduty_url="http://127.0.0.1:1/pagerduty",
+                              statuspage_url="http://127.0.0.1:1/statuspage/v1")
+    printed = launcher.demo_settings(sandbox)
+    plan, function = load_settings(printed), load_settings(launcher.demo_environment(sandbox, printed))
+
+    def planning(settings: Settings) -> tuple:
+        return (settings.statuspage_pages, settings.policy, settings.pagerduty_api_url,
+                settings.pagerduty_account_api_urls, settings.statuspage_api_url, settings.dry_run)
+
+    assert planning(plan) == planning(function)
+    assert function.policy.severity.rules == {"p1": "major_outage"}  # what step 3 relies on
 
 
 def refused(url: str) -> bool:

@@ -19,13 +19,13 @@ MAX_LINES = 400
 # Rows top to bottom; " | " separates groups side by side. Names are modules under pagerstatus/
 # (__init__ is the package's own), but main is main.py.
 ARCHITECTURE = """
-main __main__
+main __main__ check
 app webhook oidc
 runtime
 sync | config keys secretmanager
 http pagerduty statuspage | lock lock.state lock.memory lock.gate lock.firestore
 models tags ownership policy demand reconcile | gcp
-__init__ errors log endpoints
+__init__ errors log endpoints diagnosis
 """
 CORE = {"pagerstatus.models", "pagerstatus.tags", "pagerstatus.ownership", "pagerstatus.policy", "pagerstatus.demand",
         "pagerstatus.reconcile"}

@@ -23,6 +23,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
 from pagerstatus.config import Settings
+from pagerstatus.diagnosis import explain
 from pagerstatus.errors import ConfigError, UpstreamError
 from pagerstatus.keys import AccountKeys, AccountName
 from pagerstatus.runtime import key_source
@@ -365,3 +366,32 @@ def test_importing_needs_no_credentials_and_loads_no_client():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin"}, cwd=Path(__file__).resolve().parent.parent).stdout
     assert out.strip() == "False"
+
+
+# -- A half-added account: which one, and how to fix it ---------------------------------------
+
+@pytest.mark.parametrize(("value", "error", "fix"), [
+    (NOT_FOUND, ConfigError, "gcloud secrets versions add pagerstatus-pd-beta_2-webhook-token --project=proj-1"),
+    ("  ", ConfigError, "gcloud secrets versions add pagerstatus-pd-beta_2-webhook-token --project=proj-1"),
+    (DENIED, UpstreamError, "gcloud secrets add-iam-policy-binding pagerstatus-pd-beta_2-webhook-token "
+                            "--project=proj-1"),
+], ids=["no-version", "empty", "no-grant"])
+def test_a_half_added_account_fails_the_sync_naming_the_account_and_the_fix(fake, source, value, error, fix):
+    # Its incidents cannot be read without its keys, and a sync without them would resolve what
+    # it alone keeps open: the sync fails, but the log and `check` say which account and what to do.
+    fake.values["pagerstatus-pd-beta_2-webhook-token"] = value
+    with pytest.raises(error) as raised:
+        source.accounts()
+    diagnosis = explain(raised.value)
+    assert diagnosis.account == "beta_2" and fix in diagnosis.fix, diagnosis
+    assert diagnosis.fields()["account"] == "beta_2"
+    assert source.account(AccountName("alpha")) is not None  # the other accounts are read as before
+
+
+def test_no_google_credentials_is_a_configuration_error_saying_how_to_sign_in(monkeypatch, tmp_path):
+    # What `python -m pagerstatus check` meets on a machine that never ran application-default login.
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-credentials.json"))
+    with pytest.raises(ConfigError) as raised:
+        SecretManagerKeySource(PROJECT).accounts()
+    assert "no Google credentials" in str(raised.value)
+    assert "gcloud auth application-default login" in explain(raised.value).fix

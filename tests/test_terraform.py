@@ -225,12 +225,29 @@ def test_fixed_environment_values():
     assert default("severity") == ""
 
 
+def regions_for(accounts: dict[str, str]) -> str:
+    """PAGERSTATUS_PAGERDUTY_REGIONS as Terraform sets it for these accounts (name -> service_region)."""
+    variables = {"pagerduty_accounts": {name: {"api_key": "key", "service_region": region}
+                                        for name, region in accounts.items()}}
+    return terraform_values(variables, {"regions": terraform_env()["PAGERSTATUS_PAGERDUTY_REGIONS"]},
+                            ["accounts", "pagerduty_regions"])["regions"]
+
+
 def test_each_account_is_read_through_its_service_regions_api():
-    assert terraform_env()["PAGERSTATUS_PAGERDUTY_REGIONS"] == "${local.pagerduty_regions}"
-    regions = locals_()["pagerduty_regions"]
-    assert "local.accounts" in regions and ".service_region" in regions and "=" in regions, regions
     assert 'contains(["us", "eu"], account.service_region)' in conditions("pagerduty_accounts")
     assert set(PAGERDUTY_REGION_URLS) == {"us", "eu"}
+    regions = regions_for({"primary": "us", "acme": "eu", "zeta": "eu"})
+    settings = load_settings({"STATUSPAGE_PAGE": "page1", "PAGERSTATUS_PAGERDUTY_REGIONS": regions})
+    urls = {name: settings.pagerduty_api_url_for(AccountName(name)) for name in ("primary", "acme", "zeta")}
+    assert urls == {"primary": PAGERDUTY_REGION_URLS["us"], "acme": PAGERDUTY_REGION_URLS["eu"],
+                    "zeta": PAGERDUTY_REGION_URLS["eu"]}
+
+
+def test_adding_a_us_account_leaves_the_functions_environment_as_it_is():
+    # Only accounts outside the default region are listed: a new US account is a new secret
+    # (found by listing), not a new revision of the function.
+    assert regions_for({"primary": "us"}) == regions_for({"primary": "us", "acme": "us"}) == ""
+    assert regions_for({"primary": "us", "acme": "eu"}) == regions_for({"acme": "eu", "other": "us"}) == "acme=eu"
 
 
 class RecordingEnviron(dict):
@@ -312,6 +329,16 @@ def test_severity_keys_given_twice_are_refused_as_the_code_refuses_them():
     assert "distinct(" in severity and "lower(" in severity, severity
     with pytest.raises(ConfigError, match="PAGERSTATUS_SEVERITY"):
         load_settings({"STATUSPAGE_PAGE": "page1", "PAGERSTATUS_SEVERITY": "P1=major_outage,p1=partial_outage"})
+
+
+def test_a_new_secret_version_is_created_before_the_old_one_goes():
+    # A key change replaces the version; destroyed first, a cold instance could find no version.
+    versions = {f"{directory.name}/{name}": body for directory in MODULES
+                for name, body in named("resource", directory, of_type="google_secret_manager_secret_version").items()}
+    assert set(versions) == {"pagerstatus/statuspage_api_key", "pagerstatus/statuspage_page_api_key",
+                             "pagerstatus/account"}, sorted(versions)
+    for name, body in versions.items():
+        assert body["lifecycle"][0]["create_before_destroy"] is True, name
 
 
 def test_secrets_are_labelled_and_auto_replicated():
@@ -414,7 +441,9 @@ def test_each_account_module_is_wired_to_its_own_provider_and_token(directory):
         assert body["function_url"] == "${module.pagerstatus.function_url}"
     assert len(accounts) == len(modules), f"{directory}: two modules for one account"
     if directory == TF_DIR:
-        assert set(load(TF_DIR / "terraform.tfvars.example")["pagerduty_accounts"]) == accounts
+        # The accounts come from TF_VAR_pagerduty_accounts (they hold keys), as the example shows.
+        example = (TF_DIR / "terraform.tfvars.example").read_text()
+        assert set(re.findall(r"TF_VAR_pagerduty_accounts='\{ ([a-z0-9_-]+) =", example)) == accounts
     else:
         call = gcp_module_call(directory)
         assert set(call["pagerduty_accounts"]) == accounts, call["pagerduty_accounts"]
@@ -433,24 +462,52 @@ def test_the_root_passes_every_input_of_the_google_cloud_module():
     example_call = gcp_module_call(EXAMPLE)
     assert required <= set(example_call), f"the example misses {sorted(required - set(example_call))}"
 
-def test_make_deploy_applies_the_root_module():
-    result = subprocess.run(["make", "-n", "deploy"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+def make_deploy(*arguments: str, dry_run: bool = True) -> subprocess.CompletedProcess:
+    command = ["make", "--no-print-directory", *(["-n"] if dry_run else []), "deploy", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+def test_make_deploy_initialises_the_state_bucket_it_is_given_then_applies_the_root_module():
+    # The root's state goes to a gcs backend whose settings come at init, from make deploy.
+    [terraform] = hcl(TF_DIR)["terraform"]
+    assert terraform["backend"] == [{"gcs": {}}]
+    result = make_deploy("TF_STATE_BUCKET=my-state-bucket")
     assert result.returncode == 0, result.stderr
-    assert "terraform -chdir=terraform apply" in result.stdout, result.stdout
+    lines = result.stdout.splitlines()
+    assert ("terraform -chdir=terraform init -input=false -backend-config=bucket=my-state-bucket "
+            "-backend-config=prefix=pagerstatus") in lines, result.stdout
+    assert lines[-1] == "terraform -chdir=terraform apply", result.stdout
+    # Or the backend's settings in a file, e.g. terraform/backend.hcl (git-ignored).
+    with tempfile.NamedTemporaryFile(suffix=".hcl") as settings:
+        result = make_deploy(f"TF_BACKEND_CONFIG={settings.name}")
+    assert f"terraform -chdir=terraform init -input=false -backend-config={settings.name}" in result.stdout.splitlines()
+    assert "backend.hcl" in (TF_DIR / ".gitignore").read_text().splitlines()  # it names the state bucket
+
+
+def test_make_deploy_without_a_state_bucket_stops_before_terraform_runs():
+    result = make_deploy("TF_BACKEND_CONFIG=/nonexistent/backend.hcl", dry_run=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Set TF_STATE_BUCKET=<bucket>" in result.stderr and "terraform -chdir" not in result.stdout, result
 
 
 # -- 6. the function's source archive --------------------------------------------------------
 
+SOURCE_LOCALS = ["source_include_files", "source_package", "source_module_name", "source_cli_only", "source_files"]
+
+
+def zipped(repo_root: Path) -> list[str]:
+    """What Terraform puts in the function zip from the tree at repo_root: local.source_files as
+    `terraform console` evaluates it, after file() has read each of them as data.archive_file does."""
+    values = terraform_values({}, {"files": "${local.source_files}", "read": "${[for file in local.source_files : "
+                                   "length(file(\"${local.repo_root}/${file}\"))]}"},
+                              SOURCE_LOCALS, given_locals={"repo_root": json.dumps(str(repo_root))})
+    assert len(values["read"]) == len(values["files"])
+    return values["files"]
+
+
+@functools.cache
 def shipped_files() -> list[str]:
-    """What local.source_files evaluates to: include files + include dirs, minus skip patterns."""
-    table = locals_()
-    for name in ("local.source_include_files", "local.source_include_dirs", "local.source_skip_patterns"):
-        assert name in table["source_files"], f"local.source_files no longer uses {name}"
-    skips = [literal(s) for s in table["source_skip_patterns"]]
-    in_dirs = [path.relative_to(ROOT).as_posix() for directory in table["source_include_dirs"]
-               for path in (ROOT / literal(directory)).rglob("*") if path.is_file()]
-    return sorted([literal(f) for f in table["source_include_files"]]
-                  + [f for f in in_dirs if not any(skip in f for skip in skips)])
+    return zipped(ROOT)
 
 
 def test_archive_is_built_from_the_include_list():
@@ -464,8 +521,8 @@ def test_archive_is_built_from_the_include_list():
     files = shipped_files()
     for required in ("main.py", "requirements.txt", "pagerstatus/__init__.py"):
         assert required in files
-    package = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pagerstatus").rglob("*.py")}
-    assert package <= set(files), sorted(package - set(files))
+    # The command line's modules stay out: main.py never imports them (next test: exactly what it imports).
+    assert "pagerstatus/__main__.py" not in files and "pagerstatus/check.py" not in files
     # The sandbox is for local runs and tests only: it lives beside the package and is never shipped.
     sandbox = {p.relative_to(ROOT).as_posix() for p in (ROOT / "sandbox").rglob("*.py")}
     assert "sandbox/server.py" in sandbox and not sandbox & set(files), sorted(sandbox & set(files))
@@ -533,12 +590,28 @@ def imported_by_the_function() -> tuple[set[str], set[str]]:
     return files, third_party
 
 
-def test_the_zip_holds_every_module_the_function_imports():
+def test_the_zip_holds_exactly_the_files_the_function_imports_and_its_requirements():
     files, _ = imported_by_the_function()
     assert "pagerstatus/app.py" in files and "pagerstatus/oidc.py" in files, sorted(files)
     missing = files - set(shipped_files())
     assert not missing, f"the function imports {sorted(missing)}, which the zip leaves out"
+    extra = set(shipped_files()) - files - {"requirements.txt"}
+    assert not extra, f"the zip holds {sorted(extra)}, which the function never imports (local.source_cli_only?)"
     assert not [f for f in files if f.startswith("sandbox/")], "deployed code must not import the sandbox"
+
+
+def test_the_zip_leaves_out_dotfiles_backups_binaries_and_what_python_cannot_import(tmp_path):
+    wanted = ["main.py", "requirements.txt", "pagerstatus/__init__.py", "pagerstatus/app.py",
+              "pagerstatus/lock/__init__.py", "pagerstatus/lock/state.py"]
+    stray = ["pagerstatus/.env", "pagerstatus/lock/.env.py", "pagerstatus/app.py~", "pagerstatus/.#app.py",
+             "pagerstatus/#app.py#", "pagerstatus/app.py.orig", "pagerstatus/app.py.swp", "pagerstatus/notes.txt",
+             "pagerstatus/__pycache__/app.cpython-312.pyc", "pagerstatus/.mypy_cache/app.py", "pagerstatus/my-app.py",
+             "pagerstatus/__main__.py", "pagerstatus/check.py", "tests/test_app.py", ".env"]
+    for path in wanted + stray:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("KEY=secret\n")
+    (tmp_path / "pagerstatus" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1\xff\xfe")  # file() cannot read it
+    assert zipped(tmp_path) == sorted(wanted)
 
 
 def test_every_third_party_import_is_pinned_in_requirements():
@@ -656,14 +729,16 @@ def test_the_backstop_runs_every_minute_when_a_timed_rule_is_on(console, open_af
 
 # -- 8. several pages ------------------------------------------------------------------------
 
-def terraform_values(variables: dict[str, Any], expressions: dict[str, str], local_names: list[str]) -> dict[str, Any]:
-    """What Terraform itself makes of expressions of modules/pagerstatus (bare, as "${...}" in
-    python-hcl2's output), given values of its variables: the module's declarations of those
-    variables and its locals local_names, alone in a scratch configuration with no provider,
-    which `terraform console` evaluates without an init."""
+def terraform_values(variables: dict[str, Any], expressions: dict[str, str], local_names: list[str],
+                     directory: Path = GCP_MODULE, given_locals: dict[str, str] | None = None) -> dict[str, Any]:
+    """What Terraform itself makes of expressions of a module (bare, as "${...}" in python-hcl2's
+    output), given values of its variables: the module's declarations of those variables and its
+    locals local_names, alone in a scratch configuration with no provider, which `terraform
+    console` evaluates without an init. given_locals: more locals, as HCL expressions (standing
+    in for what needs a provider, such as a module's outputs)."""
     terraform = shutil.which("terraform")
     assert terraform, "terraform is not on PATH; install Terraform >= 1.5 (see test_terraform_fmt)"
-    declared, table = named("variable"), locals_()
+    declared, table = named("variable", directory), locals_(directory)
 
     def bare(expression: str) -> str:
         assert expression.startswith("${") and expression.endswith("}"), expression
@@ -675,7 +750,11 @@ def terraform_values(variables: dict[str, Any], expressions: dict[str, str], loc
         kind = body["type"] if body["type"].isidentifier() else bare(body["type"])  # string, or ${list(string)}
         lines += [f'variable "{name}" {{', f"  type = {kind}", f"  default = {json.dumps(body.get('default'))}",
                   f"  sensitive = {json.dumps(body.get('sensitive', False))}", "}"]
-    lines += ["locals {", *(f"  {name} = {bare(table[name])}" for name in local_names), "}"]
+    def value(local: Any) -> str:  # an expression, or a literal python-hcl2 gave as its value
+        return bare(local) if isinstance(local, str) and local.startswith("${") else json.dumps(local)
+
+    lines += ["locals {", *(f"  {name} = {value(table[name])}" for name in local_names),
+              *(f"  {name} = {expression}" for name, expression in (given_locals or {}).items()), "}"]
     query = "jsonencode({" + ", ".join(f"{name} = {bare(e)}" for name, e in expressions.items()) + "})\n"
     with tempfile.TemporaryDirectory() as scratch:
         (Path(scratch) / "main.tf").write_text("\n".join(lines) + "\n")
@@ -879,3 +958,81 @@ def test_the_readme_recipe_for_secrets_added_by_hand_creates_the_webhook_token_f
     for needed in ("--labels=\"pagerstatus=true,pagerstatus-account=$ACCOUNT\"", "roles/secretmanager.secretAccessor",
                    "--replication-policy=automatic"):
         assert needed in recipe, needed
+
+
+# -- 10. day one and day two: the tfvars example, renamed variables, several accounts -----------
+
+@pytest.mark.parametrize("directory", [TF_DIR, EXAMPLE], ids=["root", "two-accounts"])
+def test_the_tfvars_example_sets_no_key(directory):
+    # terraform.tfvars wins over TF_VAR_...: a key in the copied example would be deployed.
+    example = load(directory / "terraform.tfvars.example")
+    declared = named("variable", directory)
+    assert set(example) <= set(declared), f"the example sets undeclared {sorted(set(example) - set(declared))}"
+    sensitive = {name for name, body in declared.items() if body.get("sensitive")}
+    assert {"statuspage_api_key"} <= sensitive
+    assert not set(example) & sensitive, f"the example sets {sorted(set(example) & sensitive)}"
+    assert {"project_id", "statuspage_pages"} <= set(example)
+
+
+def test_a_renamed_variable_refuses_a_value_an_old_tfvars_still_sets(tmp_path):
+    # resync_schedule became sync_schedule. For a tfvars value of an undeclared variable Terraform only
+    # warns, so resync_schedule = "" (no periodic sync) would silently bring back sync_schedule's default.
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is not on PATH; install Terraform >= 1.5 (see test_terraform_fmt)"
+    shutil.copy(TF_DIR / "variables.tf", tmp_path / "variables.tf")
+    required = ["-var=project_id=my-project-1", "-var=statuspage_api_key=key",
+                '-var=pagerduty_accounts={primary = {api_key = "key", terraform_token = "token"}}']
+
+    def console(tfvars: str) -> subprocess.CompletedProcess:
+        (tmp_path / "terraform.tfvars").write_text(tfvars)
+        return subprocess.run([terraform, "console", "-no-color", *required], input="var.sync_schedule\n",
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    refused = console('resync_schedule = ""\n')
+    assert "Invalid value for variable" in refused.stderr and "now sync_schedule" in refused.stderr, refused
+    assert console('sync_schedule = ""\n').stdout.strip() == '""'
+    assert "resync_schedule" not in named("variable")  # the module knows only the new name
+
+
+ACCOUNTS = {name: {"api_key": "key", "terraform_token": "token"} for name in ("primary", "acme", "unwired")}
+
+
+def per_account_outputs(modules: list[dict]) -> dict[str, Any]:
+    """The root's webhook_subscription_ids output and its check, for three accounts and these
+    stand-ins for the webhook modules (their outputs account and webhook_subscription_ids)."""
+    output = named("output", TF_DIR)["webhook_subscription_ids"]["value"]
+    check = hcl(TF_DIR)["check"][0]["every_account_has_a_webhook_module"]["assert"][0]["condition"]
+    return terraform_values({"pagerduty_accounts": ACCOUNTS}, {"output": output, "check": check},
+                            ["webhook_subscription_ids"], TF_DIR,
+                            given_locals={"pagerduty_account_modules": json.dumps(modules)})
+
+
+def test_the_per_account_output_covers_every_account_whatever_its_name():
+    wired = [{"account": "acme", "webhook_subscription_ids": {"PSVC001": "PSUB002"}},
+             {"account": "primary", "webhook_subscription_ids": {"account": "PSUB001"}}]
+    values = per_account_outputs(wired)
+    assert values["output"] == {"primary": {"account": "PSUB001"}, "acme": {"PSVC001": "PSUB002"}, "unwired": {}}
+    assert values["check"] is False  # "unwired" has no webhook: the plan warns
+    assert per_account_outputs([*wired, {"account": "unwired", "webhook_subscription_ids": {}}])["check"] is True
+    # Every webhook module of the root is one the outputs see; none is named in outputs.tf itself.
+    listed = locals_(TF_DIR)["pagerduty_account_modules"]
+    for name in module_calls(TF_DIR, ACCOUNT_MODULE):
+        assert f"${{module.{name}}}" in listed, (name, listed)
+    assert "module.pagerduty_" not in (TF_DIR / "outputs.tf").read_text()
+
+
+def test_the_readme_snippet_for_another_account_is_the_shipped_accounts_wiring():
+    # Copied as shown, an account keeps its service_ids and its service region.
+    section = readme_section("Adding a PagerDuty account")
+    snippets = re.findall(r"```hcl\n(.*?)```", section, re.DOTALL)
+    blocks: dict[str, list] = {}
+    for snippet in snippets:
+        with tempfile.NamedTemporaryFile("w", suffix=".tf") as handle:
+            handle.write(snippet.replace("acme", "primary"))
+            handle.flush()
+            for kind, items in load(Path(handle.name)).items():
+                blocks.setdefault(kind, []).extend(items)
+    shipped = hcl(TF_DIR)
+    assert blocks["provider"] == [block for block in shipped["provider"] if "pagerduty" in block]
+    assert blocks["module"] == [{"pagerduty_primary": named("module", TF_DIR)["pagerduty_primary"]}]
+    assert "module.pagerduty_acme" in section and "pagerduty_account_modules" in section

@@ -2,21 +2,20 @@ locals {
   # The repository root: this module lives in terraform/modules/pagerstatus.
   repo_root = "${path.module}/../../.."
 
-  # The function zip is built from an allow-list, not by excluding things from the repo root:
-  # a stray .env, virtualenv, test fixture or local state file can never be shipped.
+  # The function zip holds what the function imports and nothing else: main.py, the package's
+  # modules and requirements.txt. Only files named as Python can import them (identifiers ending
+  # in .py, in directories named so too), so a stray .env, dotfile, editor backup (app.py~,
+  # .#app.py) or binary (.DS_Store, which file() cannot read) never ships; nor do the command
+  # line's modules, which main.py never imports. tests/test_terraform.py evaluates this.
   source_include_files = ["main.py", "requirements.txt"]
-  source_include_dirs  = ["pagerstatus"]
-  source_skip_patterns = ["__pycache__", ".pyc"]
+  source_package       = "pagerstatus"
+  source_module_name   = "^(/[A-Za-z_][A-Za-z0-9_]*)+[.]py$"
+  source_cli_only      = ["pagerstatus/__main__.py", "pagerstatus/check.py"]
 
-  source_files = sort(concat(
-    local.source_include_files,
-    flatten([
-      for dir in local.source_include_dirs : [
-        for file in fileset(local.repo_root, "${dir}/**") : file
-        if !anytrue([for skip in local.source_skip_patterns : strcontains(file, skip)])
-      ]
-    ]),
-  ))
+  source_files = sort(concat(local.source_include_files, [
+    for file in fileset(local.repo_root, "${local.source_package}/**/*.py") : file
+    if can(regex(local.source_module_name, trimprefix(file, local.source_package))) && !contains(local.source_cli_only, file)
+  ]))
 
   function_env = {
     PAGERSTATUS_SECRETS            = "secretmanager"
@@ -40,9 +39,12 @@ locals {
     PAGERSTATUS_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email
   }
 
-  # ACCOUNT=REGION for every account. Regions are not secret; the map they come from is.
+  # ACCOUNT=REGION for the accounts outside the default (US) region only: adding or removing a US
+  # account leaves the function's environment as it is, so no new revision is built for it.
+  # Regions are not secret; the map they come from is.
   pagerduty_regions = join(",", [
     for account in sort(tolist(local.accounts)) : "${account}=${nonsensitive(var.pagerduty_accounts[account].service_region)}"
+    if nonsensitive(var.pagerduty_accounts[account].service_region) != "us"
   ])
 
   function_url = google_cloudfunctions2_function.pagerstatus.service_config[0].uri

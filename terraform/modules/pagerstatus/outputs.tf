@@ -45,3 +45,8 @@ output "source_bucket" {
   description = "Bucket that holds the function's source archives."
   value       = google_storage_bucket.source.name
 }
+
+output "function_environment" {
+  description = "The function's environment variables (no keys: those are in Secret Manager), for `python -m pagerstatus check` with the function's configuration."
+  value       = local.function_env
+}

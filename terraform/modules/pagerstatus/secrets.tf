@@ -84,6 +84,12 @@ resource "google_secret_manager_secret" "statuspage_api_key" {
 resource "google_secret_manager_secret_version" "statuspage_api_key" {
   secret      = google_secret_manager_secret.statuspage_api_key.id
   secret_data = var.statuspage_api_key
+
+  # A new value replaces the version: the new one is added before the old one is destroyed, so
+  # that "latest" always has an enabled version (a cold instance reading in between would fail).
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "google_secret_manager_secret" "statuspage_page_api_key" {
@@ -108,6 +114,12 @@ resource "google_secret_manager_secret_version" "statuspage_page_api_key" {
 
   secret      = google_secret_manager_secret.statuspage_page_api_key[each.key].id
   secret_data = var.statuspage_page_api_keys[each.key]
+
+  # A new value replaces the version: the new one is added before the old one is destroyed, so
+  # that "latest" always has an enabled version (a cold instance reading in between would fail).
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "google_secret_manager_secret" "account" {
@@ -136,6 +148,12 @@ resource "google_secret_manager_secret_version" "account" {
     each.value.kind == "webhook_token" ? random_password.webhook_token[each.value.account].result :
     var.pagerduty_accounts[each.value.account].webhook_secret
   )
+
+  # A new value replaces the version: the new one is added before the old one is destroyed, so
+  # that "latest" always has an enabled version (a cold instance reading in between would fail).
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # Least privilege for reading payloads: secretAccessor on exactly these secrets, not on the project,
