@@ -235,11 +235,14 @@ def until(clock: FakeClock, seconds: float) -> requests.Session:
 
 def test_reads_are_retried_only_while_the_next_attempt_can_begin_before_the_deadline(server):
     clock = FakeClock()
-    server.script.extend([answer(503)] * (RetryPolicy.MAX_RETRIES + 1))
-    response = until(clock, 0.7).get(server.url + "/things")
-    # At once, then after 0.5 s; the next wait (1 s) would end past the deadline: the 503 stands.
+    retries = 6  # more than the deadline allows: the deadline, not the count, ends them
+    server.script.extend([answer(503)] * (retries + 1))
+    session = make_session(RetryPolicy(retries, sleep=clock.sleep)).until(Deadline(5.0, clock))
+    response = session.get(server.url + "/things")
+    # At once, then after 0.5, 1 and 2 s (at 3.5 s, with 1.5 s of real time left for the local
+    # server to answer); the next wait (2 s) would end past the deadline: the 503 stands.
     assert response.status_code == 503
-    assert clock.sleeps == [2 * RetryPolicy.BACKOFF_FACTOR] and len(server.requests) == 3
+    assert clock.sleeps == [0.5, 1.0, 2.0] and len(server.requests) == 5
 
 
 def test_a_wait_the_server_asks_for_past_the_deadline_is_not_waited(server):
