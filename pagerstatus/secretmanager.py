@@ -20,7 +20,7 @@ warning, for up to STALE_GRACE_SECONDS more: a blip does not fail webhooks on a 
 instance. A missing secret, a disabled version or a denied permission is never masked.
 
 IAM: the function's service account needs roles/secretmanager.secretAccessor on these
-secrets and secretmanager.secrets.list on the project (roles/secretmanager.viewer).
+secrets and secretmanager.secrets.list on the project (Terraform grants a custom role holding only that).
 """
 from __future__ import annotations
 
@@ -224,7 +224,7 @@ class SecretManagerKeySource:
     def _list(self, _key: str) -> frozenset[str]:
         request = {"parent": f"projects/{self.project}", "page_size": LIST_PAGE_SIZE, "filter": LIST_FILTER}
         with self._calling(f"listing secrets in project {self.project!r}",
-                           "secretmanager.secrets.list on the project (roles/secretmanager.viewer)",
+                           "secretmanager.secrets.list on the project",
                            "grant it the custom role pagerstatusSecretLister, which lists secrets only "
                            "(`terraform apply` does)") as options:
             # Every page is read here, inside the error mapping. Names are projects/<number>/secrets/<id>.
