@@ -10,7 +10,7 @@
    steady sync without latency is measured too: the CPU this machine spends on such a sync
    (the sandbox renders each page under its one state lock, in the bench's process).
 
-A sync's reads must end within the request's 4 s read budget (app.READ_BUDGET_SECONDS,
+A sync's reads must end within the request's 4 s read budget (http.READ_BUDGET_SECONDS,
 issue 12): a steady sync whose reads take longer answers 503 at the budget, and the table
 says so rather than a time.
 

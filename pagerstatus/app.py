@@ -48,9 +48,6 @@ HELLO = ["Hello from Pagerstatus"]
 SCHEDULED_SYNC_PATH = "_sync"
 # PagerDuty's webhooks are a few kilobytes; a body this large is no webhook.
 MAX_BODY_BYTES = 256 * 1024
-# Seconds from a request's start by which every read of its sync has ended (its retries
-# too): PagerDuty waits 5 s for an answer, and a 503 it gets in time it redelivers.
-READ_BUDGET_SECONDS = 4.0
 # A webhook's event types in its log line: enough to tell what it was, bounded whatever it carries.
 EVENTS_LOGGED = 5
 # What is left of a body after the answer is dropped this far (Cloud Run refuses larger
@@ -108,9 +105,9 @@ class Service:
         return _rest_of_body_dropped(request, self._answer(request))
 
     def _answer(self, request: flask.Request) -> flask.Response:
-        deadline = Deadline(READ_BUDGET_SECONDS, self._clock)
+        arrived = self._clock()  # the read budget counts from here
         try:
-            return self._route(request, deadline)
+            return self._route(request, arrived)
         except HTTPException as exc:
             return json_error(exc)
         except (UpstreamError, LeaseLost, StillChanging) as exc:
@@ -127,7 +124,7 @@ class Service:
             log.LOGGER.exception("unexpected error")
             return _error(500, "internal error; see the function's logs")
 
-    def _route(self, request: flask.Request, deadline: Deadline) -> flask.Response:
+    def _route(self, request: flask.Request, arrived: float) -> flask.Response:
         if (request.content_length or 0) > MAX_BODY_BYTES:
             raise _too_large()
         path = request.path.strip("/")
@@ -136,7 +133,7 @@ class Service:
                 raise MethodNotAllowed(["GET", "HEAD"], f"expected GET on /, found {request.method}")
             return _json(HELLO, 200)
         if path == SCHEDULED_SYNC_PATH:
-            return self._scheduled_sync(request, deadline)
+            return self._scheduled_sync(request, arrived)
         if "/" in path:
             raise NotFound("expected /<account>, found a deeper path")
         if request.method != "POST":
@@ -157,15 +154,19 @@ class Service:
         if not needs_sync(events):
             log.info("webhook needs no sync", action="ignore", **fields)
             return _json(["No need to sync"], 200)
-        return _sync(runtime, deadline, "webhook", fields)
+        return _sync(runtime, self._deadline(runtime, arrived), "webhook", fields)
 
-    def _scheduled_sync(self, request: flask.Request, deadline: Deadline) -> flask.Response:
+    def _deadline(self, runtime: Runtime, arrived: float) -> Deadline:
+        return Deadline(runtime.settings.read_budget_seconds, self._clock, start=arrived)
+
+    def _scheduled_sync(self, request: flask.Request, arrived: float) -> flask.Response:
         if request.method != "POST":
             raise MethodNotAllowed(["POST"], f"expected POST on /{SCHEDULED_SYNC_PATH}, found {request.method}")
         runtime = self.runtime()
         identity = runtime.settings.scheduler
         if identity is None or self._certificates is None:
             raise NotFound("periodic sync is not enabled (PAGERSTATUS_SCHEDULER_AUDIENCE is not set)")
+        deadline = self._deadline(runtime, arrived)
         claims = verify_caller(request.headers.get("Authorization"), identity, self._certificates, deadline)
         return _sync(runtime, deadline, "scheduled", dict(caller=claims.get("email")))
 

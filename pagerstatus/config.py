@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from . import endpoints, policy
 from .errors import ConfigError
+from .http import READ_BUDGET_SECONDS
 from .keys import AccountName, check_distinct
 from .lock import RESYNC_SETTLE_SECONDS
 from .models import OUTAGE_STATUSES
@@ -60,6 +61,8 @@ class Settings:
     writes_in_flight: int = WRITES_IN_FLIGHT
     pagerduty_reads_in_flight: int = READS_IN_FLIGHT
     resync_settle_seconds: float = RESYNC_SETTLE_SECONDS
+    # Seconds from a request's start by which its sync's reads must end (http.READ_BUDGET_SECONDS).
+    read_budget_seconds: int = READ_BUDGET_SECONDS
 
     def pagerduty_api_url_for(self, account: AccountName) -> str:
         url = self.pagerduty_account_api_urls.get(account)
@@ -110,6 +113,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         pagerduty_reads_in_flight=_count(environ, "PAGERSTATUS_PAGERDUTY_READS_IN_FLIGHT", READS_IN_FLIGHT, 1, 16),
         resync_settle_seconds=_count(environ, "PAGERSTATUS_RESYNC_SETTLE_MS", round(RESYNC_SETTLE_SECONDS * 1000),
                                      0, 2000) / 1000,
+        read_budget_seconds=_count(environ, "PAGERSTATUS_READ_BUDGET_SECONDS", READ_BUDGET_SECONDS, 1, 600),
     )
 
 

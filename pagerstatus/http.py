@@ -27,16 +27,20 @@ DETAIL_BODY_CHARS = 200
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Seconds an attempt needs at least: with less left before the deadline, none is begun.
 MIN_ATTEMPT_SECONDS = 0.1
+# Seconds from a request's start by which every read of its sync has ended (its retries
+# too): PagerDuty waits 5 s for an answer, and a 503 it gets in time it redelivers.
+# PAGERSTATUS_READ_BUDGET_SECONDS changes it.
+READ_BUDGET_SECONDS = 4
 
 
 class Deadline:
     """The moment by which a request's reads, and their retries, must have ended:
-    `seconds` after it was made, on `clock`."""
+    `seconds` after `start` (default: when it is made), on `clock`."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic, start: float | None = None) -> None:
         self.seconds = seconds
         self._clock = clock
-        self.at = clock() + seconds
+        self.at = (clock() if start is None else start) + seconds
 
     def remaining(self) -> float:
         return self.at - self._clock()

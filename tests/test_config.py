@@ -176,3 +176,11 @@ def test_how_much_of_a_sync_runs_at_once_and_the_settle_before_a_follow_up_round
                         ("PAGERSTATUS_RESYNC_SETTLE_MS", "-1")]:
         with pytest.raises(ConfigError, match=f"{name}: expected a whole number"):
             load_settings({"STATUSPAGE_PAGE": "page1", name: value})
+
+
+def test_the_read_budget_is_whole_seconds_four_unless_set():
+    assert load_settings(BASE).read_budget_seconds == 4
+    assert load_settings({**BASE, "PAGERSTATUS_READ_BUDGET_SECONDS": "30"}).read_budget_seconds == 30
+    for value in ("0", "2.5", "601", "soon"):
+        with pytest.raises(ConfigError, match=f"PAGERSTATUS_READ_BUDGET_SECONDS: expected a whole number .* {value!r}"):
+            load_settings({**BASE, "PAGERSTATUS_READ_BUDGET_SECONDS": value})

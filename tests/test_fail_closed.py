@@ -20,8 +20,9 @@ import pytest
 import requests
 from werkzeug.wrappers import Request, Response
 
-from pagerstatus.app import MAX_BODY_BYTES, READ_BUDGET_SECONDS, Service
+from pagerstatus.app import MAX_BODY_BYTES, Service
 from pagerstatus.config import load_settings
+from pagerstatus.http import READ_BUDGET_SECONDS
 from pagerstatus.keys import AccountKeys, AccountName
 from pagerstatus.lock import MemoryLock
 from pagerstatus.runtime import Runtime
@@ -239,9 +240,11 @@ def test_a_refused_webhook_is_checked_again_against_credentials_read_afresh():
 
 # --- one time budget: reads end within READ_BUDGET_SECONDS of the request's start ----------------
 
-def test_a_read_held_past_the_budget_fails_the_sync_before_any_write():
+@pytest.mark.parametrize("budget", [READ_BUDGET_SECONDS, 2], ids=["default", "PAGERSTATUS_READ_BUDGET_SECONDS=2"])
+def test_a_read_held_past_the_budget_fails_the_sync_before_any_write(budget):
     gate = Gate()
-    with world(sleep=gate.sleep) as (sandbox, function):
+    setting = {} if budget == READ_BUDGET_SECONDS else {"PAGERSTATUS_READ_BUDGET_SECONDS": str(budget)}
+    with world(sleep=gate.sleep, extra_env=setting) as (sandbox, function):
         sandbox.trigger("hugops", tags=f"component:{API}", status="acknowledged", deliver=False)
         sandbox.fault("pagerduty", "/incidents", latency=60)  # held at the gate until the test ends
         sandbox.clear_requests()
@@ -252,8 +255,9 @@ def test_a_read_held_past_the_budget_fails_the_sync_before_any_write():
             elapsed = time.monotonic() - started
             gate.open()
         assert response.status_code == 503 and "pagerduty" in response.json()["error"]
-        # A bound on a hang, not a speed goal: without the budget, 10 s per attempt and three retries.
-        assert elapsed < 2 * READ_BUDGET_SECONDS
+        # A bound on a hang, not a speed goal: without the budget, 10 s per attempt and three retries;
+        # with the setting ignored, 2 s would be the default 4 s.
+        assert elapsed < 2 * budget
         assert sandbox.fault_hits() == 1  # no attempt begun after the budget
         assert statuspage_writes(sandbox) == [] and page_state(sandbox)[1] == []
 

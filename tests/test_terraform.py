@@ -56,6 +56,7 @@ NOT_SET_BY_TERRAFORM = {
     "PAGERSTATUS_WRITES_IN_FLIGHT": "optional tuning; the code's default applies",
     "PAGERSTATUS_PAGERDUTY_READS_IN_FLIGHT": "optional tuning; the code's default applies",
     "PAGERSTATUS_RESYNC_SETTLE_MS": "optional tuning; the code's default applies",
+    "PAGERSTATUS_READ_BUDGET_SECONDS": "optional tuning; the code's default applies",
 }
 # Paths that must never be in the function zip.
 NEVER_SHIPPED = (".venv", ".venv-checkov", ".git", ".ci", "tests", "terraform", "bench", "scripts", "sandbox",
