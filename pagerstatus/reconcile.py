@@ -197,7 +197,10 @@ def plan(pd_incidents: Iterable[PdIncident], components: Mapping[str, Component]
 
     updates: list[Update] = []
     resolves: list[Resolve] = []
-    pending = _earliest(desired.pending, lambda moment: settled(moment)[1])
+    # Only a relapse can open a pending target before its own due time, and only an incident
+    # of ours that is monitoring can relapse.
+    relapsing = any(i.status == MONITORING for i in ours)
+    pending = _earliest(desired.pending, lambda moment: settled(moment)[1]) if relapsing else list(desired.pending)
     for incident in ours:
         subject = _subject(incident, components)
         mine = kept.get(incident.id, [])
