@@ -19,11 +19,9 @@ from dataclasses import dataclass
 
 from .diagnosis import explain
 from .errors import ConfigError, PagerstatusError
-from .http import make_session
 from .keys import ENV_WEBHOOK_SECRET_PREFIX, ENV_WEBHOOK_TOKEN_PREFIX, AccountKeys, AccountName
 from .log import Redactor
 from .oidc import GoogleCertificates
-from .pagerduty import PagerDutyClient
 from .runtime import Runtime
 
 # A Google service account's email: <id>@<project>.iam.gserviceaccount.com, or a Google-managed one.
@@ -83,7 +81,6 @@ def _accounts(runtime: Runtime) -> Iterator[Item]:
                    "add one: PD_ACCOUNT_<NAME> in the environment, or secret pagerstatus-pd-<account>-api-key "
                    "(Terraform: pagerduty_accounts)")
         return
-    session = make_session()
     for name in names:
         try:
             keys = runtime.keys.account(name)
@@ -93,10 +90,9 @@ def _accounts(runtime: Runtime) -> Iterator[Item]:
         if keys is None:  # listed a moment ago: deleted since
             yield Item(f"account {name}: keys", False, "the account's API key is gone", "check again")
             continue
-        url = runtime.settings.pagerduty_api_url_for(name)
-        client = PagerDutyClient(name, keys.api_key, url, session=session)
+        client = runtime.source(keys)
         yield _item(f"account {name}: API key",
-                    lambda client=client, url=url: f"reads {len(client.open_incidents())} open incidents at {url}")
+                    lambda client=client: f"reads {len(client.open_incidents())} open incidents at {client.base_url}")
         yield _webhook_credential(runtime, keys)
 
 

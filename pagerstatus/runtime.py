@@ -15,7 +15,7 @@ from . import log
 from .config import Settings, load_settings
 from .errors import UpstreamError
 from .http import Deadline, RetryPolicy, TimeoutSession, TokenBucket, make_session
-from .keys import EnvKeySource, KeySource, check_page_key_variables
+from .keys import AccountKeys, EnvKeySource, KeySource, check_page_key_variables
 from .lock import Guard, Outcome, SyncLock, make_locks, run_coalesced
 from .log import Redactor
 from .pagerduty import PagerDutyClient, TagCache
@@ -64,13 +64,13 @@ class Runtime:
 
     def sources(self, deadline: Deadline | None = None) -> list[PagerDutyClient]:
         """deadline: when their reads must end (None: each read has only its own timeout)."""
-        session = _until(self._pagerduty_session, deadline)
-        return [
-            PagerDutyClient(account.name, account.api_key, self.settings.pagerduty_api_url_for(account.name),
-                            session=session, tag_cache=self._tag_cache,
-                            readers=self.settings.pagerduty_reads_in_flight)
-            for account in self.keys.accounts().values()
-        ]
+        return [self.source(account, deadline) for account in self.keys.accounts().values()]
+
+    def source(self, account: AccountKeys, deadline: Deadline | None = None) -> PagerDutyClient:
+        """The client of one account, read through its region's API."""
+        return PagerDutyClient(account.name, account.api_key, self.settings.pagerduty_api_url_for(account.name),
+                               session=_until(self._pagerduty_session, deadline), tag_cache=self._tag_cache,
+                               readers=self.settings.pagerduty_reads_in_flight)
 
     def page(self, page_id: str, deadline: Deadline | None = None) -> StatuspageClient:
         """deadline: when its reads must end; its writes are not bounded by it."""
